@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ActivityhubConfig(AppConfig):
+    name = "activityhub"
+    verbose_name = "ActivityHub"

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from . import views
+from .auth import RateLimitedLoginView
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", login_not_required(RateLimitedLoginView.as_view()), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
+    path("", include("projects.urls")),
+    path("", include("events.urls")),
+    path("monitoring/", include("monitoring.urls")),
+]

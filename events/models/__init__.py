@@ -1,0 +1,15 @@
+from .activity import ActivityEvent, EventCategory, EventStatus, EventType, ProjectAction
+from .messages import Bookmark, ChunkPerformance, Conversation, Message, MessageEvent
+
+__all__ = [
+    "ActivityEvent",
+    "Bookmark",
+    "ChunkPerformance",
+    "Conversation",
+    "EventCategory",
+    "EventStatus",
+    "EventType",
+    "Message",
+    "MessageEvent",
+    "ProjectAction",
+]

@@ -1,0 +1,155 @@
+"""Activity events (seed 000) and the append-only project audit trail (seed 001)."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class EventType(models.TextChoices):
+    INDEXING_STARTED = "INDEXING_STARTED", "Indexing started"
+    INDEXING_PROGRESS = "INDEXING_PROGRESS", "Indexing progress"
+    INDEXING_COMPLETED = "INDEXING_COMPLETED", "Indexing completed"
+    INDEXING_FAILED = "INDEXING_FAILED", "Indexing failed"
+    APR_SESSION_CREATED = "APR_SESSION_CREATED", "APR session created"
+    APR_ANALYZING = "APR_ANALYZING", "APR analyzing"
+    APR_CODE_GENERATION = "APR_CODE_GENERATION", "APR code generation"
+    APR_VALIDATION = "APR_VALIDATION", "APR validation"
+    APR_REVIEW = "APR_REVIEW", "APR review"
+    APR_PR_CREATED = "APR_PR_CREATED", "APR pull request created"
+    APR_COMPLETED = "APR_COMPLETED", "APR completed"
+    APR_FAILED = "APR_FAILED", "APR failed"
+    CHAT_MESSAGE_SENT = "CHAT_MESSAGE_SENT", "Chat message sent"
+    CHAT_MESSAGE_RECEIVED = "CHAT_MESSAGE_RECEIVED", "Chat message received"
+    AUTO_FIX_STARTED = "AUTO_FIX_STARTED", "Auto-fix started"
+    AUTO_FIX_COMPLETED = "AUTO_FIX_COMPLETED", "Auto-fix completed"
+    AUTO_FIX_FAILED = "AUTO_FIX_FAILED", "Auto-fix failed"
+    CODE_SCAFFOLDING = "CODE_SCAFFOLDING", "Code scaffolding"
+    TEST_GENERATION = "TEST_GENERATION", "Test generation"
+
+
+class EventCategory(models.TextChoices):
+    INDEXING = "indexing", "Indexing"
+    APR = "apr", "Automated PRs"
+    CHAT = "chat", "Chat"
+    AUTO_FIX = "auto_fix", "Auto-fix"
+    CODEGEN = "codegen", "Code generation"
+
+    @classmethod
+    def types_of(cls, category) -> list[str]:
+        return [t for t, c in CATEGORY_OF_TYPE.items() if c == category]
+
+
+CATEGORY_OF_TYPE = {
+    **{t: EventCategory.INDEXING for t in EventType.values if t.startswith("INDEXING_")},
+    **{t: EventCategory.APR for t in EventType.values if t.startswith("APR_")},
+    **{t: EventCategory.CHAT for t in EventType.values if t.startswith("CHAT_")},
+    **{t: EventCategory.AUTO_FIX for t in EventType.values if t.startswith("AUTO_FIX_")},
+    EventType.CODE_SCAFFOLDING: EventCategory.CODEGEN,
+    EventType.TEST_GENERATION: EventCategory.CODEGEN,
+}
+
+
+class EventStatus(models.TextChoices):
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    COMPLETED = "COMPLETED", "Completed"
+    FAILED = "FAILED", "Failed"
+
+
+class ActivityEvent(models.Model):
+    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="activity_events")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="activity_events"
+    )
+    event_type = models.CharField(max_length=32, choices=EventType.choices)
+    entity_type = models.CharField(max_length=64, help_text="What the event is about: indexing, apr_session, chat_message, …")
+    entity_id = models.CharField(max_length=128, null=True, blank=True)
+    title = models.CharField(max_length=255)
+    description = models.TextField(null=True, blank=True)
+    metadata = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=EventStatus.choices, default=EventStatus.IN_PROGRESS)
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="Milliseconds")
+    # A client-supplied id makes a retried submission idempotent (unique per project).
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # The seed's five indexes; `id` closes each so keyset pagination on (created_at, id) stays index-only.
+        indexes = [
+            models.Index(fields=["project", "-created_at", "-id"], name="event_project_created"),
+            models.Index(fields=["user", "-created_at", "-id"], name="event_user_created"),
+            models.Index(fields=["event_type", "-created_at", "-id"], name="event_type_created"),
+            models.Index(fields=["status", "-created_at", "-id"], name="event_status_created"),
+            models.Index(fields=["project", "event_type", "-created_at", "-id"], name="event_project_type_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(event_type__in=EventType.values), name="event_type_valid"),
+            models.CheckConstraint(condition=Q(status__in=EventStatus.values), name="event_status_valid"),
+            models.UniqueConstraint(
+                fields=["project", "external_id"], condition=Q(external_id__isnull=False), name="event_external_id_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type}: {self.title}"
+
+    @property
+    def category(self):
+        return CATEGORY_OF_TYPE[self.event_type]
+
+
+class ActionStatus(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    IN_PROGRESS = "in_progress", "In progress"
+
+
+class ActionType(models.TextChoices):
+    """The seed's eight action types; others are accepted too (the column is free text)."""
+
+    PROJECT_CREATED = "project_created", "Project created"
+    DATABASE_CREATED = "database_created", "Database created"
+    ENDPOINTS_ADDED = "endpoints_added", "Endpoints added"
+    QUERIES_EXECUTED = "queries_executed", "Queries executed"
+    DEPLOYMENT = "deployment", "Deployment"
+    GITHUB_PUSH = "github_push", "GitHub push"
+    ENDPOINTS_MODIFIED = "endpoints_modified", "Endpoints modified"
+    TABLES_ADDED = "tables_added", "Tables added"
+
+
+def new_action_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class ProjectAction(models.Model):
+    """One line of the project's audit trail. Append-only: the app never updates or deletes these."""
+
+    action_id = models.CharField(primary_key=True, max_length=32, default=new_action_id, editable=False)
+    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="actions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="project_actions"
+    )
+    request_id = models.CharField(max_length=128, null=True, blank=True)
+    action_type = models.CharField(max_length=64)
+    action_details = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.SUCCESS)
+    environment = models.CharField(max_length=32, default="development")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "project_actions"
+        ordering = ["-created_at", "-action_id"]
+        indexes = [
+            models.Index(fields=["project", "-created_at", "-action_id"], name="action_project_created"),
+            models.Index(fields=["project", "action_type", "-created_at"], name="action_project_type_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ActionStatus.values), name="action_status_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.action_type}: {self.action_details[:60]}"

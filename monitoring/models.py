@@ -1,0 +1,1 @@
+# Monitoring models (seed 003) arrive with the monitoring issue.

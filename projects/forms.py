@@ -1,0 +1,51 @@
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils.text import slugify
+
+from .models import Membership, Project, Role
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["name", "slug", "description"]
+        help_texts = {"slug": "Used in addresses: lowercase letters, digits and hyphens. Left empty, it is made from the name."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+        self.fields["description"].widget.attrs["rows"] = 3
+
+    def clean_slug(self):
+        slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))
+        if not slug:
+            raise forms.ValidationError("Give the project a name or a slug made of letters or digits.")
+        if Project.objects.filter(slug=slug).exists():
+            raise forms.ValidationError(f"The slug “{slug}” is taken; choose another.")
+        return slug
+
+
+class AddMemberForm(forms.Form):
+    username = forms.CharField(label="Username or email", max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+    def __init__(self, *args, project, **kwargs):
+        self.project = project
+        super().__init__(*args, **kwargs)
+
+    def clean_username(self):
+        value = self.cleaned_data["username"].strip()
+        User = get_user_model()
+        user = User.objects.filter(username__iexact=value).first() or (
+            User.objects.filter(email__iexact=value).first() if "@" in value else None
+        )
+        if user is None:
+            raise forms.ValidationError(f"No user “{value}” exists.")
+        if Membership.objects.filter(project=self.project, user=user).exists():
+            raise forms.ValidationError(f"{user.username} is already a member.")
+        self.user = user
+        return value
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

@@ -1,0 +1,102 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class ProjectQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Projects the user is a member of, in any role."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user)
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("projects:console", args=[self.slug])
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    EDITOR = "editor", "Editor"
+    VIEWER = "viewer", "Viewer"
+
+
+class MembershipQuerySet(models.QuerySet):
+    def owners(self):
+        return self.filter(role=Role.OWNER)
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.DB_CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project"], name="membership_one_per_user_project"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.project} ({self.role})"
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in (Role.OWNER, Role.EDITOR)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+
+class LastOwnerError(Exception):
+    """Raised when a change would leave a project without an owner."""
+
+
+def _other_owners_exist(membership) -> bool:
+    # Lock the project's owner rows so two owners demoting each other at once cannot both succeed.
+    owners = list(
+        Membership.objects.select_for_update().filter(project_id=membership.project_id, role=Role.OWNER)
+    )
+    return any(m.pk != membership.pk for m in owners)
+
+
+def change_role(membership, role):
+    from django.db import transaction
+
+    with transaction.atomic():
+        if membership.is_owner and role != Role.OWNER and not _other_owners_exist(membership):
+            raise LastOwnerError("A project needs at least one owner: make someone else an owner first.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+
+
+def remove_member(membership):
+    from django.db import transaction
+
+    with transaction.atomic():
+        if membership.is_owner and not _other_owners_exist(membership):
+            raise LastOwnerError("The last owner cannot be removed: make someone else an owner first.")
+        membership.delete()

@@ -1,0 +1,6 @@
+"""Signals the projects app sends; the events app records them as audit actions."""
+
+from django.dispatch import Signal
+
+project_created = Signal()  # kwargs: project, user
+member_added = Signal()  # kwargs: membership, user

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "projects"
+
+urlpatterns = [
+    path("projects/", views.project_list, name="list"),
+    path("projects/<slug:slug>/", views.console, name="console"),
+    path("projects/<slug:slug>/settings/", views.settings_page, name="settings"),
+    path("projects/<slug:slug>/settings/members/", views.member_add, name="member_add"),
+    path("projects/<slug:slug>/settings/members/<int:member_id>/role/", views.member_role, name="member_role"),
+    path("projects/<slug:slug>/settings/members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
+]

@@ -1,0 +1,104 @@
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from .access import get_project_for_member
+from .forms import AddMemberForm, ProjectForm, RoleForm
+from .models import LastOwnerError, Membership, Project, Role, change_role, remove_member
+from .signals import member_added, project_created
+
+
+def project_list(request):
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            project = form.save(commit=False)
+            project.created_by = request.user
+            project.save()
+            Membership.objects.create(project=project, user=request.user, role=Role.OWNER)
+        project_created.send(sender=Project, project=project, user=request.user)
+        messages.success(request, f"Project “{project.name}” created. You are its owner.")
+        return redirect(project)
+    memberships = Membership.objects.filter(user=request.user).select_related("project")
+    status = 400 if form.errors else 200
+    return render(request, "projects/list.html", {"memberships": memberships, "form": form}, status=status)
+
+
+def console(request, slug):
+    project, membership = get_project_for_member(request, slug)
+    members = project.memberships.select_related("user").order_by("user__username")
+    return render(
+        request,
+        "projects/console.html",
+        {"project": project, "membership": membership, "members": members, "active_tab": "overview"},
+    )
+
+
+def _members_context(project, membership, **extra):
+    return {
+        "project": project,
+        "membership": membership,
+        "members": project.memberships.select_related("user").order_by("user__username"),
+        "roles": Role.choices,
+        "add_form": extra.pop("add_form", None) or AddMemberForm(project=project),
+        **extra,
+    }
+
+
+def settings_page(request, slug):
+    project, membership = get_project_for_member(request, slug)
+    context = _members_context(project, membership, active_tab="settings")
+    return render(request, "projects/settings.html", context)
+
+
+def _members_response(request, project, membership, status=200, **extra):
+    """The members card: the htmx fragment, or a redirect back to Settings for a plain form post."""
+    if request.htmx:
+        context = _members_context(project, membership, **extra)
+        return render(request, "projects/settings.html#members", context, status=status)
+    if extra.get("error"):
+        messages.error(request, extra["error"])
+    return redirect("projects:settings", slug=project.slug)
+
+
+@require_POST
+def member_add(request, slug):
+    project, membership = get_project_for_member(request, slug, owner=True)
+    form = AddMemberForm(request.POST, project=project)
+    if not form.is_valid():
+        if request.htmx:
+            return _members_response(request, project, membership, status=422, add_form=form)
+        context = _members_context(project, membership, active_tab="settings", add_form=form)
+        return render(request, "projects/settings.html", context, status=422)
+    added = Membership.objects.create(project=project, user=form.user, role=form.cleaned_data["role"])
+    member_added.send(sender=Membership, membership=added, user=request.user)
+    return _members_response(request, project, membership, notice=f"{form.user.username} added as {added.get_role_display().lower()}.")
+
+
+@require_POST
+def member_role(request, slug, member_id):
+    project, membership = get_project_for_member(request, slug, owner=True)
+    target = get_object_or_404(Membership, pk=member_id, project=project)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return _members_response(request, project, membership, status=422, error="Choose owner, editor or viewer.")
+    try:
+        change_role(target, form.cleaned_data["role"])
+    except LastOwnerError as exc:
+        return _members_response(request, project, membership, status=409, error=str(exc))
+    return _members_response(request, project, membership, notice=f"{target.user.username} is now {target.get_role_display().lower()}.")
+
+
+@require_POST
+def member_remove(request, slug, member_id):
+    project, membership = get_project_for_member(request, slug, owner=True)
+    target = get_object_or_404(Membership, pk=member_id, project=project)
+    try:
+        remove_member(target)
+    except LastOwnerError as exc:
+        return _members_response(request, project, membership, status=409, error=str(exc))
+    if target.user_id == request.user.id:
+        messages.info(request, f"You left {project.name}.")
+        return redirect("projects:list")
+    return _members_response(request, project, membership, notice=f"{target.user.username} removed.")

@@ -1,0 +1,67 @@
+"""Fixtures named for their role in a project: owner, editor, viewer, outsider, manager."""
+
+import os
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from projects.models import Membership, Project, Role
+
+# Sync Playwright runs an event loop in the test thread; Django must still allow its ORM there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def make_user(username, **extra):
+    return User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com", **extra)
+
+
+@pytest.fixture
+def owner(db):
+    return make_user("olivia")
+
+
+@pytest.fixture
+def editor(db):
+    return make_user("eddie")
+
+
+@pytest.fixture
+def viewer(db):
+    return make_user("vera")
+
+
+@pytest.fixture
+def outsider(db):
+    return make_user("oscar")
+
+
+@pytest.fixture
+def manager(db):
+    user = make_user("maya")
+    user.groups.add(Group.objects.get_or_create(name="managers")[0])
+    return user
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("ada", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def project(owner, editor, viewer):
+    project = Project.objects.create(name="Acme API", slug="acme-api", created_by=owner)
+    Membership.objects.create(project=project, user=owner, role=Role.OWNER)
+    Membership.objects.create(project=project, user=editor, role=Role.EDITOR)
+    Membership.objects.create(project=project, user=viewer, role=Role.VIEWER)
+    return project
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) → a test client signed in as that user."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

@@ -1,0 +1,44 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from projects.models import Membership, Project
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_production_mode_passes_check_deploy():
+    env = {**os.environ, "PRODUCTION": "1", "SECRET_KEY": "x" * 64 + "-a-long-random-production-key",
+           "ALLOWED_HOSTS": "activityhub.example.com", "DEBUG": "", "DJANGO_ALLOW_ASYNC_UNSAFE": ""}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_mode_refuses_to_start_without_secret_key():
+    env = {**os.environ, "PRODUCTION": "1", "ALLOWED_HOSTS": "x.example.com"}
+    env.pop("SECRET_KEY", None)
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_demo_data_is_idempotent(db):
+    call_command("demo_data", stdout=open(os.devnull, "w"))
+    counts = (User.objects.count(), Project.objects.count(), Membership.objects.count())
+    call_command("demo_data", stdout=open(os.devnull, "w"))
+    assert (User.objects.count(), Project.objects.count(), Membership.objects.count()) == counts
+    owner = User.objects.get(username="owner")
+    assert owner.check_password("demo")
+    assert Membership.objects.get(project__slug="acme-api", user=owner).role == "owner"
+    assert Membership.objects.get(project__slug="acme-api", user__username="viewer").role == "viewer"
+    assert not Membership.objects.filter(user__username="outsider").exists()
+    assert User.objects.get(username="manager").groups.filter(name="managers").exists()
+    assert User.objects.get(username="admin").is_superuser
