@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from . import views
+from .api import public_urls as api_urls
 from .auth import RateLimitedLoginView
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("login/", login_not_required(RateLimitedLoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_urls()),
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
     path("", include("projects.urls")),
     path("", include("events.urls")),

@@ -100,3 +100,72 @@ def remove_member(membership):
         if membership.is_owner and not _other_owners_exist(membership):
             raise LastOwnerError("The last owner cannot be removed: make someone else an owner first.")
         membership.delete()
+
+
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read only"
+    WRITE = "write", "Read and write"
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+    def create_key(self, *, project, name, scope=ApiKeyScope.READ, created_by=None):
+        """Create a key; returns (api_key, full_token). The full token is never stored and shown only once."""
+        import secrets
+
+        prefix = secrets.token_hex(4)
+        token = f"ah_{prefix}_{secrets.token_urlsafe(24)}"
+        key = self.create(
+            project=project, name=name, scope=scope, prefix=prefix, key_hash=hash_api_token(token), created_by=created_by
+        )
+        return key, token
+
+    def authenticate(self, token: str):
+        """The active key for a full token, or None. Looks up by prefix, compares keyed hashes in constant time."""
+        import hmac
+
+        parts = (token or "").split("_")
+        if len(parts) < 3 or parts[0] != "ah":
+            return None
+        key = self.active().select_related("project").filter(prefix=parts[1]).first()
+        if key is None or not hmac.compare_digest(key.key_hash, hash_api_token(token)):
+            return None
+        return key
+
+
+def hash_api_token(token: str) -> str:
+    """Keyed hash (HMAC-SHA256 with API_KEY_HASH_SECRET, default SECRET_KEY): a leaked table is useless alone."""
+    import hashlib
+    import hmac
+
+    secret = getattr(settings, "API_KEY_HASH_SECRET", None) or settings.SECRET_KEY
+    return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+class ApiKey(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.DB_CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Public part of the key, shown in lists")
+    key_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(scope__in=ApiKeyScope.values), name="apikey_scope_valid")]
+
+    def __str__(self):
+        return f"{self.name} (ah_{self.prefix}_…)"
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == ApiKeyScope.WRITE and self.revoked_at is None
