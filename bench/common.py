@@ -1,0 +1,69 @@
+"""Helpers shared by the benchmarks: database set-up, timing, EXPLAIN with sequential-scan flags, reporting."""
+
+import os
+import platform
+import statistics
+import time
+from urllib.parse import urlparse
+
+
+def setup_database():
+    """Create the benchmark database if needed, set Django up, and migrate."""
+    import psycopg
+
+    url = urlparse(os.environ["DATABASE_URL"])
+    if url.scheme.startswith("postgres"):
+        name = url.path.lstrip("/")
+        admin = url._replace(path="/postgres").geturl()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
+    else:
+        raise SystemExit("Benchmarks run on PostgreSQL: set BENCH_DATABASE_URL=postgres://…")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def timed(fn, repeat=30, warmup=3):
+    """Run fn repeatedly; return (median_ms, p95_ms, last_result)."""
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))]
+    return statistics.median(samples), p95, result
+
+
+def explain(queryset_or_sql, params=None, table_names=()):
+    """EXPLAIN (ANALYZE, BUFFERS) text, and whether it sequentially scans any of `table_names`."""
+    from django.db import connection
+
+    if isinstance(queryset_or_sql, str):
+        sql = queryset_or_sql
+    else:
+        sql, params = queryset_or_sql.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params or ())
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    seq = [t for t in table_names if f"Seq Scan on {t}" in plan]
+    return plan, seq
+
+
+def machine_line():
+    cpus = os.cpu_count()
+    mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0]
+    return f"{platform.node()}: {cpus} cores, {mem_gb} GiB, Python {platform.python_version()}, PostgreSQL {pg}"
