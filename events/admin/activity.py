@@ -1,0 +1,1 @@
+"""Admin for activity events and the audit trail (activity issue)."""

@@ -1,0 +1,1 @@
+"""Admin for conversations, messages, feedback, bookmarks and chunk performance (conversations issue)."""
