@@ -1,9 +1,10 @@
 """Activity events (seed 000) and the append-only project audit trail (seed 001)."""
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -58,6 +59,96 @@ class EventStatus(models.TextChoices):
     FAILED = "FAILED", "Failed"
 
 
+# The PostgreSQL full-text expression: migration 0002 builds a GIN index on exactly this expression, and
+# ActivityEventQuerySet.search() filters on it, so the planner can use that index.
+SEARCH_CONFIG = "english"
+
+
+def search_vector():
+    from django.contrib.postgres.search import SearchVector
+
+    return SearchVector("title", "description", config=SEARCH_CONFIG)
+
+
+def start_of_day(now=None):
+    now = timezone.localtime(now or timezone.now())
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class ActivityEventQuerySet(models.QuerySet):
+    """Domain queries for the feed, insights and home; each is served by one of the model's indexes."""
+
+    def for_project(self, project):
+        return self.filter(project=project)
+
+    def for_projects(self, projects):
+        return self.filter(project__in=projects)
+
+    def for_member(self, user):
+        """Events of every project the user belongs to."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(project__memberships__user=user)
+
+    def of_type(self, *event_types):
+        # A single type as plain equality: the (project, event_type, created_at, id) index then also gives the order.
+        if len(event_types) == 1:
+            return self.filter(event_type=event_types[0])
+        return self.filter(event_type__in=event_types)
+
+    def in_category(self, category):
+        return self.filter(event_type__in=EventCategory.types_of(category))
+
+    def in_progress(self):
+        return self.filter(status=EventStatus.IN_PROGRESS)
+
+    def completed(self):
+        return self.filter(status=EventStatus.COMPLETED)
+
+    def failed(self):
+        return self.filter(status=EventStatus.FAILED)
+
+    def since(self, moment):
+        return self.filter(created_at__gte=moment)
+
+    def before(self, moment):
+        return self.filter(created_at__lt=moment)
+
+    def today(self):
+        return self.since(start_of_day())
+
+    def last_days(self, days):
+        return self.since(timezone.now() - timedelta(days=days))
+
+    def search(self, text):
+        """Full-text search on title and description: PostgreSQL tsvector (GIN index), a plain contains elsewhere."""
+        text = (text or "").strip()
+        if not text:
+            return self
+        if connection.vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery
+
+            query = SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
+            # alias(), not annotate(): the vector is only needed in WHERE, where it matches the index expression.
+            return self.alias(search_document=search_vector()).filter(search_document=query)
+        return self.filter(Q(title__icontains=text) | Q(description__icontains=text))
+
+    def newest_first(self):
+        return self.order_by("-created_at", "-id")
+
+    def recent_across(self, projects, limit=10):
+        """The `limit` most recent events across several projects.
+
+        One small index range per project (event_project_created) merged in Python: a single
+        `project IN (…) ORDER BY created_at` query would have to sort every event of those projects.
+        """
+        rows = []
+        for project in projects:
+            rows.extend(self.filter(project=project).newest_first().select_related("project", "user")[:limit])
+        rows.sort(key=lambda e: (e.created_at, e.pk), reverse=True)
+        return rows[:limit]
+
+
 class ActivityEvent(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="activity_events")
     user = models.ForeignKey(
@@ -75,6 +166,8 @@ class ActivityEvent(models.Model):
     external_id = models.CharField(max_length=128, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ActivityEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -97,9 +190,25 @@ class ActivityEvent(models.Model):
     def __str__(self):
         return f"{self.event_type}: {self.title}"
 
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("events:event_detail", args=[self.project.slug, self.pk])
+
     @property
     def category(self):
         return CATEGORY_OF_TYPE[self.event_type]
+
+    def get_category_display(self):
+        return EventCategory(self.category).label
+
+    @property
+    def is_running(self):
+        return self.status == EventStatus.IN_PROGRESS
+
+    @property
+    def is_failed(self):
+        return self.status == EventStatus.FAILED
 
 
 class ActionStatus(models.TextChoices):
@@ -125,6 +234,53 @@ def new_action_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+class AppendOnlyError(Exception):
+    """The audit trail is append-only: rows are never changed or removed through the app."""
+
+
+class ProjectActionQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(project=project)
+
+    def of_type(self, *action_types):
+        return self.filter(action_type__in=action_types)
+
+    def failed(self):
+        return self.filter(status=ActionStatus.FAILED)
+
+    def in_progress(self):
+        return self.filter(status=ActionStatus.IN_PROGRESS)
+
+    def succeeded(self):
+        return self.filter(status=ActionStatus.SUCCESS)
+
+    def since(self, moment):
+        return self.filter(created_at__gte=moment)
+
+    def today(self):
+        return self.since(start_of_day())
+
+    def search(self, text):
+        text = (text or "").strip()
+        if not text:
+            return self
+        return self.filter(Q(action_details__icontains=text) | Q(action_type__icontains=text))
+
+    def newest_first(self):
+        return self.order_by("-created_at", "-action_id")
+
+    # Append-only: bulk changes through the ORM are refused. (Deleting a project still removes its trail:
+    # the foreign key cascades in the database, not through this queryset.)
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit actions are append-only and cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit actions are append-only and cannot be deleted.")
+
+    update.queryset_only = True
+    delete.queryset_only = True
+
+
 class ProjectAction(models.Model):
     """One line of the project's audit trail. Append-only: the app never updates or deletes these."""
 
@@ -140,6 +296,8 @@ class ProjectAction(models.Model):
     environment = models.CharField(max_length=32, default="development")
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = ProjectActionQuerySet.as_manager()
+
     class Meta:
         db_table = "project_actions"
         ordering = ["-created_at", "-action_id"]
@@ -153,3 +311,19 @@ class ProjectAction(models.Model):
 
     def __str__(self):
         return f"{self.action_type}: {self.action_details[:60]}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit actions are append-only and cannot be changed.")
+        # Force an INSERT: with a default primary key Django would otherwise try an UPDATE first.
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit actions are append-only and cannot be deleted.")
+
+    def get_action_type_display(self):
+        try:
+            return ActionType(self.action_type).label
+        except ValueError:
+            return self.action_type.replace("_", " ").capitalize()

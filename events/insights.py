@@ -1,0 +1,314 @@
+"""Insights over a bounded window of a project's activity (also served by the HTTP API).
+
+    data = project_insights(project, days=30)
+    data.by_type, data.by_status, data.by_day, data.durations, data.failure_rate, data.summaries
+
+The window is bounded (7, 30 or 90 days; 30 by default) so the work is a range of the (project, created_at, id)
+index however old the project is: one GROUP BY (type, status, day) feeds the type, status, day and failure
+figures, and one GROUP BY type computes average and p95 duration (PERCENTILE_CONT on PostgreSQL).
+The standalone functions take any ActivityEvent queryset (already filtered) and run one query each.
+"""
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+
+from django.db import connection
+from django.db.models import Avg, Count, FloatField
+from django.db.models.aggregates import Aggregate
+from django.db.models.functions import TruncDate
+
+from .models.activity import (
+    ActionStatus,
+    ActionType,
+    ActivityEvent,
+    EventStatus,
+    EventType,
+    ProjectAction,
+    start_of_day,
+)
+
+WINDOWS = (7, 30, 90)
+DEFAULT_WINDOW = 30
+
+
+class Percentile(Aggregate):
+    """PERCENTILE_CONT(fraction) WITHIN GROUP (ORDER BY expr): PostgreSQL's ordered-set aggregate."""
+
+    function = "PERCENTILE_CONT"
+    name = "Percentile"
+    output_field = FloatField()
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression, fraction, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+@dataclass
+class DurationStat:
+    event_type: str
+    label: str
+    count: int
+    avg_ms: float | None
+    p95_ms: float | None
+
+
+@dataclass
+class DayCount:
+    day: date
+    total: int
+    failed: int
+
+
+@dataclass
+class Insights:
+    days: int
+    since: object
+    total: int
+    by_type: list = field(default_factory=list)  # [(event_type, label, count)], largest first
+    by_status: dict = field(default_factory=dict)  # {status: count} for all three statuses
+    by_day: list = field(default_factory=list)  # [DayCount] for every day in the window, oldest first
+    durations: list = field(default_factory=list)  # [DurationStat], slowest p95 first
+    failure_rate: float | None = None  # failed / finished (completed + failed), None when nothing finished
+    summaries: list = field(default_factory=list)  # plain-language sentences
+
+    def as_dict(self):
+        data = asdict(self)
+        data["since"] = self.since.isoformat()
+        data["by_day"] = [{"day": d.day.isoformat(), "total": d.total, "failed": d.failed} for d in self.by_day]
+        data["by_type"] = [{"event_type": t, "label": label, "count": n} for t, label, n in self.by_type]
+        return data
+
+
+def _label(event_type):
+    try:
+        return EventType(event_type).label
+    except ValueError:
+        return event_type
+
+
+def window_start(days, now=None):
+    """Midnight `days - 1` days ago: the window covers today and the days before it."""
+    return start_of_day(now) - timedelta(days=days - 1)
+
+
+# ----- standalone functions (one query each, on any filtered queryset) -----
+
+
+def counts_by_type(queryset):
+    """[(event_type, label, count)], largest first."""
+    rows = queryset.order_by().values_list("event_type").annotate(n=Count("id"))
+    return sorted(((t, _label(t), n) for t, n in rows), key=lambda r: (-r[2], r[0]))
+
+
+def counts_by_status(queryset):
+    """{status: count}, every status present (0 when none)."""
+    counts = dict(queryset.order_by().values_list("status").annotate(n=Count("id")))
+    return {s: counts.get(s, 0) for s in EventStatus.values}
+
+
+def counts_by_day(queryset, days=DEFAULT_WINDOW, *, now=None):
+    """[DayCount] for each of the last `days` days (zeros included), oldest first."""
+    since = window_start(days, now)
+    rows = (
+        queryset.filter(created_at__gte=since).order_by()
+        .annotate(day=TruncDate("created_at")).values_list("day", "status").annotate(n=Count("id"))
+    )
+    totals, failed = Counter(), Counter()
+    for day, status, n in rows:
+        totals[day] += n
+        if status == EventStatus.FAILED:
+            failed[day] += n
+    first = since.date()
+    return [DayCount(d, totals[d], failed[d]) for d in (first + timedelta(days=i) for i in range(days))]
+
+
+def failure_rate(queryset):
+    """Failed share of finished events (0.0–1.0), or None when none finished."""
+    counts = counts_by_status(queryset)
+    finished = counts[EventStatus.COMPLETED] + counts[EventStatus.FAILED]
+    return counts[EventStatus.FAILED] / finished if finished else None
+
+
+def duration_stats(queryset):
+    """[DurationStat] per event type over events with a duration: average and p95 in ms, slowest p95 first."""
+    timed = queryset.filter(duration__isnull=False).order_by()
+    if connection.vendor == "postgresql":
+        rows = timed.values_list("event_type").annotate(
+            n=Count("id"), avg=Avg("duration"), p95=Percentile("duration", 0.95)
+        )
+        stats = [DurationStat(t, _label(t), n, float(avg), float(p95)) for t, n, avg, p95 in rows]
+    else:
+        # SQLite has no percentile aggregate; its databases are small (demo, tests), so compute in Python.
+        per_type = defaultdict(list)
+        for event_type, duration in timed.values_list("event_type", "duration").iterator():
+            per_type[event_type].append(duration)
+        stats = [
+            DurationStat(t, _label(t), len(v), sum(v) / len(v), _percentile(sorted(v), 0.95))
+            for t, v in per_type.items()
+        ]
+    return sorted(stats, key=lambda s: (-(s.p95_ms or 0), s.event_type))
+
+
+def _percentile(sorted_values, fraction):
+    """Linear interpolation, the same definition as PostgreSQL's percentile_cont."""
+    if not sorted_values:
+        return None
+    position = (len(sorted_values) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+# ----- plain-language summaries -----
+
+# For actions whose details carry a number ("Added 2 endpoints: …"), count the things, not the actions.
+_COUNTED_THINGS = {
+    ActionType.ENDPOINTS_ADDED: (r"(\d+)\s+endpoints?", "endpoint added", "endpoints added"),
+    ActionType.ENDPOINTS_MODIFIED: (None, "endpoint change", "endpoint changes"),
+    ActionType.TABLES_ADDED: (r"(\d+)\s+tables?", "table added", "tables added"),
+    ActionType.DATABASE_CREATED: (None, "database created", "databases created"),
+    ActionType.QUERIES_EXECUTED: (r"(\d+)\s+quer", "query executed", "queries executed"),
+    ActionType.DEPLOYMENT: (None, "deployment", "deployments"),
+    ActionType.GITHUB_PUSH: (r"(\d+)\s+files?", "file pushed to GitHub", "files pushed to GitHub"),
+    ActionType.PROJECT_CREATED: (None, "project created", "projects created"),
+}
+
+
+def _plural(n, one, many):
+    return f"{n} {one if n == 1 else many}"
+
+
+def action_summaries(actions_queryset, period="today"):
+    """Sentences such as "5 endpoints added today" from audit actions (one query)."""
+    things, failed, counts = Counter(), Counter(), Counter()
+    for action_type, details, status in actions_queryset.order_by().values_list("action_type", "action_details", "status"):
+        counts[action_type] += 1
+        if status == ActionStatus.FAILED:
+            failed[action_type] += 1
+            continue
+        pattern = _COUNTED_THINGS.get(action_type, (None,))[0]
+        match = re.search(pattern, details or "", re.IGNORECASE) if pattern else None
+        things[action_type] += int(match.group(1)) if match else 1
+    sentences = []
+    for action_type, total in counts.most_common():
+        succeeded = total - failed[action_type]
+        if action_type in _COUNTED_THINGS:
+            _, one, many = _COUNTED_THINGS[action_type]
+            parts = [_plural(things[action_type], one, many)] if succeeded else []
+        else:
+            # Types beyond the seed's eight ("member_added", …) read as "member added: 2".
+            parts = [f"{action_type.replace('_', ' ')}: {succeeded}"] if succeeded else []
+        if failed[action_type]:
+            parts.append(f"{failed[action_type]} failed {action_type.replace('_', ' ')}")
+        text = ", ".join(parts)
+        sentences.append(f"{text[0].upper()}{text[1:]} {period}.")
+    return sentences
+
+
+def event_summaries(insights):
+    sentences = []
+    status = insights.by_status
+    if insights.total:
+        sentences.append(
+            f"{_plural(insights.total, 'event', 'events')} in the last {insights.days} days; "
+            f"{_plural(status[EventStatus.FAILED], 'failure', 'failures')}."
+        )
+    if status.get(EventStatus.IN_PROGRESS):
+        sentences.append(f"{_plural(status[EventStatus.IN_PROGRESS], 'event is', 'events are')} still in progress.")
+    if insights.failure_rate is not None:
+        sentences.append(f"{insights.failure_rate:.1%} of finished events failed.")
+    if insights.durations:
+        slowest = insights.durations[0]
+        sentences.append(
+            f"{slowest.label} is the slowest step: {format_ms(slowest.avg_ms)} on average, "
+            f"{format_ms(slowest.p95_ms)} at p95."
+        )
+    return sentences
+
+
+def format_ms(ms):
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms / 60_000:.1f} min"
+
+
+def summaries(project, *, now=None):
+    """Today's audit actions in words, then today's events."""
+    today = start_of_day(now)
+    sentences = action_summaries(ProjectAction.objects.for_project(project).since(today))
+    events_today = counts_by_status(ActivityEvent.objects.for_project(project).since(today))
+    total = sum(events_today.values())
+    if total:
+        sentences.append(
+            f"{_plural(total, 'event', 'events')} today: {events_today[EventStatus.COMPLETED]} completed, "
+            f"{events_today[EventStatus.FAILED]} failed, {events_today[EventStatus.IN_PROGRESS]} in progress."
+        )
+    return sentences
+
+
+# ----- everything for the Insights page -----
+
+
+def project_insights(project, days=DEFAULT_WINDOW, *, now=None, queryset=None):
+    """All insight figures for the last `days` days of `project` (or of `queryset`, e.g. a filtered one)."""
+    if days not in WINDOWS:
+        raise ValueError(f"days must be one of {', '.join(map(str, WINDOWS))}")
+    since = window_start(days, now)
+    events = (queryset if queryset is not None else ActivityEvent.objects.for_project(project)).since(since)
+    rows = (
+        events.order_by().annotate(day=TruncDate("created_at"))
+        .values_list("event_type", "status", "day").annotate(n=Count("id"))
+    )
+    by_type, by_status, totals, failed = Counter(), Counter(), Counter(), Counter()
+    for event_type, status, day, n in rows:
+        by_type[event_type] += n
+        by_status[status] += n
+        totals[day] += n
+        if status == EventStatus.FAILED:
+            failed[day] += n
+    first = since.date()
+    finished = by_status[EventStatus.COMPLETED] + by_status[EventStatus.FAILED]
+    insights = Insights(
+        days=days,
+        since=since,
+        total=sum(by_type.values()),
+        by_type=sorted(((t, _label(t), n) for t, n in by_type.items()), key=lambda r: (-r[2], r[0])),
+        by_status={s: by_status.get(s, 0) for s in EventStatus.values},
+        by_day=[DayCount(d, totals[d], failed[d]) for d in (first + timedelta(days=i) for i in range(days))],
+        durations=duration_stats(events),
+        failure_rate=by_status[EventStatus.FAILED] / finished if finished else None,
+    )
+    insights.summaries = summaries(project, now=now) + event_summaries(insights)
+    return insights
+
+
+def today_counts(projects):
+    """{status: count} of today's events across several projects (Home)."""
+    return counts_by_status(ActivityEvent.objects.for_projects(projects).today())
+
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "WINDOWS",
+    "DayCount",
+    "DurationStat",
+    "Insights",
+    "Percentile",
+    "action_summaries",
+    "counts_by_day",
+    "counts_by_status",
+    "counts_by_type",
+    "duration_stats",
+    "failure_rate",
+    "format_ms",
+    "project_insights",
+    "summaries",
+    "today_counts",
+    "window_start",
+]
