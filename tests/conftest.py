@@ -11,6 +11,12 @@ from projects.models import Membership, Project, Role
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The production hasher is slow on purpose; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username, **extra):
     return User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com", **extra)
 
