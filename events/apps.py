@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class EventsConfig(AppConfig):
     name = "events"
+
+    def ready(self):
+        # The projects app announces its flows with signals; recording them here keeps projects unaware of events.
+        from projects.signals import member_added, project_created
+
+        from . import receivers
+
+        project_created.connect(receivers.record_project_created, dispatch_uid="events.record_project_created")
+        member_added.connect(receivers.record_member_added, dispatch_uid="events.record_member_added")

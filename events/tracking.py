@@ -1,0 +1,141 @@
+"""Record activity from Python without ever breaking the caller.
+
+    track_activity(project=p, action_type="deployment", action_details="Deployed to fly.io", user=u)
+    track_event(project=p, event_type=EventType.CHAT_MESSAGE_SENT, entity_type="chat_message", title="…")
+
+    with tracked_event(project=p, event_type=EventType.INDEXING_STARTED, entity_type="indexing",
+                       title="Indexing main") as event:
+        run_indexer()          # → COMPLETED with its duration; an exception → FAILED with the error, re-raised
+
+Each write runs in its own atomic block: inside a caller's transaction that is a savepoint, so a failure
+(bad value, constraint, database error) rolls back only the tracking row, is logged, and the call returns None.
+The caller's own work still commits.
+"""
+
+import logging
+import time
+from contextlib import contextmanager
+
+from django.db import transaction
+
+from .models.activity import ActionStatus, ActivityEvent, EventStatus, ProjectAction
+
+logger = logging.getLogger("events.tracking")
+
+MAX_ERROR_LENGTH = 1000
+
+
+def _safely(what, write):
+    try:
+        with transaction.atomic():
+            return write()
+    except Exception:
+        # Deliberately broad: recording activity must never break the operation being recorded.
+        logger.exception("Could not record %s; the caller's operation continues.", what)
+        return None
+
+
+def track_activity(
+    *,
+    project,
+    action_type,
+    action_details="",
+    user=None,
+    request_id=None,
+    status=ActionStatus.SUCCESS,
+    environment="development",
+):
+    """Append one audit action (seed 001). Returns the ProjectAction, or None if it could not be recorded."""
+
+    def write():
+        return ProjectAction.objects.create(
+            project=project,
+            action_type=action_type,
+            action_details=action_details or "",
+            user=user,
+            request_id=request_id,
+            status=status,
+            environment=environment,
+        )
+
+    return _safely(f"audit action {action_type!r}", write)
+
+
+def track_event(
+    *,
+    project,
+    event_type,
+    title,
+    entity_type,
+    entity_id=None,
+    description=None,
+    metadata=None,
+    user=None,
+    status=EventStatus.IN_PROGRESS,
+    duration=None,
+):
+    """Record one activity event (seed 000). Returns the ActivityEvent, or None if it could not be recorded.
+
+    The status defaults to IN_PROGRESS as in the seed; pass COMPLETED/FAILED for an instantaneous event.
+    """
+
+    def write():
+        return ActivityEvent.objects.create(
+            project=project,
+            event_type=event_type,
+            title=title,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            description=description,
+            metadata=metadata,
+            user=user,
+            status=status,
+            duration=duration,
+        )
+
+    return _safely(f"activity event {event_type!r}", write)
+
+
+def finish_event(event, *, status, duration=None, error=None, metadata=None):
+    """Close an IN_PROGRESS event as COMPLETED or FAILED. Returns the number of rows changed, or None."""
+    if event is None:
+        return None
+    merged = dict(event.metadata or {})
+    merged.update(metadata or {})
+    if error is not None:
+        merged["error"] = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+
+    def write():
+        from django.utils import timezone
+
+        # A plain UPDATE of the chosen columns: no read-modify-write race with the poller reading the row.
+        changed = ActivityEvent.objects.filter(pk=event.pk).update(
+            status=status, duration=duration, metadata=merged or None, updated_at=timezone.now()
+        )
+        event.status, event.duration, event.metadata = status, duration, merged or None
+        return changed
+
+    return _safely(f"the end of activity event {event.pk}", write)
+
+
+@contextmanager
+def tracked_event(*, project, event_type, title, entity_type, **fields):
+    """Open an IN_PROGRESS event, close it COMPLETED with its duration, or FAILED with the error (re-raised).
+
+    Yields the event (or None if it could not be recorded; the block runs either way). If the block raises
+    inside a transaction that then rolls back, the FAILED mark rolls back with it, as everything else does.
+    """
+    event = track_event(
+        project=project, event_type=event_type, title=title, entity_type=entity_type,
+        status=EventStatus.IN_PROGRESS, **fields,
+    )
+    started = time.monotonic()
+    try:
+        yield event
+    except BaseException as exc:
+        elapsed = int((time.monotonic() - started) * 1000)
+        finish_event(event, status=EventStatus.FAILED, duration=elapsed, error=exc)
+        raise
+    else:
+        elapsed = int((time.monotonic() - started) * 1000)
+        finish_event(event, status=EventStatus.COMPLETED, duration=elapsed)
