@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class ActivityhubConfig(AppConfig):
     name = "activityhub"
     verbose_name = "ActivityHub"
+
+    def ready(self):
+        # Registers the schema-integrity system check (tag "database": runs with `check --database default`).
+        from .schema import checks  # noqa: F401

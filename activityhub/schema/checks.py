@@ -1,0 +1,35 @@
+"""The same comparison as a Django system check, tag `database`: `manage.py check --database default`.
+
+`migrate` runs database-tagged checks before it migrates, so this check must not stand in its way:
+- unapplied migrations are left out (migrate is about to apply them; `migrate --check`, `check_schema` and
+  /healthz?deep=1 report them);
+- model changes without a migration are Warnings (a developer mid-edit can still migrate);
+- drift of the database itself is an Error: migrating on top of it would fail or hide it (`--skip-checks` to force).
+"""
+
+from django.core import checks
+
+from . import CHECK_IDS, check
+
+NOT_REPORTED = {"unapplied_migration"}
+WARNINGS = {"missing_migration"}
+
+
+@checks.register(checks.Tags.database)
+def schema_matches_models(app_configs=None, databases=None, **kwargs):
+    messages = []
+    # Django passes the aliases asked for with --database; database checks never run without one.
+    for alias in databases or ():
+        for finding in check(alias).findings:
+            if finding.kind in NOT_REPORTED:
+                continue
+            level = checks.Warning if finding.kind in WARNINGS else checks.Error
+            messages.append(
+                level(
+                    f"[{alias}] {finding.message}",
+                    hint=finding.repair,
+                    obj=finding.object,
+                    id=CHECK_IDS.get(finding.kind, "activityhub.S000"),
+                )
+            )
+    return messages

@@ -1,0 +1,194 @@
+"""What the database should hold, derived from model meta exactly as Django's schema editor would create it.
+
+Everything here is read from models (normally the models rendered from the applied migrations), so it covers
+every installed app, third-party ones included, without a list of tables to maintain.
+"""
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import F, OrderBy
+from django.db.models.deletion import DatabaseOnDelete
+
+
+@dataclass
+class ExpectedColumn:
+    field: models.Field
+    name: str
+    type: str | None  # None: a type Django does not know (the column's existence is still checked)
+    null: bool
+    check: str | None  # an unnamed column CHECK Django adds (PositiveIntegerField >= 0, JSON_VALID on SQLite)
+
+
+@dataclass
+class ExpectedIndex:
+    """An index or unique constraint, matched against the database by key columns, order and kind, not name."""
+
+    kind: str  # "index" or "unique"
+    columns: tuple
+    orders: tuple
+    name: str  # for messages, and to find expression indexes, which cannot be compared by columns
+    source: str  # where the model declares it, e.g. 'Meta.indexes "event_project_created"'
+    partial: bool = False
+    expressions: bool = False
+    pattern_ops: bool = False  # PostgreSQL's extra `_like` index for LIKE queries on varchar/text
+    declaration: object = None  # the Index / UniqueConstraint / field(s), to write the repair SQL
+
+
+@dataclass
+class ExpectedForeignKey:
+    field: models.Field
+    column: str
+    ref_table: str
+    ref_column: str
+    on_delete: str  # what the database must say: CASCADE / SET NULL / SET DEFAULT, or NO ACTION
+
+
+@dataclass
+class ExpectedCheck:
+    name: str
+    constraint: models.BaseConstraint
+
+
+@dataclass
+class ExpectedTable:
+    model: type
+    name: str
+    columns: dict = field(default_factory=dict)
+    primary_key: tuple = ()
+    indexes: list = field(default_factory=list)
+    foreign_keys: list = field(default_factory=list)
+    checks: list = field(default_factory=list)
+
+    @property
+    def label(self):
+        return self.model._meta.label
+
+
+def expected_tables(models_iter, connection) -> dict[str, ExpectedTable]:
+    tables = {}
+    editor = connection.schema_editor(collect_sql=True)  # only asked what it *would* do; never entered
+    for model in models_iter:
+        opts = model._meta
+        if not opts.managed or opts.proxy or opts.swapped:
+            continue
+        if not model._meta.can_migrate(connection):
+            continue
+        tables[opts.db_table] = _expected_table(model, connection, editor)
+    return tables
+
+
+def db_on_delete(field) -> str:
+    # Django 6.1: DB_CASCADE / DB_SET_NULL / DB_SET_DEFAULT live in the database; every Python-level
+    # on_delete (CASCADE, PROTECT, SET_NULL…) is emulated by the ORM, so its FK says NO ACTION.
+    on_delete = field.remote_field.on_delete
+    return on_delete.operation if isinstance(on_delete, DatabaseOnDelete) else "NO ACTION"
+
+
+def _expected_table(model, connection, editor) -> ExpectedTable:
+    opts = model._meta
+    table = ExpectedTable(model, opts.db_table)
+    table.primary_key = tuple(f.column for f in opts.pk_fields)
+    for f in opts.local_concrete_fields:
+        params = f.db_parameters(connection=connection)
+        table.columns[f.column] = ExpectedColumn(
+            f,
+            f.column,
+            params["type"],
+            # Oracle-style backends store '' as NULL; Django then makes such columns nullable.
+            f.null
+            or (connection.features.interprets_empty_strings_as_nulls and f.empty_strings_allowed and not f.primary_key),
+            params.get("check"),
+        )
+        if params["type"] is None:
+            continue
+        if editor._field_should_be_indexed(model, f):
+            table.indexes.append(
+                ExpectedIndex("index", (f.column,), ("ASC",), f"{f.column} index", f'db_index on "{f.name}"', declaration=f)
+            )
+        if f.unique and not f.primary_key:
+            table.indexes.append(
+                ExpectedIndex("unique", (f.column,), (), f"{f.column} unique", f'unique=True on "{f.name}"', declaration=f)
+            )
+        if connection.vendor == "postgresql" and editor._create_like_index_sql(model, f) is not None:
+            table.indexes.append(
+                ExpectedIndex(
+                    "index",
+                    (f.column,),
+                    ("ASC",),
+                    f"{f.column} pattern_ops index",
+                    f'LIKE index Django adds for "{f.name}"',
+                    pattern_ops=True,
+                    declaration=f,
+                )
+            )
+        if f.remote_field and f.db_constraint and connection.features.supports_foreign_keys:
+            target = f.target_field
+            table.foreign_keys.append(
+                ExpectedForeignKey(f, f.column, target.model._meta.db_table, target.column, db_on_delete(f))
+            )
+    for fields in opts.unique_together:
+        columns = tuple(opts.get_field(name).column for name in fields)
+        table.indexes.append(
+            ExpectedIndex("unique", columns, (), ", ".join(fields), f"unique_together {fields}", declaration=fields)
+        )
+    for index in opts.indexes:
+        if index.expressions:
+            columns, orders = _plain_columns(index.expressions, opts)
+        else:
+            columns = tuple(opts.get_field(name).column for name, _ in index.fields_orders)
+            orders = tuple(order or "ASC" for _, order in index.fields_orders)
+        table.indexes.append(
+            ExpectedIndex(
+                "index",
+                columns,
+                orders,
+                index.name,
+                f'Meta.indexes "{index.name}"',
+                partial=index.condition is not None and connection.features.supports_partial_indexes,
+                expressions=bool(index.expressions),
+                declaration=index,
+            )
+        )
+    for constraint in opts.constraints:
+        if isinstance(constraint, models.UniqueConstraint):
+            expressions = bool(constraint.expressions)
+            if expressions:
+                columns, _ = _plain_columns(constraint.expressions, opts)
+            else:
+                columns = tuple(opts.get_field(name).column for name in constraint.fields)
+            table.indexes.append(
+                ExpectedIndex(
+                    "unique",
+                    columns,
+                    (),
+                    constraint.name,
+                    f'Meta.constraints "{constraint.name}"',
+                    partial=constraint.condition is not None,
+                    expressions=expressions,
+                    declaration=constraint,
+                )
+            )
+        else:
+            # CheckConstraint and backend-specific ones (e.g. ExclusionConstraint) are found by their name.
+            table.checks.append(ExpectedCheck(constraint.name, constraint))
+    return table
+
+
+def _plain_columns(expressions, opts) -> tuple[tuple, tuple]:
+    """Columns and directions of an expression index made only of F("x") / F("x").desc(); else ((), ())."""
+    columns, orders = [], []
+    for expression in expressions:
+        order = "ASC"
+        if isinstance(expression, OrderBy):
+            order = "DESC" if expression.descending else "ASC"
+            expression = expression.expression
+        if not isinstance(expression, F):
+            return (), ()
+        try:
+            columns.append(opts.get_field(expression.name).column)
+        except FieldDoesNotExist:
+            return (), ()
+        orders.append(order)
+    return tuple(columns), tuple(orders)

@@ -1,0 +1,75 @@
+"""Helpers for the schema-integrity tests: drift the real test database, then put it back exactly.
+
+Both PostgreSQL and SQLite run DDL inside transactions, so every drift is applied in `transaction.atomic()` and
+rolled back at the end; the tests also assert the schema is clean again afterwards.
+"""
+
+import re
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+
+from activityhub import schema
+from activityhub.schema.live import read_live_schema
+
+
+@contextmanager
+def drifted(*statements):
+    """Run DDL statements, yield, then roll all of it back (the database is left as it was found)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+        yield
+        transaction.set_rollback(True)
+
+
+def live_table(name):
+    return read_live_schema(connection)[name]
+
+
+def sqlite_rebuild(table, transform):
+    """Statements that rebuild a SQLite table with a transformed CREATE TABLE, keeping its rows and indexes.
+
+    SQLite cannot alter a column, foreign key or check in place; this is how it is done by hand (and by Django).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL", [table])
+        rows = cursor.fetchall()
+    create = next(sql for kind, sql in rows if kind == "table")
+    indexes = [sql for kind, sql in rows if kind == "index"]
+    new = transform(create).replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "new__{table}"', 1)
+    assert new != create.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "new__{table}"', 1), "transform changed nothing"
+    return [
+        new,
+        f'INSERT INTO "new__{table}" SELECT * FROM "{table}"',
+        f'DROP TABLE "{table}"',
+        f'ALTER TABLE "new__{table}" RENAME TO "{table}"',
+        *indexes,
+    ]
+
+
+def remove_sql_clause(sql, start):
+    """Remove `start` and the balanced parenthesised group right after it (e.g. a named CHECK (...))."""
+    at = sql.index(start)
+    depth, end = 0, None
+    for i in range(sql.index("(", at + len(start) - 1), len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[i], 0)
+        if depth == 0:
+            end = i + 1
+            break
+    return sql[:at].rstrip().rstrip(",") + sql[end:]
+
+
+def findings(kind=None, obj=None):
+    report = schema.check()
+    return [f for f in report.findings if (kind is None or f.kind == kind) and (obj is None or f.object == obj)]
+
+
+def assert_clean():
+    report = schema.check()
+    assert report.findings == [], "\n".join(f"{f.kind} {f.object}: {f.message}" for f in report.findings)
+
+
+def camel(name):
+    return re.sub(r"_(\w)", lambda m: m.group(1).upper(), name)
