@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "django_tasks_db",
+    "ninja",  # its templates and static files: the API docs page works offline and under our CSP
     "activityhub",
     "projects",
     "events",
@@ -117,6 +118,8 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 # Attempts per minute, counted separately per client IP and per username.
 LOGIN_RATE_LIMIT = int(os.environ.get("LOGIN_RATE_LIMIT", "10"))
+# API requests per API key, "N/s", "N/min" or "N/hour" (429 with Retry-After beyond it).
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/min")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

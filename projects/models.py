@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -126,13 +128,17 @@ class ApiKeyQuerySet(models.QuerySet):
         """The active key for a full token, or None. Looks up by prefix, compares keyed hashes in constant time."""
         import hmac
 
-        parts = (token or "").split("_")
-        if len(parts) < 3 or parts[0] != "ah":
+        # Refuse anything not shaped like our tokens before touching the database (no odd bytes in queries).
+        if not _TOKEN_SHAPE.fullmatch(token or ""):
             return None
+        parts = token.split("_")
         key = self.active().select_related("project").filter(prefix=parts[1]).first()
         if key is None or not hmac.compare_digest(key.key_hash, hash_api_token(token)):
             return None
         return key
+
+
+_TOKEN_SHAPE = re.compile(r"ah_[0-9a-f]{8}_[A-Za-z0-9_-]{16,64}")
 
 
 def hash_api_token(token: str) -> str:
@@ -169,3 +175,41 @@ class ApiKey(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == ApiKeyScope.WRITE and self.revoked_at is None
+
+
+# --- API idempotency (issue 4) -------------------------------------------------------------------------------
+
+
+class IdempotencyRecordQuerySet(models.QuerySet):
+    def expired(self, hours=24):
+        """Records older than the replay window; safe to prune (a retry that late creates a new object)."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        return self.filter(created_at__lt=timezone.now() - timedelta(hours=hours))
+
+
+class IdempotencyRecord(models.Model):
+    """The stored response of one API write made with an `Idempotency-Key` header, replayed on retries.
+
+    The row is inserted in the same transaction as the write it guards, so either both exist or neither; a
+    concurrent retry blocks on the unique constraint until the first attempt commits, then replays it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.DB_CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    # Method, path and a SHA-256 of the body: reusing a key for a different request is refused, not replayed.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(default=0)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = IdempotencyRecordQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "key"], name="idempotency_key_unique_per_project")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self):
+        return f"{self.key} → {self.status_code}"

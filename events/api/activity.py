@@ -1,3 +1,389 @@
-from ninja import Router
+"""The activity API: ingest events and audit actions, finish running events, read the feed and insights.
+
+Every endpoint acts on the project of the API key (`request.auth.project`); an id from another project is a 404.
+Writes are atomic (a batch is stored entirely or not at all) and idempotent with an `Idempotency-Key` header;
+events are also idempotent by their client-supplied `external_id`.
+"""
+
+from datetime import UTC, timedelta
+from typing import Annotated, Literal
+
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.utils import timezone
+from ninja import Body, Header, Path, Query, Router
+from ninja.errors import HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from events.filters import ActivityEventFilter, filter_errors
+from events.insights import project_insights
+from events.models import ActivityEvent, ProjectAction
+from events.models.activity import CATEGORY_OF_TYPE, EventStatus
+from events.pagination import InvalidCursor, decode_cursor, paginate_keyset
+from projects.api_auth import require_write
+from projects.idempotency import json_response, run_idempotent
+
+from .activity_schemas import (
+    ActionBatchIn,
+    ActionBatchOut,
+    ActionOut,
+    ActionPayload,
+    ErrorOut,
+    EventBatchIn,
+    EventBatchOut,
+    EventOut,
+    EventPatch,
+    EventPayload,
+    FeedFilters,
+    FeedOut,
+    FeedPage,
+    InsightsOut,
+)
 
 router = Router(tags=["activity"])
+
+IDEMPOTENCY_HELP = (
+    "Any unique string (a UUID is best). Retrying with the same key and body returns the original response "
+    "(header Idempotent-Replayed: true) and stores nothing new."
+)
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_HELP)]
+WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+MAX_EVENT_ID = 2**63 - 1
+# A query string is text: "7" must validate, which an int Literal would refuse.
+InsightsDays = Annotated[Literal["7", "30", "90"], Query(description="Window in days.")]
+
+
+# --- serialisation (plain dicts: cheap for 1,000-item batches, and storable as the idempotent response) -------
+
+
+def event_dict(event, username=None):
+    return {
+        "id": event.pk,
+        "external_id": event.external_id,
+        "event_type": event.event_type,
+        "category": str(CATEGORY_OF_TYPE.get(event.event_type, "")),
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "title": event.title,
+        "description": event.description,
+        "metadata": event.metadata,
+        "status": event.status,
+        "duration": event.duration,
+        "user": username,
+        "created_at": event.created_at,
+        "updated_at": event.updated_at,
+    }
+
+
+def action_dict(action):
+    return {
+        "action_id": action.action_id,
+        "action_type": action.action_type,
+        "action_details": action.action_details,
+        "status": action.status,
+        "environment": action.environment,
+        "request_id": action.request_id,
+        "created_at": action.created_at,
+    }
+
+
+def _item_error(index, field, message, kind):
+    loc = ["body", "events", index, field] if index is not None else ["body", field]
+    error = {"loc": loc, "msg": message, "type": kind}
+    return error
+
+
+# --- events --------------------------------------------------------------------------------------------------
+
+
+def _duplicate_external_ids(items):
+    """ValidationError items for external_ids repeated inside one batch (the batch would contradict itself)."""
+    first_seen, errors = {}, []
+    for index, item in enumerate(items):
+        if item.external_id is None:
+            continue
+        if item.external_id in first_seen:
+            errors.append(
+                _item_error(
+                    index,
+                    "external_id",
+                    f"external_id {item.external_id!r} already appears at index {first_seen[item.external_id]} "
+                    "of this batch",
+                    "duplicate",
+                )
+            )
+        else:
+            first_seen[item.external_id] = index
+    return errors
+
+
+def store_events(project, items):
+    """Store `items` (EventIn) in the project; return [(event, created)] in input order.
+
+    Items whose external_id is already stored are not stored again: the stored event is returned instead. A
+    concurrent writer may store the same external_id between our check and our insert; the unique constraint
+    then rolls back our savepoint and the next round sees its row.
+    """
+    external_ids = [item.external_id for item in items if item.external_id is not None]
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                existing = {}
+                if external_ids:
+                    existing = {
+                        e.external_id: e
+                        for e in ActivityEvent.objects.filter(project=project, external_id__in=external_ids)
+                    }
+                now = timezone.now()
+                new_events = [
+                    ActivityEvent(
+                        project=project,
+                        event_type=item.event_type,
+                        entity_type=item.entity_type,
+                        entity_id=item.entity_id,
+                        title=item.title,
+                        description=item.description,
+                        metadata=item.metadata,
+                        status=item.status,
+                        duration=item.duration,
+                        external_id=item.external_id,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for item in items
+                    if item.external_id is None or item.external_id not in existing
+                ]
+                ActivityEvent.objects.bulk_create(new_events)
+        except IntegrityError:
+            if attempt == 2:
+                raise HttpError(409, "Another request is storing events with the same external_id; retry.") from None
+            continue
+        fresh = iter(new_events)
+        return [
+            (existing[item.external_id], False)
+            if item.external_id is not None and item.external_id in existing
+            else (next(fresh), True)
+            for item in items
+        ]
+    raise AssertionError("unreachable")
+
+
+@router.post(
+    "/events",
+    response={200: EventOut | EventBatchOut, 201: EventOut | EventBatchOut, 409: ErrorOut, **WRITE_ERRORS},
+    summary="Record one event or a batch of up to 1,000",
+)
+def create_events(
+    request,
+    payload: Body[EventPayload],
+    idempotency_key: IdempotencyKey = None,
+):
+    """Send one event object, or `{"events": [...]}` with 1–1,000 of them (more is a 413).
+
+    A batch is atomic: if any item is invalid nothing is stored, and the 422 lists each problem with its
+    `index`. An event whose `external_id` is already stored is not stored again; the response carries the
+    stored one (`created: false`). Answers 201 when something was stored, 200 when everything already was.
+    """
+    require_write(request)
+    project = request.auth.project
+    batch = isinstance(payload, EventBatchIn)
+    items = payload.events if batch else [payload]
+    duplicates = _duplicate_external_ids(items)
+    if duplicates:
+        raise NinjaValidationError(duplicates)
+
+    def work():
+        stored = store_events(project, items)
+        created = sum(1 for _, was_created in stored if was_created)
+        status = 201 if created else 200
+        if not batch:
+            return status, event_dict(stored[0][0])
+        return status, {
+            "created": created,
+            "existing": len(stored) - created,
+            "events": [
+                {"index": i, "id": e.pk, "external_id": e.external_id, "created": was_created}
+                for i, (e, was_created) in enumerate(stored)
+            ],
+        }
+
+    return run_idempotent(request, project, idempotency_key, work)
+
+
+def merge_patch(target, patch):
+    """JSON Merge Patch (RFC 7396): objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+@router.patch(
+    "/events/{event_id}",
+    response={200: EventOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
+    summary="Finish a running event, set its duration, merge metadata",
+)
+def update_event(
+    request,
+    event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
+    payload: Body[EventPatch],
+    idempotency_key: IdempotencyKey = None,
+):
+    """Status moves only from IN_PROGRESS to COMPLETED or FAILED (409 otherwise; repeating the same final status
+    is a harmless no-op). Finishing without a `duration` records the time since the event was created."""
+    require_write(request)
+    project = request.auth.project
+    from .activity_schemas import clean_json_object
+
+    def work():
+        event = (
+            ActivityEvent.objects.select_for_update(of=("self",)).select_related("user").filter(project=project, pk=event_id).first()
+        )
+        if event is None:
+            raise Http404(f"No event {event_id} in this project.")
+        changed = []
+        if payload.status is not None and payload.status != event.status:
+            if event.status != EventStatus.IN_PROGRESS:
+                raise HttpError(
+                    409,
+                    f"Event {event_id} is already {event.status}; only an IN_PROGRESS event can become "
+                    f"{payload.status}.",
+                )
+            event.status = payload.status
+            changed.append("status")
+            if payload.duration is None and event.duration is None:
+                elapsed = timezone.now() - event.created_at
+                event.duration = max(0, min(int(elapsed / timedelta(milliseconds=1)), 2_147_483_647))
+                changed.append("duration")
+        if payload.duration is not None:
+            event.duration = payload.duration
+            changed.append("duration")
+        if payload.metadata is not None:
+            merged = merge_patch(event.metadata, payload.metadata)
+            try:
+                clean_json_object(merged)
+            except ValueError as exc:
+                error = _item_error(None, "metadata", f"merged metadata {exc}", "value_error")
+                raise NinjaValidationError([error]) from None
+            event.metadata = merged
+            changed.append("metadata")
+        if changed:
+            event.save(update_fields=sorted(set(changed)) + ["updated_at"])
+        return 200, event_dict(event, event.user.get_username() if event.user else None)
+
+    return run_idempotent(request, project, idempotency_key, work)
+
+
+# --- actions -------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/actions",
+    response={201: ActionOut | ActionBatchOut, **WRITE_ERRORS},
+    summary="Record one audit action or a batch of up to 1,000",
+)
+def create_actions(
+    request,
+    payload: Body[ActionPayload],
+    idempotency_key: IdempotencyKey = None,
+):
+    """Send one action object, or `{"actions": [...]}` with 1–1,000 of them; a batch is stored entirely or not
+    at all. The audit trail is append-only: actions are never changed or deleted."""
+    require_write(request)
+    project = request.auth.project
+    batch = isinstance(payload, ActionBatchIn)
+    items = payload.actions if batch else [payload]
+
+    def work():
+        now = timezone.now()
+        actions = [
+            ProjectAction(
+                project=project,
+                action_type=item.action_type,
+                action_details=item.action_details,
+                status=item.status,
+                environment=item.environment,
+                request_id=item.request_id,
+                created_at=now,
+            )
+            for item in items
+        ]
+        ProjectAction.objects.bulk_create(actions)
+        if not batch:
+            return 201, action_dict(actions[0])
+        return 201, {
+            "created": len(actions),
+            "actions": [{"index": i, "action_id": a.action_id} for i, a in enumerate(actions)],
+        }
+
+    return run_idempotent(request, project, idempotency_key, work)
+
+
+# --- reading: feed and insights ------------------------------------------------------------------------------
+
+
+def _filtered_events(request, project):
+    """The project's events through the activity page's FilterSet; its complaints become a 422 per field."""
+    filterset = ActivityEventFilter(request.GET, queryset=ActivityEvent.objects.for_project(project), project=project)
+    if not filterset.is_valid():
+        raise NinjaValidationError(
+            [
+                {"loc": ["query", field], "msg": message, "type": "invalid"}
+                for field, messages in filter_errors(filterset).items()
+                for message in messages
+            ]
+        )
+    return filterset.qs
+
+
+def _checked_cursor(cursor, queryset):
+    """The cursor if this server could have issued it; a 422 on `cursor` otherwise (never a database error)."""
+    try:
+        created_at, pk = decode_cursor(cursor, queryset)
+        created_at.astimezone(UTC)  # SQLite stores UTC: a datetime that overflows there is invalid
+        if not 0 < int(pk) <= MAX_EVENT_ID:
+            raise InvalidCursor("The cursor is not valid; start again from the first page.")
+    except (InvalidCursor, OverflowError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, InvalidCursor) else "The cursor is not valid; start again from the first page."
+        raise NinjaValidationError([{"loc": ["query", "cursor"], "msg": message, "type": "invalid"}]) from None
+    return cursor
+
+
+@router.get(
+    "/feed",
+    response={200: FeedOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    summary="The project's events, newest first, with the activity page's filters",
+)
+def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
+    """Keyset pagination: follow `next_cursor` until it is null. Pages never skip or repeat an event, even
+    while new events arrive (they appear above the first page). Filters combine with AND; `type` and `status`
+    take several values."""
+    project = request.auth.project
+    events = _filtered_events(request, project)
+    cursor = _checked_cursor(page.cursor, events) if page.cursor else None
+    result = paginate_keyset(events.select_related("user"), cursor, limit=page.limit)
+    return json_response(
+        200,
+        {
+            "events": [event_dict(e, e.user.get_username() if e.user else None) for e in result.items],
+            "next_cursor": result.next_cursor,
+        },
+    )
+
+
+@router.get(
+    "/insights",
+    response={200: InsightsOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    summary="The counts behind the insights page",
+)
+def insights(request, filters: Query[FeedFilters], days: InsightsDays = "30"):
+    """Counts by type, status and day, duration average and p95 per type, failure rate and plain-language
+    summaries over the last `days` days (7, 30 or 90), optionally narrowed by the feed's filters."""
+    project = request.auth.project
+    events = _filtered_events(request, project)
+    return json_response(200, project_insights(project, days=int(days), queryset=events).as_dict())

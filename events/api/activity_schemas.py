@@ -1,0 +1,269 @@
+"""Request and response schemas of the activity API (events, actions, feed, insights).
+
+Every text field refuses what a database would reject later (NUL characters, lone surrogates) and every number
+stays inside its column's range, so invalid input is a 422 naming the field, never a database error.
+"""
+
+import json
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import AfterValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
+
+MAX_BATCH = 1000
+MAX_FEED_LIMIT = 200
+MAX_METADATA_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+MAX_DURATION_MS = 2_147_483_647  # PositiveIntegerField's ceiling on every backend
+
+
+def clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogate code points)") from None
+    return value
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def clean_json_object(value: dict) -> dict:
+    """Metadata: a JSON object whose strings are all storable, not too deep, at most 64 KiB encoded."""
+
+    def walk(node, depth):
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(node, str):
+            clean_text(node)
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                clean_text(key)
+                walk(item, depth + 1)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, depth + 1)
+
+    walk(value, 0)
+    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"must be at most {MAX_METADATA_BYTES // 1024} KiB as JSON")
+    return value
+
+
+Text = Annotated[str, AfterValidator(clean_text)]
+Title = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(clean_text), AfterValidator(not_blank)]
+Metadata = Annotated[dict[str, Any], AfterValidator(clean_json_object)]
+
+
+class StrictSchema(Schema):
+    # Unknown fields are refused: a typo ("staus") must not be silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- events --------------------------------------------------------------------------------------------------
+
+
+class EventIn(StrictSchema):
+    event_type: EventType = Field(description="One of the seed's event types, e.g. INDEXING_STARTED.")
+    title: Title
+    entity_type: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(clean_text), AfterValidator(not_blank)] = Field(
+        description="What the event is about: indexing, apr_session, chat_message, …"
+    )
+    entity_id: Annotated[Text, Field(max_length=128)] | None = None
+    description: Annotated[Text, Field(max_length=20_000)] | None = None
+    metadata: Metadata | None = None
+    status: EventStatus = EventStatus.IN_PROGRESS
+    duration: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] | None = Field(default=None, description="Milliseconds.")
+    external_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="Your id for the event, unique in the project: sending it again returns the stored event.",
+    )
+
+
+class EventBatchIn(StrictSchema):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _payload_shape(value) -> str:
+    return "batch" if isinstance(value, dict) and "events" in value else "single"
+
+
+EventPayload = Annotated[
+    Annotated[EventIn, Tag("single")] | Annotated[EventBatchIn, Tag("batch")],
+    Discriminator(_payload_shape),
+]
+
+
+class EventOut(Schema):
+    id: int
+    external_id: str | None
+    event_type: str
+    category: str
+    entity_type: str
+    entity_id: str | None
+    title: str
+    description: str | None
+    metadata: dict[str, Any] | list[Any] | None
+    status: str
+    duration: int | None
+    user: str | None = Field(description="Username of the person, if a person caused it.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class BatchItemOut(Schema):
+    index: int
+    id: int
+    external_id: str | None
+    created: bool = Field(description="False when an event with this external_id was already stored.")
+
+
+class EventBatchOut(Schema):
+    created: int
+    existing: int
+    events: list[BatchItemOut]
+
+
+class EventPatch(StrictSchema):
+    status: Literal["COMPLETED", "FAILED"] | None = Field(
+        default=None, description="Only an IN_PROGRESS event changes status, to COMPLETED or FAILED."
+    )
+    duration: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] | None = Field(
+        default=None, description="Milliseconds; when finishing without one, the time since creation is used."
+    )
+    metadata: Metadata | None = Field(
+        default=None, description="Merged into the stored metadata (JSON Merge Patch, RFC 7396: null removes a key)."
+    )
+
+    @model_validator(mode="after")
+    def something_to_change(self):
+        if self.status is None and self.duration is None and self.metadata is None:
+            raise ValueError("send at least one of status, duration, metadata")
+        return self
+
+
+# --- actions -------------------------------------------------------------------------------------------------
+
+
+class ActionIn(StrictSchema):
+    action_type: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="project_created, database_created, endpoints_added, queries_executed, deployment, "
+        "github_push, endpoints_modified, tables_added, or your own snake_case type.",
+    )
+    action_details: Annotated[Text, Field(max_length=10_000)] = ""
+    status: ActionStatus = ActionStatus.SUCCESS
+    environment: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(clean_text)] = "development"
+    request_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
+
+
+class ActionBatchIn(StrictSchema):
+    actions: list[ActionIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _action_shape(value) -> str:
+    return "batch" if isinstance(value, dict) and "actions" in value else "single"
+
+
+ActionPayload = Annotated[
+    Annotated[ActionIn, Tag("single")] | Annotated[ActionBatchIn, Tag("batch")],
+    Discriminator(_action_shape),
+]
+
+
+class ActionOut(Schema):
+    action_id: str
+    action_type: str
+    action_details: str
+    status: str
+    environment: str
+    request_id: str | None
+    created_at: datetime
+
+
+class ActionBatchItemOut(Schema):
+    index: int
+    action_id: str
+
+
+class ActionBatchOut(Schema):
+    created: int
+    actions: list[ActionBatchItemOut]
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+# --- feed ----------------------------------------------------------------------------------------------------
+
+
+class FeedOut(Schema):
+    events: list[EventOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null on the last page.")
+
+
+def _query_text(max_length):
+    return Annotated[str, Field(max_length=max_length), AfterValidator(clean_text)]
+
+
+class FeedFilters(Schema):
+    """The activity page's filters (events.filters.ActivityEventFilter), as query parameters."""
+
+    type: list[EventType] | None = Field(default=None, description="Repeat for several: ?type=A&type=B")
+    category: EventCategory | None = None
+    status: list[EventStatus] | None = Field(default=None, description="Repeat for several.")
+    user: _query_text(150) | None = Field(default=None, description="Username of a project member.")
+    entity_type: _query_text(64) | None = None
+    since: Annotated[date, Field(ge=date(1970, 1, 1), le=date(2999, 12, 31))] | None = Field(
+        default=None, description="First day (inclusive, UTC)."
+    )
+    until: Annotated[date, Field(ge=date(1970, 1, 1), le=date(2999, 12, 31))] | None = Field(
+        default=None, description="Last day (inclusive, UTC)."
+    )
+    q: _query_text(200) | None = Field(default=None, description="Text search in titles and descriptions.")
+
+
+class FeedPage(Schema):
+    limit: int = Field(default=50, ge=1, le=MAX_FEED_LIMIT, description=f"Events per page, 1–{MAX_FEED_LIMIT}.")
+    cursor: _query_text(200) | None = Field(default=None, description="next_cursor of the previous page.")
+
+
+class TypeCountOut(Schema):
+    event_type: str
+    label: str
+    count: int
+
+
+class DayCountOut(Schema):
+    day: date
+    total: int
+    failed: int
+
+
+class DurationOut(Schema):
+    event_type: str
+    label: str
+    count: int
+    avg_ms: float | None
+    p95_ms: float | None
+
+
+class InsightsOut(Schema):
+    days: int
+    since: datetime
+    total: int
+    by_type: list[TypeCountOut]
+    by_status: dict[str, int]
+    by_day: list[DayCountOut]
+    durations: list[DurationOut]
+    failure_rate: float | None = Field(description="failed / (completed + failed); null when nothing finished.")
+    summaries: list[str]

@@ -1,0 +1,94 @@
+"""`Idempotency-Key` for API writes: a retried request creates nothing new and gets the original response.
+
+The key is claimed by inserting an IdempotencyRecord in the same transaction as the write. A concurrent retry
+with the same key blocks on the unique constraint (PostgreSQL) or the database lock (SQLite) until the first
+attempt commits, then replays its stored response; if the first attempt failed (rolled back), the retry runs.
+Only successful (2xx) responses are stored: a 4xx changed nothing, so repeating the request is harmless.
+"""
+
+import hashlib
+import json
+import re
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from ninja.errors import HttpError
+
+from .models import IdempotencyRecord
+
+# Printable ASCII without spaces, like the IETF draft's examples (UUIDs, ULIDs, "batch-42-attempt").
+KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,255}")
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+def json_response(status: int, body) -> HttpResponse:
+    return HttpResponse(json.dumps(body, cls=DjangoJSONEncoder), status=status, content_type="application/json")
+
+
+class _Rollback(Exception):
+    """Carries a non-2xx response out of the transaction so the key's claim is rolled back with the work."""
+
+    def __init__(self, response):
+        self.response = response
+
+
+class _KeyTaken(Exception):
+    pass
+
+
+def fingerprint(request) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.path}\n".encode())
+    digest.update(request.body)
+    return digest.hexdigest()
+
+
+def _replay(record, request_fingerprint):
+    if record.fingerprint != request_fingerprint:
+        raise HttpError(
+            422,
+            "This Idempotency-Key was already used for a different request (method, path or body differ); "
+            "use a new key for a new request.",
+        )
+    response = HttpResponse(record.response_body, status=record.status_code, content_type="application/json")
+    response[REPLAY_HEADER] = "true"
+    return response
+
+
+def run_idempotent(request, project, key, work):
+    """Run `work()` → (status, body) at most once per (project, key); return the (original) JSON response.
+
+    Without a key, `work` runs in a transaction of its own. `work` may raise HttpError etc.; nothing it wrote
+    survives an exception or a non-2xx answer.
+    """
+    if key is None:
+        with transaction.atomic():
+            status, body = work()
+        return json_response(status, body)
+    if not KEY_SHAPE.fullmatch(key):
+        raise HttpError(400, "Idempotency-Key must be 1–255 printable ASCII characters without spaces.")
+    request_fingerprint = fingerprint(request)
+    existing = IdempotencyRecord.objects.filter(project=project, key=key).first()
+    if existing is not None:
+        return _replay(existing, request_fingerprint)
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    record = IdempotencyRecord.objects.create(project=project, key=key, fingerprint=request_fingerprint)
+            except IntegrityError:
+                raise _KeyTaken from None
+            status, body = work()
+            response = json_response(status, body)
+            if not 200 <= status < 300:
+                raise _Rollback(response)
+            record.status_code = status
+            record.response_body = response.content.decode()
+            record.save(update_fields=["status_code", "response_body"])
+    except _Rollback as rollback:
+        return rollback.response
+    except _KeyTaken:
+        # Another request with this key committed while we waited on the constraint: answer as it did.
+        return _replay(IdempotencyRecord.objects.get(project=project, key=key), request_fingerprint)
+    return response
