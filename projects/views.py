@@ -5,6 +5,7 @@ from django.views.decorators.http import require_POST
 
 from .access import get_project_for_member
 from .forms import AddMemberForm, ProjectForm, RoleForm
+from .keys import keys_context
 from .models import LastOwnerError, Membership, Project, Role, change_role, remove_member
 from .signals import member_added, project_created
 
@@ -49,6 +50,7 @@ def _members_context(project, membership, **extra):
 def settings_page(request, slug):
     project, membership = get_project_for_member(request, slug)
     context = _members_context(project, membership, active_tab="settings")
+    context.update(keys_context(project))  # the API-keys card (projects/keys.py)
     return render(request, "projects/settings.html", context)
 
 
@@ -70,6 +72,7 @@ def member_add(request, slug):
         if request.htmx:
             return _members_response(request, project, membership, status=422, add_form=form)
         context = _members_context(project, membership, active_tab="settings", add_form=form)
+        context.update(keys_context(project))
         return render(request, "projects/settings.html", context, status=422)
     added = Membership.objects.create(project=project, user=form.user, role=form.cleaned_data["role"])
     member_added.send(sender=Membership, membership=added, user=request.user)
