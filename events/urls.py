@@ -11,6 +11,12 @@ urlpatterns = [
     path("projects/<slug:slug>/audit/", activity.audit_log, name="audit"),
     # Conversations, feedback and answer quality (seed 002).
     path("projects/<slug:slug>/conversations/", conversations.conversation_list, name="conversations"),
+    path("projects/<slug:slug>/conversations/<int:conversation_id>/", conversations.conversation_detail, name="conversation"),
+    path("projects/<slug:slug>/answers/<int:message_id>/feedback/", conversations.give_feedback, name="feedback"),
+    path("projects/<slug:slug>/answers/<int:message_id>/copy/", conversations.copy_answer, name="copy"),
+    path("projects/<slug:slug>/answers/<int:message_id>/copy/<int:event_id>/usage/", conversations.copy_usage, name="copy_usage"),
+    path("projects/<slug:slug>/answers/<int:message_id>/bookmark/", conversations.toggle_bookmark, name="bookmark"),
     path("projects/<slug:slug>/quality/", conversations.answer_quality, name="quality"),
     path("bookmarks/", conversations.bookmarks, name="bookmarks"),
+    path("bookmarks/<int:bookmark_id>/remove/", conversations.bookmark_remove, name="bookmark_remove"),
 ]

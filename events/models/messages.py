@@ -2,8 +2,24 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
+
+
+class ConversationQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(project=project)
+
+    def search(self, text):
+        """Title, external id or any message's text contains `text` (case-insensitive)."""
+        text = (text or "").strip()
+        if not text:
+            return self
+        matching = Message.objects.filter(content__icontains=text).values("conversation_id")
+        return self.filter(Q(title__icontains=text) | Q(external_id__icontains=text) | Q(pk__in=matching))
+
+    def with_stats(self):
+        return self.annotate(message_count=Count("messages"), last_message_at=Max("messages__created_at"))
 
 
 class Conversation(models.Model):
@@ -14,6 +30,8 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="conversations"
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -35,12 +53,32 @@ class MessageRole(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
+class MessageQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(conversation__project=project)
+
+    def assistant(self):
+        return self.filter(role=MessageRole.ASSISTANT)
+
+    def with_feedback_counts(self):
+        """Feedback per message, counted through the MessageEvent.message FK (never metadata JSON)."""
+        feedback = Q(events__event_type=MessageEventType.USER_MESSAGE)
+        return self.annotate(
+            helpful_count=Count("events", filter=feedback & Q(events__feedback=Feedback.HELPFUL)),
+            not_helpful_count=Count("events", filter=feedback & Q(events__feedback=Feedback.NOT_HELPFUL)),
+            need_more_count=Count("events", filter=feedback & Q(events__feedback=Feedback.NEED_MORE)),
+            copy_count=Count("events", filter=Q(events__event_type=MessageEventType.COPY)),
+        )
+
+
 class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.DB_CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=MessageRole.choices)
     content = models.TextField()
     chunk_ids = models.JSONField(default=list, blank=True, help_text="Knowledge chunks the answer used")
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -66,6 +104,57 @@ class Feedback(models.TextChoices):
     NEED_MORE = "need_more", "Need more"
 
 
+class NeedMoreReason(models.TextChoices):
+    SCRIPTS = "scripts", "Scripts"
+    EXAMPLES = "examples", "Examples"
+    STEPS = "steps", "Steps"
+    CASE_STUDY = "case_study", "Case study"
+
+
+class CopyUsage(models.TextChoices):
+    """The answer to "how will you use it?" after a copy (metadata.copyUsage on the copy event)."""
+
+    USE_NOW = "use_now", "Use it now"
+    ADAPT = "adapt", "Adapt it first"
+    SHARE = "share", "Share it with my team"
+    REFERENCE = "reference", "Keep it for reference"
+
+
+class MessageEventQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(conversation__project=project)
+
+    def for_message(self, message):
+        """All events of one message, by the indexed FK (the benchmark's fast query)."""
+        return self.filter(message=message)
+
+    def by_user(self, user):
+        return self.filter(user=user)
+
+    def feedback(self):
+        return self.filter(event_type=MessageEventType.USER_MESSAGE)
+
+    def ratings(self):
+        return self.feedback().filter(feedback__in=[Feedback.HELPFUL, Feedback.NOT_HELPFUL])
+
+    def need_more(self):
+        return self.feedback().filter(feedback=Feedback.NEED_MORE)
+
+    def gaps(self):
+        """Feedback that signals missing content: need more, or not helpful."""
+        return self.feedback().filter(feedback__in=[Feedback.NEED_MORE, Feedback.NOT_HELPFUL])
+
+    def copies(self):
+        return self.filter(event_type=MessageEventType.COPY)
+
+    def since(self, moment):
+        return self.filter(timestamp__gte=moment)
+
+    def changed_since(self, moment):
+        """Inserted or updated since `moment` (server clock): what the incremental rollup looks at."""
+        return self.filter(updated_at__gte=moment)
+
+
 class MessageEvent(models.Model):
     """What a user did with a message. The message is a real FK (never `metadata.messageId`)."""
 
@@ -84,6 +173,11 @@ class MessageEvent(models.Model):
     chunk_ids = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(null=True, blank=True)
     timestamp = models.DateTimeField(default=timezone.now)
+    # Server time of the last insert or change (copy usage answered, rating switched): the rollup's watermark
+    # compares against it, so a change to an old event is still rolled up.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MessageEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -93,6 +187,8 @@ class MessageEvent(models.Model):
             models.Index(fields=["user"], name="msgevent_user"),
             models.Index(fields=["event_type"], name="msgevent_type"),
             models.Index(fields=["timestamp"], name="msgevent_timestamp"),
+            # The chunk-performance rollup: "events changed since the watermark".
+            models.Index(fields=["updated_at"], name="msgevent_updated"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(event_type__in=MessageEventType.values), name="msgevent_type_valid"),
@@ -118,10 +214,18 @@ class MessageEvent(models.Model):
         return f"{self.event_type} on message {self.message_id}"
 
 
+class BookmarkQuerySet(models.QuerySet):
+    def mine(self, user):
+        """The user's bookmarks in projects they are still a member of (a former member sees none)."""
+        return self.filter(user=user, message__conversation__project__memberships__user=user)
+
+
 class Bookmark(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="bookmarks")
     message = models.ForeignKey(Message, on_delete=models.DB_CASCADE, related_name="bookmarks")
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BookmarkQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -131,10 +235,20 @@ class Bookmark(models.Model):
         return f"{self.user} ★ message {self.message_id}"
 
 
-class ChunkPerformance(models.Model):
-    """How each knowledge chunk fares in answers; rebuilt incrementally by the rollup job."""
+class ChunkPerformanceQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(project=project)
 
-    chunk_id = models.CharField(max_length=128, unique=True)
+
+class ChunkPerformance(models.Model):
+    """How each knowledge chunk fares in answers; rebuilt incrementally by the rollup job (events/quality.py).
+
+    Per project: chunk ids are strings each project's assistant chooses, so "intro-1" in two projects is two
+    chunks, and one project's counts must never show on another's quality page.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="chunk_performance")
+    chunk_id = models.CharField(max_length=128)
     times_used = models.PositiveIntegerField(default=0)
     helpful_count = models.PositiveIntegerField(default=0)
     not_helpful_count = models.PositiveIntegerField(default=0)
@@ -146,9 +260,24 @@ class ChunkPerformance(models.Model):
     satisfaction_rate = models.FloatField(default=0.0, help_text="helpful / (helpful + not helpful), 0–1")
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ChunkPerformanceQuerySet.as_manager()
+
     class Meta:
-        ordering = ["chunk_id"]
+        ordering = ["project", "chunk_id"]
         verbose_name_plural = "chunk performance"
+        constraints = [models.UniqueConstraint(fields=["project", "chunk_id"], name="chunkperf_one_per_project_chunk")]
 
     def __str__(self):
         return self.chunk_id
+
+
+class RollupWatermark(models.Model):
+    """How far a job has processed: the rollup re-reads only what changed since `processed_until`."""
+
+    name = models.CharField(max_length=64, unique=True)
+    processed_until = models.DateTimeField()
+    last_run_at = models.DateTimeField(default=timezone.now)
+    last_run_chunks = models.PositiveIntegerField(default=0, help_text="Chunks recomputed by the last run")
+
+    def __str__(self):
+        return f"{self.name} until {self.processed_until:%Y-%m-%d %H:%M:%S}"
