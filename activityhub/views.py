@@ -7,7 +7,12 @@ from projects.models import Membership
 
 def home(request):
     memberships = Membership.objects.filter(user=request.user).select_related("project").order_by("project__name")
-    return render(request, "home.html", {"memberships": memberships})
+    context = {"memberships": memberships}
+    # Activity across my projects (events app, issue 3).
+    from events.views.activity import home_activity_context
+
+    context.update(home_activity_context([m.project for m in memberships]))
+    return render(request, "home.html", context)
 
 
 @login_not_required

@@ -148,6 +148,10 @@ class ActivityEventQuerySet(models.QuerySet):
         rows.sort(key=lambda e: (e.created_at, e.pk), reverse=True)
         return rows[:limit]
 
+    def failures_across(self, projects, days=7, limit=5):
+        """Recent FAILED events across several projects (Home's "needs attention"), merged like recent_across."""
+        return self.failed().since(timezone.now() - timedelta(days=days)).recent_across(projects, limit)
+
 
 class ActivityEvent(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="activity_events")

@@ -1,21 +1,328 @@
-from django.shortcuts import render
+"""Activity feed, event detail, exports, insights and the audit log (seeds 000 and 001).
+
+Each page is one view answering both the full page load and its htmx fragments (`events/feed.html#…`).
+Filters are validated by the FilterSets in events.filters; paging is keyset (events.pagination): no page
+counts the table or uses OFFSET.
+"""
+
+import csv
+import io
+import json
+
+from django import forms
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 
 from projects.access import get_project_for_member
 
+from ..filters import ActivityEventFilter, ProjectActionFilter, filter_errors
+from ..insights import DEFAULT_WINDOW, WINDOWS, format_ms, project_insights
+from ..models.activity import CATEGORY_OF_TYPE, ActivityEvent, EventStatus, ProjectAction
+from ..pagination import (
+    InvalidCursor,
+    count_newer,
+    cursor_for,
+    encode_cursor,
+    iterate_keyset,
+    paginate_keyset,
+)
 
-def _pending(request, slug, tab, title):
-    project, membership = get_project_for_member(request, slug)
-    context = {"project": project, "membership": membership, "active_tab": tab, "pending_title": title}
-    return render(request, "projects/tab_pending.html", context)
+PAGE_SIZE = 50
+NEW_EVENTS_CAP = 100
+EXPORT_CHUNK = 5000
+
+
+def poll_seconds():
+    return getattr(settings, "ACTIVITY_POLL_SECONDS", 10)
+
+
+class PageParams(forms.Form):
+    """Paging parameters beside the filters: where to continue, and the newest row the reader has seen."""
+
+    cursor = forms.CharField(required=False, max_length=200)
+    newer_than = forms.CharField(required=False, max_length=200)
+
+
+def _filter_query(request):
+    """The current filters as a query string, without paging parameters (for links and exports)."""
+    query = request.GET.copy()
+    for key in ("cursor", "newer_than"):
+        query.pop(key, None)
+    return query.urlencode()
+
+
+def _bad_request(request, template, context, errors):
+    context = {**context, "errors": errors}
+    if request.htmx:
+        return render(request, f"{template}#results", context, status=400)
+    return render(request, template, context, status=400)
+
+
+def _keyset_listing(request, queryset, template, context, *, banner=False):
+    """Shared by the feed and the audit log: validate paging, answer the banner poll, a page, or the page."""
+    params = PageParams(request.GET)
+    if not params.is_valid():
+        return _bad_request(request, template, context, {k: list(v) for k, v in params.errors.items()})
+    cursor, newer_than = params.cleaned_data["cursor"], params.cleaned_data["newer_than"]
+    try:
+        if banner and newer_than:
+            new_count = count_newer(queryset, newer_than, cap=NEW_EVENTS_CAP)
+            return render(request, f"{template}#banner", {**context, "new_count": new_count, "cap": NEW_EVENTS_CAP})
+        page = paginate_keyset(queryset, cursor or None, PAGE_SIZE)
+    except InvalidCursor as exc:
+        return _bad_request(request, template, context, {"cursor": [str(exc)]})
+    context.update(
+        page=page,
+        items=page.items,
+        cursor=cursor,
+        # The banner counts rows newer than the top one; on an empty page, newer than now.
+        top_cursor=cursor_for(page.items[0]) if page.items else encode_cursor(timezone.now(), 0),
+        poll_seconds=poll_seconds(),
+    )
+    if request.htmx and cursor:
+        return render(request, f"{template}#page", context)
+    if request.htmx and request.htmx.target in ("feed-results", "audit-results"):
+        return render(request, f"{template}#results", context)
+    return render(request, template, context)
+
+
+# ----- home -----
+
+HOME_PROJECT_LIMIT = 50
+
+
+def home_activity_context(projects):
+    """Home's activity block: ten most recent events, today's counts and recent failures across `projects`."""
+    from ..insights import today_counts
+
+    projects = list(projects[:HOME_PROJECT_LIMIT])
+    counts = today_counts(projects) if projects else {s: 0 for s in EventStatus.values}
+    return {
+        "recent_events": ActivityEvent.objects.recent_across(projects, 10),
+        "today_counts": [(EventStatus(s).label, s, n) for s, n in counts.items()],
+        "today_total": sum(counts.values()),
+        "failures": ActivityEvent.objects.failures_across(projects, days=7, limit=5),
+    }
+
+
+# ----- activity feed -----
+
+
+def _event_filterset(request, project):
+    queryset = ActivityEvent.objects.for_project(project).select_related("user")
+    return ActivityEventFilter(request.GET, queryset=queryset, project=project)
 
 
 def feed(request, slug):
-    return _pending(request, slug, "activity", "The activity feed")
+    project, membership = get_project_for_member(request, slug)
+    filterset = _event_filterset(request, project)
+    context = {
+        "project": project,
+        "membership": membership,
+        "active_tab": "activity",
+        "filter": filterset,
+        "filter_query": _filter_query(request),
+    }
+    if not filterset.is_valid():
+        return _bad_request(request, "events/feed.html", context, filter_errors(filterset))
+    return _keyset_listing(request, filterset.qs, "events/feed.html", context, banner=True)
+
+
+def event_detail(request, slug, pk):
+    project, membership = get_project_for_member(request, slug)
+    event = get_object_or_404(ActivityEvent.objects.select_related("user", "project"), pk=pk, project=project)
+    context = {"project": project, "membership": membership, "active_tab": "activity", "event": event}
+    # An IN_PROGRESS row of the feed polls its own detail URL to refresh its status and duration.
+    if request.htmx and request.htmx.target == f"event-{event.pk}":
+        return render(request, "events/feed.html#row", context)
+    context["metadata_json"] = json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False) if event.metadata else ""
+    context["duration_text"] = format_ms(event.duration) if event.duration is not None else None
+    return render(request, "events/event_detail.html", context)
+
+
+# ----- exports -----
+
+
+class _Lines:
+    """Collects csv.writer output so rows can be yielded in batches rather than one HTTP chunk per row."""
+
+    def __init__(self):
+        self.buffer = io.StringIO()
+
+    def write(self, text):
+        self.buffer.write(text)
+
+    def take(self):
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate(0)
+        return text
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def stream_rows(rows, columns, fmt, *, convert, batch=1000):
+    """Yield CSV or JSON Lines text for `rows` (tuples in `columns` order), a batch of rows at a time."""
+    if fmt == "csv":
+        out = _Lines()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for i, row in enumerate(rows, 1):
+            writer.writerow(convert(row, csv_cell=True))
+            if i % batch == 0:
+                yield out.take()
+        yield out.take()
+    else:
+        lines = []
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        for row in rows:
+            lines.append(dumps(dict(zip(columns, convert(row, csv_cell=False), strict=True))))
+            if len(lines) >= batch:
+                yield "\n".join(lines) + "\n"
+                lines = []
+        if lines:
+            yield "\n".join(lines) + "\n"
+
+
+EVENT_EXPORT_FIELDS = (
+    "id", "created_at", "updated_at", "event_type", "status", "title", "description", "entity_type", "entity_id",
+    "user__username", "duration", "metadata",
+)
+EVENT_EXPORT_COLUMNS = (
+    "id", "created_at", "updated_at", "event_type", "category", "status", "title", "description", "entity_type",
+    "entity_id", "user", "duration_ms", "metadata",
+)
+
+
+def _event_row(row, csv_cell):
+    pk, created, updated, event_type, status, title, description, entity_type, entity_id, user, duration, metadata = row
+    if csv_cell:
+        metadata = json.dumps(metadata, ensure_ascii=False, separators=(",", ":")) if metadata is not None else ""
+    return (
+        pk, _iso(created), _iso(updated), event_type, CATEGORY_OF_TYPE.get(event_type), status, title, description,
+        entity_type, entity_id, user, duration, metadata,
+    )
+
+
+ACTION_EXPORT_FIELDS = (
+    "action_id", "created_at", "action_type", "status", "environment", "action_details", "request_id", "user__username",
+)
+
+
+def _action_row(row, csv_cell):
+    action_id, created, *rest = row
+    return (action_id, _iso(created), *rest)
+
+
+def _streaming_export(rows, columns, fmt, convert, filename):
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
+    response = StreamingHttpResponse(stream_rows(rows, columns, fmt, convert=convert), content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="{filename}-{stamp}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _filter_error_response(filterset):
+    lines = [f"{field}: {' '.join(messages)}" for field, messages in filter_errors(filterset).items()]
+    return HttpResponse("Invalid filters.\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain; charset=utf-8")
+
+
+def feed_export(request, slug, fmt):
+    project, _ = get_project_for_member(request, slug)
+    filterset = ActivityEventFilter(request.GET, queryset=ActivityEvent.objects.for_project(project), project=project)
+    if not filterset.is_valid():
+        return _filter_error_response(filterset)
+    # Keyset chunks of plain tuples: memory stays flat however many rows match.
+    rows = iterate_keyset(filterset.qs, EXPORT_CHUNK, fields=EVENT_EXPORT_FIELDS)
+    return _streaming_export(rows, EVENT_EXPORT_COLUMNS, fmt, _event_row, f"{project.slug}-activity")
+
+
+# ----- insights -----
+
+
+class InsightsForm(forms.Form):
+    days = forms.TypedChoiceField(
+        choices=[(d, f"Last {d} days") for d in WINDOWS], coerce=int, required=False, empty_value=DEFAULT_WINDOW,
+        label="Window",
+    )
+
+
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 720, 180, 24
+
+
+def day_chart(by_day):
+    """SVG geometry for the events-per-day bar chart (failed part stacked on top), computed here not in the template."""
+    peak = max((d.total for d in by_day), default=0) or 1
+    slot = (CHART_WIDTH - CHART_PAD) / max(len(by_day), 1)
+    usable = CHART_HEIGHT - CHART_PAD
+    bars = []
+    for i, d in enumerate(by_day):
+        ok_h = (d.total - d.failed) / peak * usable
+        failed_h = d.failed / peak * usable
+        x = CHART_PAD + i * slot + slot * 0.1
+        bars.append({
+            "day": d.day, "total": d.total, "failed": d.failed, "x": round(x, 1), "width": round(slot * 0.8, 1),
+            "ok_y": round(usable - ok_h, 1), "ok_h": round(ok_h, 1),
+            "failed_y": round(usable - ok_h - failed_h, 1), "failed_h": round(failed_h, 1),
+            "label": i % max(1, len(by_day) // 6) == 0,
+            "label_x": round(x + slot * 0.4, 1),
+        })
+    return {"bars": bars, "peak": peak, "width": CHART_WIDTH, "height": CHART_HEIGHT, "base_y": usable,
+            "label_y": CHART_HEIGHT - 6, "pad": CHART_PAD}
 
 
 def insights(request, slug):
-    return _pending(request, slug, "insights", "Insights")
+    project, membership = get_project_for_member(request, slug)
+    form = InsightsForm(request.GET)
+    context = {"project": project, "membership": membership, "active_tab": "insights", "form": form}
+    if not form.is_valid():
+        return render(request, "events/insights.html", {**context, "errors": form.errors}, status=400)
+    data = project_insights(project, days=form.cleaned_data["days"] or DEFAULT_WINDOW)
+    peak_type = max((n for _, _, n in data.by_type), default=0) or 1
+    context.update(
+        data=data,
+        chart=day_chart(data.by_day),
+        type_rows=[{"type": t, "label": label, "count": n, "share": round(n / peak_type * 100)} for t, label, n in data.by_type],
+        duration_rows=[
+            {"label": s.label, "count": s.count, "avg": format_ms(s.avg_ms), "p95": format_ms(s.p95_ms)} for s in data.durations
+        ],
+        statuses=[(EventStatus(s).label, s, n) for s, n in data.by_status.items()],
+        failure_pct=f"{data.failure_rate:.1%}" if data.failure_rate is not None else "—",
+    )
+    if request.htmx:
+        return render(request, "events/insights.html#body", context)
+    return render(request, "events/insights.html", context)
+
+
+# ----- audit log -----
 
 
 def audit_log(request, slug):
-    return _pending(request, slug, "audit", "The audit log")
+    project, membership = get_project_for_member(request, slug)
+    queryset = ProjectAction.objects.for_project(project).select_related("user")
+    filterset = ProjectActionFilter(request.GET, queryset=queryset, project=project)
+    context = {
+        "project": project,
+        "membership": membership,
+        "active_tab": "audit",
+        "filter": filterset,
+        "filter_query": _filter_query(request),
+    }
+    if not filterset.is_valid():
+        return _bad_request(request, "events/audit.html", context, filter_errors(filterset))
+    return _keyset_listing(request, filterset.qs, "events/audit.html", context)
+
+
+def audit_export(request, slug, fmt):
+    project, _ = get_project_for_member(request, slug)
+    filterset = ProjectActionFilter(request.GET, queryset=ProjectAction.objects.for_project(project), project=project)
+    if not filterset.is_valid():
+        return _filter_error_response(filterset)
+    rows = iterate_keyset(filterset.qs, EXPORT_CHUNK, fields=ACTION_EXPORT_FIELDS)
+    columns = ("action_id", "created_at", "action_type", "status", "environment", "action_details", "request_id", "user")
+    return _streaming_export(rows, columns, fmt, _action_row, f"{project.slug}-audit")
