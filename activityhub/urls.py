@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
-from . import views
+from . import health, views
 from .api import public_urls as api_urls
 from .auth import RateLimitedLoginView
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api_urls()),
     path("favicon.ico", views.favicon),
+    path("healthz", health.healthz, name="healthz"),  # schema integrity (issue 7)
     path("", include("projects.urls")),
     path("", include("events.urls")),
     path("monitoring/", include("monitoring.urls")),

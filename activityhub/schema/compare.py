@@ -1,6 +1,7 @@
 """Compare the expected tables (from models) with the live ones (from the catalogs) and describe each difference."""
 
 import re
+from dataclasses import replace
 
 from .expected import ExpectedIndex, ExpectedTable
 from .findings import Finding
@@ -43,7 +44,11 @@ def compare_tables(expected: dict[str, ExpectedTable], live: dict[str, LiveTable
                 )
             )
             continue
-        findings += _compare_columns(exp, table, repairs)
+        renames = {}
+        findings += _compare_columns(exp, table, repairs, renames)
+        if renames:
+            # Judge indexes and keys as they will be once the renames are repaired: one cause, one finding.
+            table = _with_renamed_columns(table, renames)
         findings += _compare_primary_key(exp, table, repairs)
         findings += _compare_indexes(exp, table, repairs, connection)
         findings += _compare_foreign_keys(exp, table, repairs, connection)
@@ -55,7 +60,19 @@ def _squash(column: str) -> str:
     return column.replace("_", "").lower()
 
 
-def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs):
+def _with_renamed_columns(table: LiveTable, renames: dict) -> LiveTable:
+    def cols(columns):
+        return tuple(renames.get(c, c) for c in columns)
+
+    return replace(
+        table,
+        primary_key=cols(table.primary_key),
+        indexes=[replace(i, columns=cols(i.columns)) for i in table.indexes],
+        foreign_keys=[replace(f, columns=cols(f.columns)) for f in table.foreign_keys],
+    )
+
+
+def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, renames: dict):
     t = exp.name
     missing = [c for c in exp.columns if c not in table.columns]
     extra = [c for c in table.columns if c not in exp.columns]
@@ -65,6 +82,7 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs):
         lookalike = next((e for e in extra if _squash(e) == _squash(column)), None)
         if lookalike:
             extra.remove(lookalike)
+            renames[lookalike] = column
             yield Finding(
                 "renamed_column",
                 f"{t}.{column}",

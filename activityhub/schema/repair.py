@@ -42,7 +42,10 @@ class Repairs:
             editor._remake_table(model, create_field=create_field)
         except Exception as exc:  # the advice must never break the report
             return f"-- SQLite rebuilds the table to change this; Django could not write the SQL here ({exc})."
-        return "-- SQLite changes this by rebuilding the table:\n" + self._collected(editor)
+        return (
+            "-- SQLite changes this by rebuilding the table (PRAGMA foreign_keys = OFF first, then one transaction):\n"
+            + self._collected(editor)
+        )
 
     def add_column(self, model, field) -> str:
         if self.sqlite and (not field.null or field.unique or field.primary_key or field.has_default()):

@@ -1,0 +1,78 @@
+"""/healthz for load balancers and /healthz?deep=1 for operators and deploy pipelines.
+
+Shallow: is the database reachable? No details, no login (a load balancer polls it).
+Deep: migrations applied and no schema drift (see activityhub.schema); it reveals the schema, so it needs a staff
+session or a project API key (`Authorization: Bearer ah_…`). Both answer 200 when healthy, 503 when not.
+"""
+
+from django import forms
+from django.contrib.auth.decorators import login_not_required
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from projects.models import ApiKey
+
+from . import schema
+
+
+class HealthForm(forms.Form):
+    deep = forms.ChoiceField(choices=[("", "shallow"), ("0", "shallow"), ("1", "deep")], required=False)
+
+
+def _database_reachable() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except DatabaseError:
+        return False
+
+
+def _may_see_details(request) -> bool:
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and ApiKey.objects.authenticate(token.strip()) is not None
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    form = HealthForm(request.GET)
+    if not form.is_valid():
+        return JsonResponse({"error": "deep must be 0 or 1", "fields": form.errors}, status=400)
+    if form.cleaned_data["deep"] != "1":
+        ok = _database_reachable()
+        return JsonResponse({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
+
+    if not _may_see_details(request):
+        message = "The deep health check needs a staff session or an API key (Authorization: Bearer …)."
+        if request.user.is_authenticated:  # signed in, but not staff: 403, credentials would not help
+            return JsonResponse({"error": message}, status=403)
+        response = JsonResponse({"error": message}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="healthz"'
+        return response
+
+    report = schema.check()
+    drift = report.drift
+    if not report.reachable:
+        status = "unavailable"
+    elif report.unapplied or drift:
+        status = "drift"
+    else:
+        status = "ok"
+    body = {
+        "status": status,
+        "database": {"reachable": report.reachable, "vendor": report.vendor},
+        "migrations": {"applied": report.migrations_applied, "unapplied": report.unapplied},
+        "schema": {
+            "ok": report.reachable and not drift,
+            "tables_checked": report.tables_checked,
+            "findings": [f.as_dict() for f in drift],
+        },
+        "seconds": round(report.seconds, 3),
+    }
+    return JsonResponse(body, status=200 if status == "ok" else 503)
