@@ -278,11 +278,13 @@ def day_chart(by_day):
 
 def insights(request, slug):
     project, membership = get_project_for_member(request, slug)
-    form = InsightsForm(request.GET)
+    data = request.GET.copy()
+    data.setdefault("days", str(DEFAULT_WINDOW))  # so the select shows the window actually used
+    form = InsightsForm(data)
     context = {"project": project, "membership": membership, "active_tab": "insights", "form": form}
     if not form.is_valid():
         return render(request, "events/insights.html", {**context, "errors": form.errors}, status=400)
-    data = project_insights(project, days=form.cleaned_data["days"] or DEFAULT_WINDOW)
+    data = project_insights(project, days=form.cleaned_data["days"])
     peak_type = max((n for _, _, n in data.by_type), default=0) or 1
     context.update(
         data=data,
