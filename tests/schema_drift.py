@@ -73,3 +73,20 @@ def assert_clean():
 
 def camel(name):
     return re.sub(r"_(\w)", lambda m: m.group(1).upper(), name)
+
+
+def message_fk_without_cascade():
+    """Seed 002: the message-event foreign key recreated by hand without ON DELETE CASCADE."""
+    if connection.vendor == "postgresql":
+        fk = next(f for f in live_table("events_messageevent").foreign_keys if f.columns == ("message_id",))
+        return [
+            f'ALTER TABLE events_messageevent DROP CONSTRAINT "{fk.name}"',
+            'ALTER TABLE events_messageevent ADD CONSTRAINT "messageevent_message_fk_by_hand" FOREIGN KEY (message_id) '
+            "REFERENCES events_message (id) DEFERRABLE INITIALLY DEFERRED",
+        ]
+    return sqlite_rebuild(
+        "events_messageevent",
+        lambda sql: sql.replace(
+            'REFERENCES "events_message" ("id") ON DELETE CASCADE', 'REFERENCES "events_message" ("id")'
+        ),
+    )

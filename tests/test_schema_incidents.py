@@ -6,7 +6,7 @@ from django.db import connection, models
 
 from events.models import ActivityEvent
 
-from .schema_drift import assert_clean, camel, drifted, findings, live_table, sqlite_rebuild
+from .schema_drift import assert_clean, camel, drifted, findings, live_table, message_fk_without_cascade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,24 +63,8 @@ def test_seed_004_table_dropped_while_migrations_say_applied_is_reported():
     assert "events.Bookmark" in finding.message
 
 
-def _drop_cascade_from_message_fk():
-    if POSTGRESQL:
-        fk = next(f for f in live_table("events_messageevent").foreign_keys if f.columns == ("message_id",))
-        return [
-            f'ALTER TABLE events_messageevent DROP CONSTRAINT "{fk.name}"',
-            'ALTER TABLE events_messageevent ADD CONSTRAINT "messageevent_message_fk_by_hand" FOREIGN KEY (message_id) '
-            "REFERENCES events_message (id) DEFERRABLE INITIALLY DEFERRED",
-        ]
-    return sqlite_rebuild(
-        "events_messageevent",
-        lambda sql: sql.replace(
-            'REFERENCES "events_message" ("id") ON DELETE CASCADE', 'REFERENCES "events_message" ("id")'
-        ),
-    )
-
-
 def test_seed_002_message_event_fk_without_on_delete_cascade_is_reported():
-    with drifted(*_drop_cascade_from_message_fk()):
+    with drifted(*message_fk_without_cascade()):
         [finding] = findings("fk_on_delete")
     assert finding.object == "events_messageevent.message_id"
     assert "ON DELETE NO ACTION" in finding.message and "DB_CASCADE" in finding.message

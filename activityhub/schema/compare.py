@@ -3,6 +3,8 @@
 import re
 from dataclasses import replace
 
+from django.db.models.fields import AutoFieldMixin
+
 from .expected import ExpectedIndex, ExpectedTable
 from .findings import Finding
 from .live import LiveIndex, LiveTable
@@ -120,6 +122,15 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
                 f'column "{t}"."{column}" is {live.type} in the database; {exp.label}.{col.field.name} '
                 f"expects {col.type}",
                 repairs.alter_type(exp.model, column, col.type),
+                exp.label,
+            )
+        if isinstance(col.field, AutoFieldMixin) and live.generates_values is False:
+            yield Finding(
+                "missing_identity",
+                f"{t}.{column}",
+                f'column "{t}"."{column}" ({exp.label}.{col.field.name}) generates no values (no identity, no '
+                "sequence): every insert from Django will fail",
+                repairs.add_identity(t, column),
                 exp.label,
             )
         if col.null != live.null:

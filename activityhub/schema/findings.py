@@ -28,6 +28,7 @@ CHECK_IDS = {
     "column_type": "activityhub.S014",
     "column_null": "activityhub.S015",
     "primary_key": "activityhub.S016",
+    "missing_identity": "activityhub.S017",
     "missing_index": "activityhub.S020",
     "missing_unique": "activityhub.S021",
     "missing_fk": "activityhub.S030",

@@ -43,6 +43,7 @@ class LiveColumn:
     name: str
     type: str
     null: bool
+    generates_values: bool | None = None  # PostgreSQL: identity or nextval() default; None where not read
 
 
 @dataclass
@@ -73,10 +74,12 @@ _PG_VISIBLE = """
 """
 
 _PG_COLUMNS = f"""
-    SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull
+    SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+        a.attidentity IN ('a', 'd') OR coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid), '') LIKE 'nextval(%%'
     FROM pg_catalog.pg_attribute a
     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE {_PG_VISIBLE} AND a.attnum > 0 AND NOT a.attisdropped
     ORDER BY c.relname, a.attnum
 """
@@ -121,9 +124,9 @@ def _read_postgresql(connection):
     tables: dict[str, LiveTable] = {}
     with connection.cursor() as cursor:
         cursor.execute(_PG_COLUMNS)
-        for table, column, type_, notnull in cursor.fetchall():
+        for table, column, type_, notnull, generates_values in cursor.fetchall():
             live = tables.setdefault(table, LiveTable(table))
-            live.columns[column] = LiveColumn(column, type_, not notnull)
+            live.columns[column] = LiveColumn(column, type_, not notnull, generates_values)
         cursor.execute(_PG_CONSTRAINTS)
         for table, name, kind, columns, ref_table, ref_columns, deltype, deferrable, definition in cursor.fetchall():
             live = tables.setdefault(table, LiveTable(table))

@@ -1,0 +1,83 @@
+"""manage.py check_schema and the `database` system check: readable, scriptable, exit status 1 on drift."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from .schema_drift import assert_clean, drifted
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DROP_INDEX = "DROP INDEX event_project_type_created"
+
+
+@pytest.fixture(autouse=True)
+def database_left_as_found():
+    assert_clean()
+    yield
+    assert_clean()
+
+
+def run(*args):
+    out = StringIO()
+    try:
+        call_command("check_schema", *args, stdout=out)
+    except SystemExit as exit:
+        return exit.code, out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_clean_database_exits_0_with_a_one_line_summary():
+    code, out = run()
+    assert code == 0
+    assert out.startswith("Schema OK:") and "match the models and migrations" in out
+
+
+def test_drift_exits_1_and_names_the_object_and_its_repair():
+    with drifted(DROP_INDEX):
+        code, out = run()
+    assert code == 1
+    assert "Schema drift: 1 finding(s)" in out
+    assert "[missing_index] events_activityevent.event_project_type_created" in out
+    assert 'repair:\n     CREATE INDEX "event_project_type_created"' in out
+
+
+def test_no_repair_leaves_the_sql_out():
+    with drifted(DROP_INDEX):
+        code, out = run("--no-repair")
+    assert code == 1 and "CREATE INDEX" not in out
+
+
+def test_json_format_is_machine_readable():
+    with drifted(DROP_INDEX):
+        code, out = run("--format", "json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["ok"] is False and report["migrations_applied"] is True
+    [finding] = report["findings"]
+    assert finding["kind"] == "missing_index"
+    assert finding["object"] == "events_activityevent.event_project_type_created"
+    assert finding["model"] == "events.ActivityEvent"
+    assert finding["repair"].startswith('CREATE INDEX "event_project_type_created"')
+    code, out = run("--format", "json")
+    assert code == 0 and json.loads(out)["findings"] == []
+
+
+def test_system_check_with_database_tag_reports_drift_as_an_error():
+    call_command("check", databases=["default"])  # clean: no exception
+    with drifted(DROP_INDEX):
+        with pytest.raises(SystemCheckError) as raised:
+            call_command("check", databases=["default"])
+    assert "activityhub.S020" in str(raised.value)
+    assert "event_project_type_created" in str(raised.value)
+
+
+def test_system_check_leaves_unapplied_migrations_to_migrate():
+    # `migrate` runs database checks before migrating: pending migrations must not block it.
+    with drifted("DELETE FROM django_migrations WHERE app = 'sessions' AND name = '0001_initial'"):
+        call_command("check", databases=["default"])
+        code, out = run()
+    assert code == 1 and "sessions.0001_initial is not applied" in out
