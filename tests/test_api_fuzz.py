@@ -1,0 +1,80 @@
+"""Schema-driven fuzzing: every operation in /api/v1/openapi.json, with valid and deliberately invalid data
+(schemathesis' positive and negative modes), must never answer 5xx.
+
+Derandomized with a fixed number of examples per operation, so CI runs the same ≥ 500 requests every time in
+well under a minute.
+"""
+
+import math
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+
+from events.models import ActivityEvent
+from projects.models import ApiKey
+from tests.api_fixtures import *  # noqa: F403
+
+MIN_REQUESTS = 500
+
+
+@pytest.fixture
+def wsgi_app():
+    """Django's WSGI app as a server runs it, minus the per-request connection closing: inside the test's
+    transaction that would close the very connection the test uses (Django's own test Client does the same)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield get_wsgi_application()
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def seeded(project, owner):
+    """A project with events (so PATCH sometimes finds its target) and a read-write key."""
+    ActivityEvent.objects.bulk_create(
+        ActivityEvent(project=project, event_type="INDEXING_STARTED", title=f"event {i}", entity_type="indexing")
+        for i in range(30)
+    )
+    return ApiKey.objects.create_key(project=project, name="fuzz", scope="write", created_by=owner)[1]
+
+
+def test_no_generated_request_gets_a_server_error(seeded, wsgi_app):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", wsgi_app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 5
+    modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+    per_run = max(10, math.ceil(MIN_REQUESTS * 1.1 / (len(operations) * len(modes))))
+    sent, failures = [], []
+    headers = {"Authorization": f"Bearer {seeded}"}
+
+    for operation in operations:
+        for mode in modes:
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=per_run,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                phases=["explicit", "generate"],  # no shrinking: a failure is reported with its request
+            )
+            def fuzz(case):
+                response = case.call(headers=headers)
+                sent.append(response.status_code)
+                if response.status_code >= 500:
+                    failures.append(f"{case.method} {case.formatted_path} {case.body!r:.300} → {response.status_code}")
+
+            fuzz()
+
+    assert not failures, "\n".join(failures[:20])
+    assert len(sent) >= MIN_REQUESTS
+    # The fuzzing reached the code, not just the authentication in front of it.
+    assert sum(1 for status in sent if status < 300) >= 50
+    assert sum(1 for status in sent if status in (400, 404, 409, 413, 422)) >= 50
