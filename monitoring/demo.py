@@ -1,3 +1,151 @@
+"""Demo data for monitoring: two weeks of runs for eight workflows, schedules, health checks, reports and a few
+notifications. Idempotent: runs, schedules and checks have fixed ids, so a second run adds nothing."""
+
+import random
+from datetime import timedelta
+
+from django.utils import timezone
+
+from .models import (
+    Channel,
+    CheckStatus,
+    DeliveryStatus,
+    MonitoringReport,
+    NotificationLog,
+    NotificationType,
+    ReportType,
+    RunAlert,
+    RunStatus,
+    SystemHealthCheck,
+    WorkflowExecution,
+    WorkflowSchedule,
+)
+from .reports import build_report, daily_window
+
+# workflow, project slug, cron, runs a day, failure rate, typical duration (s)
+WORKFLOWS = [
+    ("nightly-backup", "acme-api", "0 2 * * *", 1, 0.05, 600),
+    ("api-integration-tests", "acme-api", "0 * * * *", 24, 0.08, 240),
+    ("search-reindex", "acme-api", "*/30 * * * *", 48, 0.02, 90),
+    ("dependency-audit", "acme-api", "0 6 * * 1-5", 1, 0.1, 45),
+    ("docs-crawl", "docs-assistant", "15 */4 * * *", 6, 0.15, 300),
+    ("embedding-refresh", "docs-assistant", "30 3 * * *", 1, 0.0, 1200),
+    ("answer-eval", "docs-assistant", "0 */2 * * *", 12, 0.2, 180),
+    ("stale-link-check", "docs-assistant", None, 3, 0.3, 60),
+]
+DAYS = 14
+CHECKS = [
+    ("dashboard-login", "Dashboard login page", "http://127.0.0.1:8000/login/", 200),
+    ("api-openapi", "API schema", "http://127.0.0.1:8000/api/v1/openapi.json", 200),
+    ("status-page", "Public status page", "http://127.0.0.1:9/status", 200),
+]
+
+
 def seed(context, log):
-    """Workflows, runs, schedules and health checks (filled in by the monitoring issue)."""
-    log("  monitoring: none yet")
+    projects = context["projects"]
+    rng = random.Random(3)  # fixed seed: the same demo every time
+    now = timezone.now().replace(second=0, microsecond=0)
+    runs = []
+    for name, slug, _cron, per_day, failure_rate, seconds in WORKFLOWS:
+        project = projects[slug]
+        step = timedelta(days=1) / per_day
+        # Runs are anchored to whole hours so re-running the demo later produces the same run ids for old runs.
+        start = (now - timedelta(days=DAYS)).replace(minute=0)
+        for i in range(DAYS * per_day):
+            started = start + i * step
+            if started > now - timedelta(minutes=5):
+                break
+            # A streak of failures two days ago makes the "ongoing failure alerts once" visible.
+            failing = rng.random() < failure_rate or (name == "answer-eval" and started > now - timedelta(hours=3))
+            duration = timedelta(seconds=max(1, rng.gauss(seconds, seconds * 0.25)))
+            total = rng.randint(40, 400)
+            failed_tests = rng.randint(1, 5) if failing else 0
+            runs.append(WorkflowExecution(
+                project=project, run_id=f"demo-{name}-{started:%Y%m%d%H%M}", workflow_name=name,
+                status=RunStatus.FAILED if failing else RunStatus.SUCCESS, started_at=started,
+                completed_at=started + duration, duration_ms=int(duration.total_seconds() * 1000),
+                tests_total=total, tests_failed=failed_tests, tests_passed=total - failed_tests,
+                error_message=f"{failed_tests} test(s) failed: AssertionError in test_{name.replace('-', '_')}" if failing else None,
+                error_stack="Traceback (most recent call last):\n  File \"run.py\", line 42, in main\nAssertionError" if failing else None,
+                triggered_by="schedule", alert_state=RunAlert.NONE,
+            ))
+    created = WorkflowExecution.objects.bulk_create(runs, ignore_conflicts=True, batch_size=1000)
+    log(f"  monitoring: {len(created)} runs offered, {WorkflowExecution.objects.count()} stored")
+
+    for name, slug, cron, _per_day, _rate, _s in WORKFLOWS:
+        if cron is None:
+            continue
+        project = projects[slug]
+        counts = WorkflowExecution.objects.filter(project=project, workflow_name=name)
+        schedule, was_created = WorkflowSchedule.objects.get_or_create(
+            project=project, workflow_name=name,
+            defaults={"cron_expression": cron, "timezone": "Europe/Berlin" if "docs" in slug else "UTC",
+                      "grace_period_seconds": 600},
+        )
+        if was_created:
+            last = counts.order_by("-started_at").first()
+            schedule.last_run_at = last.started_at if last else None
+            schedule.run_count = counts.count()
+            schedule.success_count = counts.filter(status=RunStatus.SUCCESS).count()
+            schedule.failure_count = counts.filter(status=RunStatus.FAILED).count()
+            schedule.next_run_at = schedule.compute_next_run(now)
+            schedule.save()
+    # One schedule whose workflow never reports: it shows as late on the dashboard.
+    WorkflowSchedule.objects.get_or_create(
+        project=projects["acme-api"], workflow_name="billing-export",
+        defaults={"cron_expression": "0 5 * * *", "grace_period_seconds": 900, "alert_state": "LATE",
+                  "next_run_at": now.replace(hour=5, minute=0) - timedelta(days=1 if now.hour < 5 else 0)},
+    )
+    log(f"  monitoring: {WorkflowSchedule.objects.count()} schedules")
+
+    for check_id, name, url, expected in CHECKS:
+        if SystemHealthCheck.objects.filter(check_id=check_id).exists():
+            continue
+        down = check_id == "status-page"
+        history = [
+            SystemHealthCheck(
+                check_id=check_id, check_name=name, url=url, expected_status=expected, interval_seconds=60,
+                status=CheckStatus.UNHEALTHY if down else CheckStatus.HEALTHY,
+                checked_at=now - timedelta(minutes=10 * i), due_at=now - timedelta(minutes=10 * i),
+                response_time_ms=rng.randint(20, 180) if not down else 3,
+                actual_status=None if down else expected,
+                error_message="connection failed: [Errno 111] Connection refused" if down else None,
+                alert_state="FAILING" if down else "OK",
+            )
+            for i in range(12, 0, -1)
+        ]
+        SystemHealthCheck.objects.bulk_create(history)
+        SystemHealthCheck.objects.create(
+            check_id=check_id, check_name=name, url=url, expected_status=expected, interval_seconds=60,
+            due_at=now, alert_state="FAILING" if down else "OK",
+        )
+    log(f"  monitoring: {SystemHealthCheck.objects.open().count()} health checks")
+
+    for days_back in range(3, 0, -1):
+        start, end = daily_window(now - timedelta(days=days_back - 1))
+        if not MonitoringReport.objects.filter(report_type=ReportType.DAILY, start_time=start).exists():
+            build_report(start, end, ReportType.DAILY, notify=False)
+    log(f"  monitoring: {MonitoringReport.objects.count()} reports")
+
+    latest_failure = WorkflowExecution.objects.failed().filter(workflow_name="answer-eval").order_by("started_at").last()
+    samples = [
+        ("demo:answer-eval:failed", NotificationType.WORKFLOW_FAILED, "Workflow failed: answer-eval",
+         Channel.SLACK, "https://hooks.slack.example/services/T000/B000/XXXX", [DeliveryStatus.FAILED, DeliveryStatus.SENT]),
+        ("demo:answer-eval:failed", NotificationType.WORKFLOW_FAILED, "Workflow failed: answer-eval",
+         Channel.EMAIL, "oncall@example.com", [DeliveryStatus.SENT]),
+        ("demo:billing-export:missed", NotificationType.SCHEDULE_MISSED, "Scheduled run missed: billing-export",
+         Channel.WEBHOOK, "https://ops.example/hooks/activityhub", [DeliveryStatus.FAILED, DeliveryStatus.FAILED, DeliveryStatus.GAVE_UP]),
+        ("demo:status-page:down", NotificationType.CHECK_DOWN, "Health check down: Public status page",
+         Channel.SLACK, "https://hooks.slack.example/services/T000/B000/XXXX", [DeliveryStatus.SENT]),
+    ]
+    rows = []
+    for key, kind, subject, channel, target, attempts in samples:
+        for n, status in enumerate(attempts):
+            rows.append(NotificationLog(
+                notification_type=kind, channel=channel, target=target, subject=subject, dedupe_key=key,
+                message=subject, retry_count=n, delivery_status=status, sent_at=now - timedelta(minutes=30 - 2**n),
+                error_message="HTTP 503 from webhook" if status != DeliveryStatus.SENT else None,
+                execution=latest_failure if kind == NotificationType.WORKFLOW_FAILED else None,
+            ))
+    NotificationLog.objects.bulk_create(rows, ignore_conflicts=True)
+    log(f"  monitoring: {NotificationLog.objects.count()} notification attempts")

@@ -1,0 +1,77 @@
+"""Admin for the six monitoring tables: searchable, filterable; bulk actions only where they are safe."""
+
+from django.contrib import admin
+from django.utils import timezone
+
+from .models import (
+    CheckStatus,
+    MonitoringReport,
+    NotificationLog,
+    SystemHealthCheck,
+    WorkflowExecution,
+    WorkflowMetrics,
+    WorkflowSchedule,
+)
+
+
+@admin.register(MonitoringReport)
+class MonitoringReportAdmin(admin.ModelAdmin):
+    list_display = ["report_id", "report_type", "start_time", "end_time", "total_runs", "failed_runs", "success_rate", "notified_at"]
+    list_filter = ["report_type", "generated_at"]
+    search_fields = ["report_id"]
+    date_hierarchy = "generated_at"
+    readonly_fields = ["report_id", "created_at", "updated_at"]
+
+
+@admin.register(WorkflowExecution)
+class WorkflowExecutionAdmin(admin.ModelAdmin):
+    list_display = ["workflow_name", "run_id", "project", "status", "started_at", "duration_ms", "tests_failed", "alert_state"]
+    list_filter = ["status", "alert_state", "project", "started_at"]
+    search_fields = ["workflow_name", "run_id", "error_message", "triggered_by"]
+    date_hierarchy = "started_at"
+    list_select_related = ["project"]
+    raw_id_fields = ["report"]
+    readonly_fields = ["created_at", "updated_at"]
+    show_full_result_count = False  # counting millions of rows on every page is slow
+
+
+@admin.register(WorkflowMetrics)
+class WorkflowMetricsAdmin(admin.ModelAdmin):
+    list_display = ["workflow_id", "metric_name", "metric_value", "metric_unit", "threshold_value", "is_within_threshold", "recorded_at"]
+    list_filter = ["is_within_threshold", "metric_name", "project"]
+    search_fields = ["workflow_id", "metric_name"]
+    raw_id_fields = ["execution"]
+    show_full_result_count = False
+
+
+@admin.register(SystemHealthCheck)
+class SystemHealthCheckAdmin(admin.ModelAdmin):
+    list_display = ["check_name", "check_id", "status", "method", "url", "actual_status", "response_time_ms", "checked_at", "due_at", "alert_state"]
+    list_filter = ["status", "alert_state", "method"]
+    search_fields = ["check_id", "check_name", "url", "error_message"]
+    raw_id_fields = ["execution"]
+    readonly_fields = ["claimed_by", "claimed_at", "created_at"]
+    actions = ["run_now"]
+
+    @admin.action(description="Run selected scheduled checks now")
+    def run_now(self, request, queryset):
+        n = queryset.filter(status=CheckStatus.PENDING).update(due_at=timezone.now())
+        self.message_user(request, f"{n} check(s) due now; the daemon runs them on its next pass.")
+
+
+@admin.register(NotificationLog)
+class NotificationLogAdmin(admin.ModelAdmin):
+    list_display = ["subject", "notification_type", "channel", "retry_count", "delivery_status", "sent_at", "created_at"]
+    list_filter = ["delivery_status", "channel", "notification_type"]
+    search_fields = ["log_id", "subject", "dedupe_key", "target", "error_message"]
+    raw_id_fields = ["execution", "report"]
+    readonly_fields = ["log_id", "claimed_by", "claimed_at", "created_at"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(WorkflowSchedule)
+class WorkflowScheduleAdmin(admin.ModelAdmin):
+    list_display = ["workflow_name", "project", "cron_expression", "timezone", "status", "alert_state", "last_run_at", "next_run_at", "run_count", "failure_count"]
+    list_filter = ["status", "alert_state", "project"]
+    search_fields = ["workflow_name", "schedule_id"]
+    readonly_fields = ["schedule_id", "created_at", "updated_at"]

@@ -1,0 +1,312 @@
+"""The monitoring daemon's work, one pass at a time (`manage.py monitor` loops over `Monitor.tick`).
+
+Every step claims its rows before acting (see claims.py), so any number of daemons can run side by side:
+a check runs once, an alert is raised once, a notification attempt is sent once.
+Network I/O (health checks, webhooks, email) runs in a thread pool and touches no database; results are
+written by the calling thread.
+"""
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import claims
+from .checks import probe
+from .models import (
+    CheckAlert,
+    CheckStatus,
+    DeliveryStatus,
+    NotificationLog,
+    NotificationType,
+    RunAlert,
+    RunStatus,
+    ScheduleAlert,
+    SystemHealthCheck,
+    WorkflowExecution,
+    WorkflowSchedule,
+)
+from .notify import DeliveryError, backoff, deliver, enqueue, max_attempts
+from .reports import build_daily_report_if_due
+
+log = logging.getLogger("monitoring.daemon")
+
+# A claim older than this belongs to a daemon that stopped mid-work; the row is taken back.
+STALE_CHECK_CLAIM = timedelta(minutes=2)
+STALE_SEND_CLAIM = timedelta(minutes=10)
+
+
+class Monitor:
+    def __init__(self, *, workers=16, batch=200, retry_base=None, daily_reports=True, clock=timezone.now):
+        self.workers = max(1, workers)
+        self.batch = batch
+        self.retry_base = retry_base
+        self.daily_reports = daily_reports
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="monitor") if self.workers > 1 else None
+
+    def close(self):
+        if self._pool:
+            self._pool.shutdown(wait=True)
+
+    def _map(self, fn, items):
+        if self._pool is None:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
+
+    def tick(self):
+        """One pass over everything due now; returns what it did, for logs and tests."""
+        done = {
+            "checks": self.run_due_checks(),
+            "failures_and_recoveries": self.evaluate_finished_runs(),
+            "missed_schedules": self.detect_missed_schedules(),
+            "schedule_recoveries": self.announce_schedule_recoveries(),
+            "daily_report": 0,
+        }
+        if self.daily_reports and build_daily_report_if_due(self.clock()) is not None:
+            done["daily_report"] = 1
+        done["notifications"] = self.deliver_notifications()
+        return done
+
+    # --- health checks -------------------------------------------------------------------------------------
+
+    def run_due_checks(self):
+        total = 0
+        while True:
+            now = self.clock()
+            SystemHealthCheck.objects.stale_running(now - STALE_CHECK_CLAIM).update(
+                status=CheckStatus.PENDING, claimed_by=None, claimed_at=None
+            )
+            ids = claims.claim(
+                SystemHealthCheck.objects.due(now).order_by("due_at"), self.batch,
+                status=CheckStatus.RUNNING, claimed_at=now,
+            )
+            if not ids:
+                return total
+            checks = list(SystemHealthCheck.objects.filter(pk__in=ids))
+            results = self._map(lambda c: probe(c.url, c.method, c.expected_status, c.timeout_ms), checks)
+            for check, result in zip(checks, results, strict=True):
+                self._record_check(check, result)
+            total += len(checks)
+
+    def _record_check(self, check, result):
+        now = self.clock()
+        alert = check.alert_state
+        with transaction.atomic():
+            updated = SystemHealthCheck.objects.filter(
+                pk=check.pk, status=CheckStatus.RUNNING, claimed_by=check.claimed_by
+            ).update(
+                status=CheckStatus.HEALTHY if result.healthy else CheckStatus.UNHEALTHY,
+                checked_at=now,
+                response_time_ms=result.response_time_ms,
+                actual_status=result.actual_status,
+                error_message=result.error,
+            )
+            if not updated:
+                return  # our claim went stale and another daemon took the check over
+            if not result.healthy and alert == CheckAlert.OK:
+                alert = CheckAlert.FAILING
+                enqueue(
+                    NotificationType.CHECK_DOWN,
+                    subject=f"Health check down: {check.check_name}",
+                    message=f"{check.method} {check.url}: {result.error}",
+                    dedupe_key=f"check:{check.check_id}:down:{check.pk}",
+                    payload={"check_id": check.check_id, "url": check.url, "actual_status": result.actual_status},
+                )
+            elif result.healthy and alert == CheckAlert.FAILING:
+                alert = CheckAlert.OK
+                enqueue(
+                    NotificationType.CHECK_RECOVERED,
+                    subject=f"Health check recovered: {check.check_name}",
+                    message=f"{check.method} {check.url} answers {result.actual_status} again "
+                    f"({result.response_time_ms} ms).",
+                    dedupe_key=f"check:{check.check_id}:up:{check.pk}",
+                    payload={"check_id": check.check_id, "url": check.url},
+                )
+            SystemHealthCheck.objects.filter(pk=check.pk).update(alert_state=alert)
+            SystemHealthCheck.objects.create(
+                check_id=check.check_id,
+                check_name=check.check_name,
+                url=check.url,
+                method=check.method,
+                expected_status=check.expected_status,
+                timeout_ms=check.timeout_ms,
+                interval_seconds=check.interval_seconds,
+                due_at=now + timedelta(seconds=check.interval_seconds),
+                alert_state=alert,
+            )
+
+    # --- runs and schedules --------------------------------------------------------------------------------
+
+    def evaluate_finished_runs(self):
+        """A failed run after a success (or first ever) alerts; later failures stay quiet; a success after a
+        failure announces the recovery. Decided from the stored run history, so any daemon decides the same."""
+        raised = 0
+        pending = list(WorkflowExecution.objects.awaiting_alert_evaluation().order_by("completed_at")[: self.batch * 5])
+        for execution in pending:
+            previous = (
+                WorkflowExecution.objects.filter(
+                    project_id=execution.project_id,
+                    workflow_name=execution.workflow_name,
+                    status__in=[RunStatus.SUCCESS, RunStatus.FAILED],
+                    started_at__lt=execution.started_at,
+                )
+                .order_by("-started_at")
+                .values_list("status", flat=True)
+                .first()
+            )
+            if execution.status == RunStatus.FAILED and previous != RunStatus.FAILED:
+                decision = RunAlert.FAILURE
+            elif execution.status == RunStatus.SUCCESS and previous == RunStatus.FAILED:
+                decision = RunAlert.RECOVERY
+            else:
+                decision = RunAlert.NONE
+            with transaction.atomic():
+                won = WorkflowExecution.objects.filter(pk=execution.pk, alert_state=RunAlert.PENDING).update(
+                    alert_state=decision
+                )
+                if not won or decision == RunAlert.NONE:
+                    continue
+                raised += 1
+                if decision == RunAlert.FAILURE:
+                    enqueue(
+                        NotificationType.WORKFLOW_FAILED,
+                        subject=f"Workflow failed: {execution.workflow_name}",
+                        message=f"Run {execution.run_id} failed"
+                        + (f": {execution.error_message}" if execution.error_message else ".")
+                        + _tests_line(execution),
+                        dedupe_key=f"run:{execution.pk}:failed",
+                        payload={"workflow_name": execution.workflow_name, "run_id": execution.run_id},
+                        execution=execution,
+                    )
+                else:
+                    enqueue(
+                        NotificationType.WORKFLOW_RECOVERED,
+                        subject=f"Workflow recovered: {execution.workflow_name}",
+                        message=f"Run {execution.run_id} succeeded after failures.",
+                        dedupe_key=f"run:{execution.pk}:recovered",
+                        payload={"workflow_name": execution.workflow_name, "run_id": execution.run_id},
+                        execution=execution,
+                    )
+        return raised
+
+    def detect_missed_schedules(self):
+        now = self.clock()
+        raised = 0
+        for schedule in WorkflowSchedule.objects.overdue(now):
+            if not schedule.is_missed(now):
+                continue
+            with transaction.atomic():
+                won = WorkflowSchedule.objects.filter(
+                    pk=schedule.pk, alert_state=ScheduleAlert.OK, next_run_at=schedule.next_run_at
+                ).update(alert_state=ScheduleAlert.LATE)
+                if not won:
+                    continue
+                raised += 1
+                enqueue(
+                    NotificationType.SCHEDULE_MISSED,
+                    subject=f"Scheduled run missed: {schedule.workflow_name}",
+                    message=f"Expected at {schedule.next_run_at:%Y-%m-%d %H:%M} UTC ({schedule.cron_expression} "
+                    f"{schedule.timezone}); nothing started within {schedule.grace_period_seconds} s.",
+                    dedupe_key=f"schedule:{schedule.schedule_id}:missed:{schedule.next_run_at.isoformat()}",
+                    payload={"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name},
+                )
+        return raised
+
+    def announce_schedule_recoveries(self):
+        announced = 0
+        for schedule in WorkflowSchedule.objects.recovered():
+            with transaction.atomic():
+                if not WorkflowSchedule.objects.filter(pk=schedule.pk, alert_state=ScheduleAlert.RECOVERED).update(
+                    alert_state=ScheduleAlert.OK
+                ):
+                    continue
+                announced += 1
+                enqueue(
+                    NotificationType.SCHEDULE_RECOVERED,
+                    subject=f"Schedule back on time: {schedule.workflow_name}",
+                    message=f"A run started at {schedule.last_run_at:%Y-%m-%d %H:%M} UTC; "
+                    f"next expected {schedule.next_run_at:%Y-%m-%d %H:%M} UTC.",
+                    dedupe_key=f"schedule:{schedule.schedule_id}:recovered:{schedule.last_run_at.isoformat()}",
+                    payload={"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name},
+                )
+        return announced
+
+    # --- notifications -------------------------------------------------------------------------------------
+
+    def deliver_notifications(self):
+        """Send every due attempt; a failed one queues the next after the backoff. Loops while work is due,
+        so with a zero backoff one pass goes through all the retries."""
+        sent = 0
+        for _ in range(max_attempts() * 3 + 10):  # bounded: each round either sends, retries or finds nothing
+            now = self.clock()
+            for stale in NotificationLog.objects.stale_sending(now - STALE_SEND_CLAIM):
+                self._record_attempt(stale, "delivery outcome unknown: the sending daemon stopped", now)
+            ids = claims.claim(
+                NotificationLog.objects.due(now).order_by("next_attempt_at"), self.batch,
+                delivery_status=DeliveryStatus.SENDING, claimed_at=now,
+            )
+            if not ids:
+                return sent
+            rows = list(NotificationLog.objects.filter(pk__in=ids))
+            outcomes = self._map(_attempt, rows)
+            for row, error in zip(rows, outcomes, strict=True):
+                self._record_attempt(row, error, self.clock())
+                sent += error is None
+        return sent
+
+    def _record_attempt(self, row, error, now):
+        with transaction.atomic():
+            if error is None:
+                NotificationLog.objects.filter(pk=row.pk, delivery_status=DeliveryStatus.SENDING).update(
+                    delivery_status=DeliveryStatus.SENT, sent_at=now, error_message=None
+                )
+                if row.report_id:
+                    from .models import MonitoringReport
+
+                    MonitoringReport.objects.filter(report_id=row.report_id, notified_at__isnull=True).update(
+                        notified_at=now
+                    )
+                return
+            last = row.retry_count + 1 >= max_attempts()
+            changed = NotificationLog.objects.filter(pk=row.pk, delivery_status=DeliveryStatus.SENDING).update(
+                delivery_status=DeliveryStatus.GAVE_UP if last else DeliveryStatus.FAILED,
+                error_message=error,
+                sent_at=now,
+            )
+            if changed and not last:
+                NotificationLog.objects.bulk_create(
+                    [
+                        NotificationLog(
+                            notification_type=row.notification_type,
+                            channel=row.channel,
+                            target=row.target,
+                            subject=row.subject,
+                            message=row.message,
+                            payload=row.payload,
+                            dedupe_key=row.dedupe_key,
+                            retry_count=row.retry_count + 1,
+                            next_attempt_at=now + backoff(row.retry_count, self.retry_base),
+                            execution_id=row.execution_id,
+                            report_id=row.report_id,
+                        )
+                    ],
+                    ignore_conflicts=True,
+                )
+            log.warning("notification %s attempt %s failed: %s", row.log_id, row.retry_count + 1, error)
+
+
+def _attempt(row):
+    try:
+        deliver(row.channel, row.target, row.subject, row.message, row.payload, row.notification_type)
+        return None
+    except DeliveryError as exc:
+        return str(exc)
+
+
+def _tests_line(execution):
+    if execution.tests_total is None:
+        return ""
+    return f" Tests: {execution.tests_passed or 0} passed, {execution.tests_failed or 0} failed of {execution.tests_total}."

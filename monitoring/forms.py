@@ -1,0 +1,90 @@
+"""Forms for managers: schedules, health checks, on-demand reports; the notification log's filters."""
+
+from zoneinfo import available_timezones
+
+import django_filters
+from django import forms
+from django.utils.text import slugify
+
+from projects.models import Project
+
+from .models import (
+    Channel,
+    DeliveryStatus,
+    NotificationLog,
+    NotificationType,
+    SystemHealthCheck,
+    WorkflowSchedule,
+)
+from .models.health import OPEN_STATUSES
+
+TIMEZONES = sorted(available_timezones())
+
+
+class ScheduleForm(forms.ModelForm):
+    timezone = forms.ChoiceField(choices=[(tz, tz) for tz in TIMEZONES], initial="UTC")
+
+    class Meta:
+        model = WorkflowSchedule
+        fields = ["project", "workflow_name", "cron_expression", "timezone", "grace_period_seconds"]
+        help_texts = {"grace_period_seconds": "A run may start this many seconds late before it counts as missed."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = Project.objects.order_by("name")
+
+
+class HealthCheckForm(forms.ModelForm):
+    check_id = forms.SlugField(required=False, max_length=100, help_text="Leave empty to derive it from the name.")
+
+    class Meta:
+        model = SystemHealthCheck
+        fields = ["check_name", "check_id", "url", "method", "expected_status", "timeout_ms", "interval_seconds"]
+        widgets = {
+            "expected_status": forms.NumberInput(attrs={"min": 100, "max": 599}),
+            "timeout_ms": forms.NumberInput(attrs={"min": 100, "max": 60000}),
+            "interval_seconds": forms.NumberInput(attrs={"min": 10}),
+        }
+
+    def clean_expected_status(self):
+        value = self.cleaned_data["expected_status"]
+        if not 100 <= value <= 599:
+            raise forms.ValidationError("Expected status must be an HTTP status code (100–599).")
+        return value
+
+    def clean_timeout_ms(self):
+        value = self.cleaned_data["timeout_ms"]
+        if not 100 <= value <= 60000:
+            raise forms.ValidationError("Timeout must be between 100 and 60000 ms.")
+        return value
+
+    def clean_interval_seconds(self):
+        value = self.cleaned_data["interval_seconds"]
+        if value < 10:
+            raise forms.ValidationError("Run a check at most every 10 seconds.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        check_id = data.get("check_id") or slugify(data.get("check_name") or "")[:100]
+        if not check_id:
+            self.add_error("check_name", "Give the check a name with letters or digits.")
+        elif SystemHealthCheck.objects.filter(check_id=check_id, status__in=OPEN_STATUSES).exists():
+            self.add_error("check_id", f"A check with id '{check_id}' already exists.")
+        data["check_id"] = check_id
+        self.instance.check_id = check_id
+        return data
+
+
+class ReportForm(forms.Form):
+    hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, help_text="Window ending now, in hours.")
+
+
+class NotificationFilter(django_filters.FilterSet):
+    delivery_status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, label="Delivery")
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    notification_type = django_filters.ChoiceFilter(choices=NotificationType.choices, label="Type")
+
+    class Meta:
+        model = NotificationLog
+        fields = ["delivery_status", "channel", "notification_type"]

@@ -1,1 +1,0 @@
-# Monitoring models (seed 003) arrive with the monitoring issue.

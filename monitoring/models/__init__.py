@@ -1,0 +1,30 @@
+"""Monitoring (seed 003): the six tables with the seed's snake_case table and column names.
+
+Runs: MonitoringReport, WorkflowExecution, WorkflowMetrics (runs.py). Schedules: WorkflowSchedule (schedules.py).
+Health checks: SystemHealthCheck (health.py). Delivery: NotificationLog (notifications.py).
+"""
+
+from .health import CheckAlert, CheckMethod, CheckStatus, SystemHealthCheck
+from .notifications import Channel, DeliveryStatus, NotificationLog, NotificationType
+from .runs import MonitoringReport, ReportType, RunAlert, RunStatus, WorkflowExecution, WorkflowMetrics
+from .schedules import ScheduleAlert, ScheduleStatus, WorkflowSchedule
+
+__all__ = [
+    "Channel",
+    "CheckAlert",
+    "CheckMethod",
+    "CheckStatus",
+    "DeliveryStatus",
+    "MonitoringReport",
+    "NotificationLog",
+    "NotificationType",
+    "ReportType",
+    "RunAlert",
+    "RunStatus",
+    "ScheduleAlert",
+    "ScheduleStatus",
+    "SystemHealthCheck",
+    "WorkflowExecution",
+    "WorkflowMetrics",
+    "WorkflowSchedule",
+]
