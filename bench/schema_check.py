@@ -1,0 +1,46 @@
+"""check_schema on the full schema: total time and its parts (migrations + autodetector, catalogs, comparison).
+
+The check reads catalogs, never table rows, so row counts do not change it; the number of tables does.
+"""
+
+from bench.common import machine_line, timed
+
+
+def add_arguments(parser):
+    parser.add_argument("--repeat", type=int, default=30)
+
+
+def run(args):
+    from django.db import connection
+
+    from activityhub import schema
+    from activityhub.schema.compare import compare_tables
+    from activityhub.schema.expected import expected_tables
+    from activityhub.schema.history import MigrationHistory
+    from activityhub.schema.live import read_live_schema
+
+    report = schema.check()
+    assert report.ok, [f.message for f in report.findings]
+    print(machine_line())
+    print(f"tables checked: {report.tables_checked}")
+
+    def history():
+        h = MigrationHistory(connection)
+        h.findings()
+        return h
+
+    h = history()
+    models = list(h.applied_state_models())
+    expected = expected_tables(models, connection)
+    live = read_live_schema(connection)
+    parts = {
+        "full check (schema.check)": schema.check,
+        "migrations: loader + plan + autodetector": history,
+        "models as the applied migrations built them": lambda: list(h.applied_state_models()),
+        "catalog read (4 queries)": lambda: read_live_schema(connection),
+        "expected tables from model meta": lambda: expected_tables(models, connection),
+        "comparison": lambda: compare_tables(expected, live, connection),
+    }
+    for name, fn in parts.items():
+        median, p95, _ = timed(fn, repeat=args.repeat, warmup=2)
+        print(f"{name:48s} median {median:7.1f} ms   p95 {p95:7.1f} ms   (n={args.repeat})")
