@@ -133,7 +133,8 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
                 repairs.add_identity(t, column),
                 exp.label,
             )
-        if col.null != live.null:
+        # Django writes no NULL/NOT NULL for generated columns: the expression decides.
+        if col.null != live.null and not col.field.generated:
             yield Finding(
                 "column_null",
                 f"{t}.{column}",

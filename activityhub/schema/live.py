@@ -171,8 +171,8 @@ def _read_sqlite(connection):
             # Only named checks can be listed; unnamed column checks are matched on the SQL text (see compare).
             tables[name].checks = [LiveCheck(m.group(1), (), "") for m in _NAMED_CHECK.finditer(sql or "")]
         cursor.execute(
-            f'SELECT m.name, p.name, p.type, p."notnull", p.pk FROM sqlite_master m, pragma_table_info(m.name) p '
-            f"WHERE {_SQLITE_TABLES} ORDER BY m.name, p.cid"
+            f'SELECT m.name, p.name, p.type, p."notnull", p.pk FROM sqlite_master m, pragma_table_xinfo(m.name) p '
+            f"WHERE {_SQLITE_TABLES} AND p.hidden != 1 ORDER BY m.name, p.cid"
         )
         pk = {}
         for table, column, type_, notnull, pk_position in cursor.fetchall():
