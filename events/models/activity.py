@@ -182,6 +182,8 @@ class ActivityEvent(models.Model):
             models.Index(fields=["event_type", "-created_at", "-id"], name="event_type_created"),
             models.Index(fields=["status", "-created_at", "-id"], name="event_status_created"),
             models.Index(fields=["project", "event_type", "-created_at", "-id"], name="event_project_type_created"),
+            # The feed's user filter: without it, a user busy in other projects makes (user, created_at) scan them all.
+            models.Index(fields=["project", "user", "-created_at", "-id"], name="event_project_user_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(event_type__in=EventType.values), name="event_type_valid"),
