@@ -1,9 +1,13 @@
 """manage.py check_schema and the `database` system check: readable, scriptable, exit status 1 on drift."""
 
 import json
+import os
+import subprocess
+import sys
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
@@ -81,3 +85,17 @@ def test_system_check_leaves_unapplied_migrations_to_migrate():
         call_command("check", databases=["default"])
         code, out = run()
     assert code == 1 and "sessions.0001_initial is not applied" in out
+
+
+def test_unreachable_database_exits_1_and_says_so():
+    # A real server that is not there (nothing listens on port 1), in a separate process with its own settings.
+    env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check_schema", "--format", "json"],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["reachable"] is False and report["migrations_applied"] is False
+    [finding] = report["findings"]
+    assert finding["kind"] == "database_unreachable" and "could not be read" in finding["message"]

@@ -7,7 +7,7 @@ every installed app, third-party ones included, without a list of tables to main
 from dataclasses import dataclass, field
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
+from django.db import models, router
 from django.db.models import F, OrderBy
 from django.db.models.deletion import DatabaseOnDelete
 
@@ -73,7 +73,8 @@ def expected_tables(models_iter, connection) -> dict[str, ExpectedTable]:
         opts = model._meta
         if not opts.managed or opts.proxy or opts.swapped:
             continue
-        if not model._meta.can_migrate(connection):
+        # The same test migrate applies: vendor/feature requirements and the database routers.
+        if not opts.can_migrate(connection) or not router.allow_migrate_model(connection.alias, model):
             continue
         tables[opts.db_table] = _expected_table(model, connection, editor)
     return tables
