@@ -37,10 +37,9 @@ def test_seed_000_dropped_composite_index_is_reported_with_its_columns():
     assert 'CREATE INDEX "event_project_type_created"' in finding.repair
 
 
-def test_seed_003_camel_case_columns_are_reported_as_renames():
-    # Seed 003 (Prisma P2022): the table had camelCase columns where the code expected snake_case.
-    # Done on project_actions: the monitoring models were not committed when this test was written.
-    table = "project_actions"
+@pytest.mark.parametrize("table", ["workflow_executions", "project_actions"])
+def test_seed_003_camel_case_columns_are_reported_as_renames(table):
+    # Seed 003 (Prisma P2022): the monitoring tables had camelCase columns where the code expected snake_case.
     snake = [c for c in live_table(table).columns if "_" in c]
     renames = [f'ALTER TABLE "{table}" RENAME COLUMN "{c}" TO "{camel(c)}"' for c in snake]
     with drifted(*renames):
@@ -49,8 +48,8 @@ def test_seed_003_camel_case_columns_are_reported_as_renames():
     assert {f.kind for f in found} == {"renamed_column"}
     assert {f.object for f in found} == {f"{table}.{c}" for c in snake}
     created = next(f for f in found if f.object == f"{table}.created_at")
-    assert '"project_actions"."created_at"' in created.message and '"createdAt"' in created.message
-    assert created.repair == 'ALTER TABLE "project_actions" RENAME COLUMN "createdAt" TO "created_at";'
+    assert f'"{table}"."created_at"' in created.message and '"createdAt"' in created.message
+    assert created.repair == f'ALTER TABLE "{table}" RENAME COLUMN "createdAt" TO "created_at";'
 
 
 def test_seed_004_table_dropped_while_migrations_say_applied_is_reported():
