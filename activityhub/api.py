@@ -75,6 +75,19 @@ def _field_name(loc):
     return name or (loc[0] if loc else ""), index
 
 
+def _human_message(error):
+    from events.api.activity_schemas import NO_NUL, NOT_BLANK
+
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if error.get("type") == "string_pattern_mismatch" and pattern == NO_NUL:
+        return "must not contain NUL (\\u0000) characters"
+    if error.get("type") == "string_pattern_mismatch" and pattern == NOT_BLANK:
+        return "must not be blank or contain NUL (\\u0000) characters"
+    if error.get("type") == "string_unicode":
+        return "must be valid Unicode text (no lone surrogate code points)"
+    return error.get("msg", "Invalid value.").removeprefix("Value error, ")
+
+
 @api.exception_handler(ValidationError)
 def validation_error(request, exc):
     errors = []
@@ -85,7 +98,7 @@ def validation_error(request, exc):
         if error.get("type") == "too_long" and field in BATCH_FIELDS:
             limit = error.get("ctx", {}).get("max_length")
             return _error(request, 413, f"Too many items: a batch holds at most {limit}; split it into several requests.")
-        message = error.get("msg", "Invalid value.").removeprefix("Value error, ")
+        message = _human_message(error)
         item = {"loc": loc, "field": field, "message": message, "type": error.get("type")}
         if index is not None:
             item["index"] = index

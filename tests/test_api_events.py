@@ -408,3 +408,21 @@ def test_action_with_idempotency_key_is_stored_once(api_as, write_token):
     for _ in range(3):
         client.post("/actions", {"action_type": "deployment"}, headers={"Idempotency-Key": "deploy-9"})
     assert ProjectAction.objects.count() == 1
+
+
+def test_batch_stores_every_field_exactly_as_sent(api_as, write_token, project):
+    # Batches of ten or more take the PostgreSQL bulk path: what is stored must equal the single-event path.
+    items = [
+        event(title=f"t{i}", entity_id=None if i % 2 else f"id{i}", description=None if i % 3 else "d\u00e9j\u00e0 \U0001f680",
+              metadata=None if i % 2 else {"n": i, "nested": {"ok": True}, "list": [1, "two", None]},
+              status="FAILED" if i % 4 == 0 else "COMPLETED", duration=None if i % 5 else i, external_id=f"x{i}")
+        for i in range(12)
+    ]
+    response = api_as(write_token).post("/events", {"events": items})
+    assert response.status_code == 201
+    for sent, returned in zip(items, response.json()["events"], strict=True):
+        stored = ActivityEvent.objects.get(pk=returned["id"])
+        assert stored.project == project and stored.user is None
+        for field, value in sent.items():
+            assert getattr(stored, field) == value, field
+    assert ActivityEvent.objects.filter(metadata__isnull=True).count() == 6

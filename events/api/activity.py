@@ -5,10 +5,12 @@ Writes are atomic (a batch is stored entirely or not at all) and idempotent with
 events are also idempotent by their client-supplied `external_id`.
 """
 
+import json
 from datetime import UTC, timedelta
 from typing import Annotated, Literal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 from ninja import Body, Header, Path, Query, Router
@@ -19,7 +21,7 @@ from events.filters import ActivityEventFilter, filter_errors
 from events.insights import project_insights
 from events.models import ActivityEvent, ProjectAction
 from events.models.activity import CATEGORY_OF_TYPE, EventStatus
-from events.pagination import InvalidCursor, decode_cursor, paginate_keyset
+from events.pagination import InvalidCursor, after_cursor, decode_cursor, encode_cursor
 from projects.api_auth import require_write
 from projects.idempotency import json_response, run_idempotent
 
@@ -117,17 +119,56 @@ def _duplicate_external_ids(items):
     return errors
 
 
+# PostgreSQL fast path for batches: the validated items travel as ONE JSON parameter and the database unpacks
+# them (jsonb_to_recordset), with ids taken from the sequence first so each item knows its id without relying
+# on RETURNING order. Django's bulk_create builds a model object and a placeholder per value (13,000 for a full
+# batch), which costs more CPU than the insert itself.
+_JSON_INSERT = """
+INSERT INTO {table} (id, project_id, event_type, entity_type, entity_id, title, description, metadata, status,
+                     duration, external_id, created_at, updated_at)
+SELECT x.id, %s, x.event_type, x.entity_type, x.entity_id, x.title, x.description, x.metadata, x.status,
+       x.duration, x.external_id, %s, %s
+FROM jsonb_to_recordset(%s::jsonb) AS x(id bigint, event_type text, entity_type text, entity_id text, title text,
+                                        description text, metadata jsonb, status text, duration int, external_id text)
+"""
+_ITEM_FIELDS = ("event_type", "entity_type", "entity_id", "title", "description", "metadata", "status", "duration",
+                "external_id")
+
+
+def insert_events(project, items, now):
+    """Store validated EventIn items; return their new ids in order."""
+    if connection.vendor != "postgresql" or len(items) < 10:
+        events = [
+            ActivityEvent(project=project, created_at=now, updated_at=now, **{f: getattr(i, f) for f in _ITEM_FIELDS})
+            for i in items
+        ]
+        ActivityEvent.objects.bulk_create(events)
+        return [e.pk for e in events]
+    table = ActivityEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(items)])
+        ids = [pk for (pk,) in cursor.fetchall()]
+        records = [{"id": pk, **item.model_dump(include=set(_ITEM_FIELDS))} for pk, item in zip(ids, items, strict=True)]
+        cursor.execute(
+            _JSON_INSERT.format(table=connection.ops.quote_name(table)),
+            [project.pk, now, now, json.dumps(records)],
+        )
+    return ids
+
+
 def store_events(project, items):
     """Store `items` (EventIn) in the project; return [(event, created)] in input order.
 
     Items whose external_id is already stored are not stored again: the stored event is returned instead. A
     concurrent writer may store the same external_id between our check and our insert; the unique constraint
-    then rolls back our savepoint and the next round sees its row.
+    then rolls back our savepoint and the next round sees its row. New events are returned as unsaved-looking
+    model instances carrying their id (built in memory: no query to read back what was just written).
     """
     external_ids = [item.external_id for item in items if item.external_id is not None]
     for attempt in range(3):
         try:
-            with transaction.atomic():
+            # Only client-supplied ids can collide with a concurrent writer: only then is a savepoint needed.
+            with transaction.atomic(savepoint=bool(external_ids)):
                 existing = {}
                 if external_ids:
                     existing = {
@@ -135,36 +176,22 @@ def store_events(project, items):
                         for e in ActivityEvent.objects.filter(project=project, external_id__in=external_ids)
                     }
                 now = timezone.now()
-                new_events = [
-                    ActivityEvent(
-                        project=project,
-                        event_type=item.event_type,
-                        entity_type=item.entity_type,
-                        entity_id=item.entity_id,
-                        title=item.title,
-                        description=item.description,
-                        metadata=item.metadata,
-                        status=item.status,
-                        duration=item.duration,
-                        external_id=item.external_id,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    for item in items
-                    if item.external_id is None or item.external_id not in existing
-                ]
-                ActivityEvent.objects.bulk_create(new_events)
+                new_items = [i for i in items if i.external_id is None or i.external_id not in existing]
+                new_ids = insert_events(project, new_items, now) if new_items else []
         except IntegrityError:
             if attempt == 2:
                 raise HttpError(409, "Another request is storing events with the same external_id; retry.") from None
             continue
-        fresh = iter(new_events)
-        return [
-            (existing[item.external_id], False)
-            if item.external_id is not None and item.external_id in existing
-            else (next(fresh), True)
-            for item in items
-        ]
+        fresh = iter(new_ids)
+        results = []
+        for item in items:
+            if item.external_id is not None and item.external_id in existing:
+                results.append((existing[item.external_id], False))
+            else:
+                fields = {f: getattr(item, f) for f in _ITEM_FIELDS}
+                event = ActivityEvent(pk=next(fresh), project=project, created_at=now, updated_at=now, **fields)
+                results.append((event, True))
+        return results
     raise AssertionError("unreachable")
 
 
@@ -327,9 +354,16 @@ def create_actions(
 # --- reading: feed and insights ------------------------------------------------------------------------------
 
 
+FEED_FIELDS = ("id", "external_id", "event_type", "entity_type", "entity_id", "title", "description", "metadata",
+               "status", "duration", "created_at", "updated_at")
+
+
 def _filtered_events(request, project):
     """The project's events through the activity page's FilterSet; its complaints become a 422 per field."""
-    filterset = ActivityEventFilter(request.GET, queryset=ActivityEvent.objects.for_project(project), project=project)
+    events = ActivityEvent.objects.for_project(project)
+    if not any(name in request.GET for name in FeedFilters.model_fields):
+        return events  # nothing to filter by: skip building the FilterSet and its form (most API reads)
+    filterset = ActivityEventFilter(request.GET, queryset=events, project=project)
     if not filterset.is_valid():
         raise NinjaValidationError(
             [
@@ -365,15 +399,17 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
     take several values."""
     project = request.auth.project
     events = _filtered_events(request, project)
-    cursor = _checked_cursor(page.cursor, events) if page.cursor else None
-    result = paginate_keyset(events.select_related("user"), cursor, limit=page.limit)
-    return json_response(
-        200,
-        {
-            "events": [event_dict(e, e.user.get_username() if e.user else None) for e in result.items],
-            "next_cursor": result.next_cursor,
-        },
-    )
+    events = events.order_by("-created_at", "-id")
+    if page.cursor:
+        events = after_cursor(events, _checked_cursor(page.cursor, events))
+    # Plain rows, not model instances (the page's keyset pagination, read as values: half the CPU per request).
+    rows = list(events.values(*FEED_FIELDS, username=F("user__username"))[: page.limit + 1])
+    items = rows[: page.limit]
+    for row in items:
+        row["category"] = CATEGORY_OF_TYPE.get(row["event_type"], "")
+        row["user"] = row.pop("username")
+    next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if len(rows) > page.limit else None
+    return json_response(200, {"events": items, "next_cursor": next_cursor})
 
 
 @router.get(

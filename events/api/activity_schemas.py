@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
 
@@ -58,12 +58,19 @@ def clean_json_object(value: dict) -> dict:
     return value
 
 
-Text = Annotated[str, AfterValidator(clean_text)]
-Title = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(clean_text), AfterValidator(not_blank)]
+# Text checks run in pydantic-core (Rust), not in Python, so a 1,000-event batch validates in milliseconds: the
+# pattern refuses NUL characters (and, for required names, all-blank values), and a pattern on a str also
+# refuses lone surrogates (string_unicode). activityhub/api.py words both errors for humans.
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+Text = Annotated[str, Field(pattern=NO_NUL)]
+Name = Annotated[str, Field(pattern=NOT_BLANK)]
+Title = Annotated[str, Field(min_length=1, max_length=255, pattern=NOT_BLANK)]
 Metadata = Annotated[dict[str, Any], AfterValidator(clean_json_object)]
 
 
-class StrictSchema(Schema):
+class StrictSchema(BaseModel):
+    # Plain pydantic (not ninja.Schema, whose ORM-friendly wrapper costs a Python call per object).
     # Unknown fields are refused: a typo ("staus") must not be silently dropped.
     model_config = ConfigDict(extra="forbid")
 
@@ -74,7 +81,7 @@ class StrictSchema(Schema):
 class EventIn(StrictSchema):
     event_type: EventType = Field(description="One of the seed's event types, e.g. INDEXING_STARTED.")
     title: Title
-    entity_type: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(clean_text), AfterValidator(not_blank)] = Field(
+    entity_type: Annotated[Name, Field(min_length=1, max_length=64)] = Field(
         description="What the event is about: indexing, apr_session, chat_message, …"
     )
     entity_id: Annotated[Text, Field(max_length=128)] | None = None
@@ -161,7 +168,7 @@ class ActionIn(StrictSchema):
     )
     action_details: Annotated[Text, Field(max_length=10_000)] = ""
     status: ActionStatus = ActionStatus.SUCCESS
-    environment: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(clean_text)] = "development"
+    environment: Annotated[Name, Field(min_length=1, max_length=32)] = "development"
     request_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
 
 
@@ -212,7 +219,7 @@ class FeedOut(Schema):
 
 
 def _query_text(max_length):
-    return Annotated[str, Field(max_length=max_length), AfterValidator(clean_text)]
+    return Annotated[str, Field(max_length=max_length, pattern=NO_NUL)]
 
 
 class FeedFilters(Schema):
