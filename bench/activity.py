@@ -161,8 +161,11 @@ def run(args):
 
     report = Report(args.repeat, args.explain)
 
+    from events.views.activity import FEED_ROW_FIELDS
+
     def base(p):
-        return ActivityEvent.objects.for_project(p).select_related("user")
+        # Exactly the feed view's queryset.
+        return ActivityEvent.objects.for_project(p).select_related("user").only(*FEED_ROW_FIELDS)
 
     def ordered(qs):
         return qs.order_by("-created_at", "-id")

@@ -187,6 +187,30 @@ def test_jsonl_export_has_one_object_per_line(client_for, project, viewer):
     assert json.loads(lines[0])["category"] == "indexing"
 
 
+TRICKY = 'He said "hi", then\nleft \\ back; tab\there; ünïcødé ✓'
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_exports_round_trip_awkward_text(client_for, project, viewer, fmt):
+    event = make_event(project, title=TRICKY, description=TRICKY, metadata={"quote": TRICKY, "n": [1, 2]}, duration=7)
+    body = read_stream(client_for(viewer).get(reverse(f"events:feed_export_{fmt}", args=[project.slug])))
+    if fmt == "csv":
+        import csv
+        import io
+
+        (row,) = list(csv.DictReader(io.StringIO(body)))
+        metadata = json.loads(row["metadata"])
+    else:
+        (line,) = body.splitlines()
+        row = json.loads(line)
+        metadata = row["metadata"]
+    assert row["title"] == TRICKY and row["description"] == TRICKY
+    assert metadata == {"quote": TRICKY, "n": [1, 2]}
+    assert str(row["id"]) == str(event.pk) and str(row["duration_ms"]) == "7"
+    assert row["category"] == "indexing"
+    assert row["created_at"].startswith(str(event.created_at.year))
+
+
 def test_export_with_bad_filter_is_a_400(client_for, project, viewer):
     response = client_for(viewer).get(reverse("events:feed_export_csv", args=[project.slug]), {"since": "soon"})
     assert response.status_code == 400

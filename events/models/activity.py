@@ -142,9 +142,18 @@ class ActivityEventQuerySet(models.QuerySet):
         One small index range per project (event_project_created) merged in Python: a single
         `project IN (…) ORDER BY created_at` query would have to sort every event of those projects.
         """
-        rows = []
-        for project in projects:
-            rows.extend(self.filter(project=project).newest_first().select_related("project", "user")[:limit])
+        projects = list(projects)
+        if not projects:
+            return []
+        per_project = [self.filter(project=p).newest_first()[:limit] for p in projects]
+        if connection.features.supports_slicing_ordering_in_compound and len(per_project) > 1:
+            # PostgreSQL: one round trip, UNION ALL of the per-project index ranges, then the top `limit` ids.
+            ids = per_project[0].values_list("id", "created_at").union(
+                *[qs.values_list("id", "created_at") for qs in per_project[1:]], all=True
+            ).order_by("-created_at", "-id")[:limit]
+            rows = list(self.model.objects.filter(pk__in=[pk for pk, _ in ids]).select_related("project", "user"))
+        else:
+            rows = [e for qs in per_project for e in qs.select_related("project", "user")]
         rows.sort(key=lambda e: (e.created_at, e.pk), reverse=True)
         return rows[:limit]
 
