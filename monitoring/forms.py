@@ -27,6 +27,7 @@ class ScheduleForm(forms.ModelForm):
     class Meta:
         model = WorkflowSchedule
         fields = ["project", "workflow_name", "cron_expression", "timezone", "grace_period_seconds"]
+        labels = {"cron_expression": "Cron expression", "grace_period_seconds": "Grace period (seconds)"}
         help_texts = {"grace_period_seconds": "A run may start this many seconds late before it counts as missed."}
 
     def __init__(self, *args, **kwargs):
@@ -40,6 +41,7 @@ class HealthCheckForm(forms.ModelForm):
     class Meta:
         model = SystemHealthCheck
         fields = ["check_name", "check_id", "url", "method", "expected_status", "timeout_ms", "interval_seconds"]
+        labels = {"url": "URL", "timeout_ms": "Timeout (ms)", "interval_seconds": "Interval (seconds)"}
         widgets = {
             "expected_status": forms.NumberInput(attrs={"min": 100, "max": 599}),
             "timeout_ms": forms.NumberInput(attrs={"min": 100, "max": 60000}),
@@ -81,9 +83,9 @@ class ReportForm(forms.Form):
 
 
 class NotificationFilter(django_filters.FilterSet):
-    delivery_status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, label="Delivery")
-    channel = django_filters.ChoiceFilter(choices=Channel.choices)
-    notification_type = django_filters.ChoiceFilter(choices=NotificationType.choices, label="Type")
+    delivery_status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, label="Delivery", empty_label="Any")
+    channel = django_filters.ChoiceFilter(choices=Channel.choices, empty_label="Any")
+    notification_type = django_filters.ChoiceFilter(choices=NotificationType.choices, label="Type", empty_label="Any")
 
     class Meta:
         model = NotificationLog

@@ -38,11 +38,10 @@ def _page(request, template, context, tab, status=200):
 def overview(request):
     now = timezone.now()
     workflows = workflow_overview(now)
-    board = health_board(now)
     undelivered = NotificationLog.objects.undelivered().filter(created_at__gte=now - timedelta(days=7)).count()
     return _page(request, "monitoring/overview.html", {
         "workflows": workflows,
-        "summary": summary(workflows, board, undelivered),
+        "summary": summary(workflows, undelivered),
         "now": now,
     }, "overview")
 
@@ -176,7 +175,7 @@ def run_detail(request, pk):
 @require_GET
 @manager_required
 def notifications(request):
-    filterset = NotificationFilter(request.GET or None, queryset=NotificationLog.objects.select_related("execution"))
+    filterset = NotificationFilter(request.GET, queryset=NotificationLog.objects.select_related("execution"))
     rows = filterset.qs if filterset.is_valid() else NotificationLog.objects.none()
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()

@@ -172,6 +172,7 @@ def test_generate_report_on_demand(client_for, manager, data):
 
 def test_notification_log_filters_by_delivery_status(client_for, manager, data):
     client = client_for(manager)
+    assert "Workflow failed: nightly" in client.get(reverse("monitoring:notifications")).content.decode()
     assert "Workflow failed: nightly" in client.get(reverse("monitoring:notifications"), {"delivery_status": "PENDING"}).content.decode()
     assert "Workflow failed: nightly" not in client.get(reverse("monitoring:notifications"), {"delivery_status": "SENT"}).content.decode()
     assert client.get(reverse("monitoring:notifications"), {"delivery_status": "BOGUS"}).status_code == 200
