@@ -128,3 +128,17 @@ def test_someone_elses_bookmark_cannot_be_removed(client_for, project, owner, vi
 def test_bookmarks_page_needs_sign_in(client):
     response = client.get(reverse("events:bookmarks"))
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_admin_lists_and_searches_every_conversation_model(client_for, staff, project, owner, answer):
+    acts.rate(answer, owner, "helpful")
+    acts.toggle_bookmark(answer, owner)
+    from events.quality import rollup_chunk_performance
+
+    rollup_chunk_performance()
+    client = client_for(staff)
+    for model in ["conversation", "message", "messageevent", "bookmark", "chunkperformance", "rollupwatermark"]:
+        url = reverse(f"admin:events_{model}_changelist")
+        assert client.get(url).status_code == 200, model
+        assert client.get(url, {"q": "kb"}).status_code == 200, model
+    assert client.get(reverse("admin:events_conversation_change", args=[answer.conversation_id])).status_code == 200

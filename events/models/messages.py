@@ -158,14 +158,17 @@ class MessageEventQuerySet(models.QuerySet):
 class MessageEvent(models.Model):
     """What a user did with a message. The message is a real FK (never `metadata.messageId`)."""
 
+    # db_index=False: the named indexes in Meta (the seed's) cover these columns; Django's automatic FK index
+    # would be an identical second index that every insert on this big table pays for.
     message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.DB_CASCADE, related_name="events"
+        Message, null=True, blank=True, on_delete=models.DB_CASCADE, related_name="events", db_index=False
     )
     conversation = models.ForeignKey(
-        Conversation, null=True, blank=True, on_delete=models.DB_CASCADE, related_name="message_events"
+        Conversation, null=True, blank=True, on_delete=models.DB_CASCADE, related_name="message_events", db_index=False
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_CASCADE, related_name="message_events"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_CASCADE, related_name="message_events",
+        db_index=False,
     )
     event_type = models.CharField(max_length=32, choices=MessageEventType.choices)
     # Set on user_message events only: which feedback it is.
