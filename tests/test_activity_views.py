@@ -269,3 +269,14 @@ def test_home_shows_recent_events_today_counts_and_failures(client_for, project,
     assert "Needs attention" in body
     other = client_for(outsider).get(reverse("home")).content.decode()
     assert "Indexed today" not in other
+
+
+def test_filter_form_keeps_the_chosen_values(client_for, project, viewer, owner):
+    body = client_for(viewer).get(
+        feed_url(project), {"type": ["APR_FAILED", "TEST_GENERATION"], "user": owner.username, "q": "deploy"}
+    ).content.decode()
+    assert '<option value="APR_FAILED" selected>' in body
+    assert '<option value="TEST_GENERATION" selected>' in body
+    assert '<option value="INDEXING_STARTED" selected>' not in body
+    assert f'<option value="{owner.username}" selected>' in body
+    assert 'value="deploy"' in body

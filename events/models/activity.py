@@ -222,6 +222,15 @@ class ActivityEvent(models.Model):
         return self.status == EventStatus.IN_PROGRESS
 
     @property
+    def status_badge(self):
+        """CSS class of the status badge (kept out of the template: the feed renders fifty of these)."""
+        return {EventStatus.FAILED: "badge-bad", EventStatus.IN_PROGRESS: "badge-warn status-running"}.get(self.status, "badge-ok")
+
+    @property
+    def duration_text(self):
+        return f"{self.duration:,} ms" if self.duration is not None else ""
+
+    @property
     def is_failed(self):
         return self.status == EventStatus.FAILED
 

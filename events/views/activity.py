@@ -130,6 +130,8 @@ def feed(request, slug):
         "active_tab": "activity",
         "filter": filterset,
         "filter_query": _filter_query(request),
+        # Plain usernames for the user select (one flat query, no model instances).
+        "member_usernames": filterset.filters["user"].queryset.values_list("username", flat=True),
     }
     if not filterset.is_valid():
         return _bad_request(request, "events/feed.html", context, filter_errors(filterset))
