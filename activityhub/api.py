@@ -158,10 +158,23 @@ def body_too_big(request, exc):
     return _error(request, 413, f"Request body too large: at most {limit} bytes; send smaller batches.")
 
 
+def _is_transient(exc) -> bool:
+    """Lock contention, deadlock, serialization failure or a lost connection: retrying can succeed.
+
+    Anything else (SQLite's "no such table", say) is a server bug and must stay a loud 500, not pass for busy.
+    """
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate:  # PostgreSQL: connection exception, transaction rollback, resources, operator, lock not available
+        return sqlstate[:2] in {"08", "40", "53", "57"} or sqlstate == "55P03"
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text or ("connection" in text and "closed" in text)
+
+
 @api.exception_handler(OperationalError)
 def database_busy(request, exc):
-    # Lock contention (SQLite "database is locked") or a lost connection: the work was rolled back, so the
-    # client may retry (with the same Idempotency-Key) — a 503, not a 500.
+    if not _is_transient(exc):
+        raise exc
+    # The work was rolled back, so the client may retry (with the same Idempotency-Key): a 503, not a 500.
     response = _error(request, 503, "The database is busy; nothing was stored. Retry shortly with the same Idempotency-Key.")
     response["Retry-After"] = "1"
     return response

@@ -426,3 +426,23 @@ def test_batch_stores_every_field_exactly_as_sent(api_as, write_token, project):
         for field, value in sent.items():
             assert getattr(stored, field) == value, field
     assert ActivityEvent.objects.filter(metadata__isnull=True).count() == 6
+
+
+
+@pytest.mark.parametrize(
+    "message, transient",
+    [
+        ("database is locked", True),
+        ("database table is locked: events_activityevent", True),
+        ("the connection is closed", True),
+        ("no such table: events_activityevent", False),
+        ("no such column: metadata", False),
+    ],
+)
+def test_only_transient_database_errors_become_503(message, transient):
+    """A busy database is a retryable 503; a missing table (schema drift) must stay a loud 500."""
+    from django.db import OperationalError
+
+    from activityhub.api import _is_transient
+
+    assert _is_transient(OperationalError(message)) is transient
