@@ -8,6 +8,7 @@ from .models import (
     MonitoringReport,
     NotificationLog,
     SystemHealthCheck,
+    WorkflowDailyStats,
     WorkflowExecution,
     WorkflowMetrics,
     WorkflowSchedule,
@@ -75,3 +76,18 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):
     list_filter = ["status", "alert_state", "project"]
     search_fields = ["workflow_name", "schedule_id"]
     readonly_fields = ["schedule_id", "created_at", "updated_at"]
+
+
+@admin.register(WorkflowDailyStats)
+class WorkflowDailyStatsAdmin(admin.ModelAdmin):
+    """Derived from the runs (rebuild with `manage.py monitor --rebuild-stats`), so read-only here."""
+
+    list_display = ["workflow_name", "project", "day", "successful_runs", "failed_runs", "cancelled_runs", "timed_runs"]
+    list_filter = ["day", "project"]
+    search_fields = ["workflow_name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from .models import RunAlert, RunStatus, ScheduleAlert, WorkflowExecution, WorkflowMetrics, WorkflowSchedule
+from .rollup import add_finished_run
 
 
 class RunConflict(Exception):
@@ -90,6 +91,7 @@ def finish_run(project, run_id, *, status, completed_at, tests_passed=None, test
             counter = {RunStatus.SUCCESS: "success_count", RunStatus.FAILED: "failure_count"}.get(status)
             if counter:
                 WorkflowSchedule.objects.for_run(execution).update(**{counter: F(counter) + 1})
+            add_finished_run(execution)
             return execution
     if execution.status != status:
         raise RunConflict(f"Run '{run_id}' already finished as {execution.status}; it cannot become {status}.")

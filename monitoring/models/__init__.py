@@ -6,6 +6,7 @@ Health checks: SystemHealthCheck (health.py). Delivery: NotificationLog (notific
 
 from .health import CheckAlert, CheckMethod, CheckStatus, SystemHealthCheck
 from .notifications import Channel, DeliveryStatus, NotificationLog, NotificationType
+from .rollup import WorkflowDailyStats
 from .runs import MonitoringReport, ReportType, RunAlert, RunStatus, WorkflowExecution, WorkflowMetrics
 from .schedules import ScheduleAlert, ScheduleStatus, WorkflowSchedule
 
@@ -24,6 +25,7 @@ __all__ = [
     "ScheduleAlert",
     "ScheduleStatus",
     "SystemHealthCheck",
+    "WorkflowDailyStats",
     "WorkflowExecution",
     "WorkflowMetrics",
     "WorkflowSchedule",

@@ -33,8 +33,15 @@ class Command(BaseCommand):
         parser.add_argument("--no-daily-report", action="store_true", help="Do not build yesterday's daily report.")
         parser.add_argument("--report", action="store_true", help="Build an on-demand report and exit.")
         parser.add_argument("--hours", type=int, default=24, help="Window of --report, in hours (default 24).")
+        parser.add_argument("--rebuild-stats", action="store_true",
+                            help="Recompute the dashboard's daily totals (workflow_daily_stats) from the runs and exit.")
 
     def handle(self, *args, **options):
+        if options["rebuild_stats"]:
+            from monitoring.rollup import rebuild_in_database
+
+            self.stdout.write(f"daily stats rebuilt: {rebuild_in_database()} (workflow, day) rows")
+            return
         if options["report"]:
             end = timezone.now()
             report = build_report(end - timedelta(hours=max(1, options["hours"])), end)
