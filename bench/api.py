@@ -31,6 +31,9 @@ def add_arguments(parser):
     parser.add_argument("--rows", type=int, default=1_000_000, help="stored events (default 1,000,000)")
     parser.add_argument("--port", type=int, default=8719)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (>1 uses gunicorn's gthread worker; default 1: sync)"
+    )
     parser.add_argument("--batches", type=int, default=60, help="1,000-event batches to ingest")
     parser.add_argument("--singles", type=int, default=4000, help="single-event requests")
     parser.add_argument("--feeds", type=int, default=600, help="sequential feed requests")
@@ -45,8 +48,8 @@ def percentile(samples, fraction):
 class Server:
     """gunicorn serving activityhub.wsgi as in production (PRODUCTION=1, persistent DB connections)."""
 
-    def __init__(self, port, workers):
-        self.port, self.workers, self.process = port, workers, None
+    def __init__(self, port, workers, threads=1):
+        self.port, self.workers, self.threads, self.process = port, workers, threads, None
 
     def __enter__(self):
         env = {
@@ -64,6 +67,9 @@ class Server:
             str(ROOT / ".venv/bin/gunicorn"), "activityhub.wsgi", "--workers", str(self.workers),
             "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning", "--backlog", "2048",
         ]
+        if self.threads > 1:
+            # Threads overlap one worker's waits on the database (WAL flush at COMMIT) with other requests.
+            command += ["--worker-class", "gthread", "--threads", str(self.threads)]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -157,14 +163,15 @@ def run(args):
     print(machine_line())
     print(f"Stored events: {stored:,} (feed reads project {reader_project.slug}: "
           f"{ActivityEvent.objects.filter(project=reader_project).count():,} events)")
-    print(f"Server: gunicorn, {args.workers} sync workers, 127.0.0.1:{args.port}, PRODUCTION=1, CONN_MAX_AGE=600; "
+    kind = f"gthread workers × {args.threads} threads" if args.threads > 1 else "sync workers"
+    print(f"Server: gunicorn, {args.workers} {kind}, 127.0.0.1:{args.port}, PRODUCTION=1, CONN_MAX_AGE=600; "
           f"client: {args.concurrency} threads on the same 2-core machine (shared with other work)")
     write_headers = {"Authorization": f"Bearer {write_token}", "Content-Type": "application/json"}
     read_headers = {"Authorization": f"Bearer {read_token}"}
     results = {}
 
     print("Load average (1, 5, 15 min) at the start: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
-    with Server(args.port, args.workers) as server:
+    with Server(args.port, args.workers, args.threads) as server:
         port = server.port
         # Warm both workers (imports, connections, caches) before timing anything.
         for i in range(20):

@@ -139,3 +139,13 @@ def test_insights_accept_the_feed_filters(api_as, read_token, project):
 @pytest.mark.parametrize("days", ["8", "0", "week"])
 def test_insights_reject_other_windows(api_as, read_token, days):
     assert api_as(read_token).get("/insights", days=days).status_code == 422
+
+
+def test_feed_metadata_round_trips_exactly(api_as, write_token, read_token):
+    metadata = {"s": "déjà \U0001f680 \"quoted\" \\ back", "n": [1, 2.5, None, True], "deep": {"a": {"b": []}}, "e": {}}
+    api_as(write_token).post(
+        "/events", {"event_type": "APR_REVIEW", "title": "t", "entity_type": "apr_session", "metadata": metadata}
+    )
+    api_as(write_token).post("/events", {"event_type": "APR_REVIEW", "title": "no metadata", "entity_type": "x"})
+    events = api_as(read_token).get("/feed").json()["events"]
+    assert [e["metadata"] for e in events] == [None, metadata]

@@ -9,9 +9,11 @@ import json
 from datetime import UTC, timedelta
 from typing import Annotated, Literal
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
-from django.http import Http404
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from ninja import Body, Header, Path, Query, Router
 from ninja.errors import HttpError
@@ -402,14 +404,26 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
     events = events.order_by("-created_at", "-id")
     if page.cursor:
         events = after_cursor(events, _checked_cursor(page.cursor, events))
-    # Plain rows, not model instances (the page's keyset pagination, read as values: half the CPU per request).
-    rows = list(events.values(*FEED_FIELDS, username=F("user__username"))[: page.limit + 1])
+    # Plain rows, not model instances (the page's keyset pagination, read as values: half the CPU per request);
+    # metadata comes as the database's own JSON text and is spliced into the answer as is, instead of being
+    # decoded by the driver, again by JSONField, and encoded once more.
+    fields = [f for f in FEED_FIELDS if f != "metadata"]
+    rows = list(
+        events.values(*fields, username=F("user__username"), metadata_json=Cast("metadata", TextField()))[
+            : page.limit + 1
+        ]
+    )
     items = rows[: page.limit]
+    next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if len(rows) > page.limit else None
+    encoded = []
     for row in items:
+        raw_metadata = row.pop("metadata_json")
         row["category"] = CATEGORY_OF_TYPE.get(row["event_type"], "")
         row["user"] = row.pop("username")
-    next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if len(rows) > page.limit else None
-    return json_response(200, {"events": items, "next_cursor": next_cursor})
+        text = json.dumps(row, cls=DjangoJSONEncoder)
+        encoded.append(f'{text[:-1]}, "metadata": {raw_metadata if raw_metadata is not None else "null"}}}')
+    body = '{"events": [' + ", ".join(encoded) + '], "next_cursor": ' + json.dumps(next_cursor) + "}"
+    return HttpResponse(body, content_type="application/json")
 
 
 @router.get(
