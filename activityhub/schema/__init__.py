@@ -48,6 +48,7 @@ def check(using: str = "default") -> Report:
         )
         report.seconds = time.perf_counter() - started
         return report
+    history.note_tables_already_present(report.findings, live)
     report.tables_checked = len(expected)
     report.findings += compare_tables(expected, live, connection)
     report.seconds = time.perf_counter() - started

@@ -4,6 +4,7 @@ from django.apps import apps as installed_apps
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.operations import CreateModel
 from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
 
@@ -44,6 +45,24 @@ class MigrationHistory:
             )
         found += self._changes_without_migration()
         return found
+
+    def note_tables_already_present(self, findings, live_tables):
+        """An unapplied migration whose tables all exist was run by hand: record it (--fake), don't re-run it."""
+        by_object = {f.object: f for f in findings if f.kind == "unapplied_migration"}
+        for migration, backwards in self.plan:
+            creates = [op for op in migration.operations if isinstance(op, CreateModel)]
+            if backwards or not creates:
+                continue
+            key = (migration.app_label, migration.name)
+            state_apps = self.loader.project_state(key, at_end=True).apps
+            tables = [state_apps.get_model(migration.app_label, op.name)._meta.db_table for op in creates]
+            if all(table in live_tables for table in tables):
+                finding = by_object[f"{migration.app_label}.{migration.name}"]
+                finding.message += f"; its tables ({', '.join(tables)}) already exist, so migrate would fail"
+                finding.repair = (
+                    f"manage.py migrate {migration.app_label} {migration.name} --fake"
+                    "   # records it without running it: first check the tables match the migration"
+                )
 
     @property
     def unapplied(self) -> list[str]:
