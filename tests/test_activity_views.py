@@ -280,3 +280,13 @@ def test_filter_form_keeps_the_chosen_values(client_for, project, viewer, owner)
     assert '<option value="INDEXING_STARTED" selected>' not in body
     assert f'<option value="{owner.username}" selected>' in body
     assert 'value="deploy"' in body
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"newer_than": "garbage"}, {"q": "nul\x00byte"}, {"entity_type": "x" * 500}, {"since": "2026-02-30"},
+     {"cursor": "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHxhYmM"}],  # a well-formed cursor whose id is not a number
+)
+def test_hostile_feed_parameters_get_400_not_500(client_for, project, viewer, params):
+    for headers in ({}, {"HX-Request": "true"}):
+        assert client_for(viewer).get(feed_url(project), params, headers=headers).status_code == 400
