@@ -42,6 +42,7 @@ from .activity_schemas import (
     FeedOut,
     FeedPage,
     InsightsOut,
+    clean_json_object,
 )
 
 router = Router(tags=["activity"])
@@ -93,8 +94,7 @@ def action_dict(action):
 
 def _item_error(index, field, message, kind):
     loc = ["body", "events", index, field] if index is not None else ["body", field]
-    error = {"loc": loc, "msg": message, "type": kind}
-    return error
+    return {"loc": loc, "msg": message, "type": kind}
 
 
 # --- events --------------------------------------------------------------------------------------------------
@@ -267,7 +267,6 @@ def update_event(
     is a harmless no-op). Finishing without a `duration` records the time since the event was created."""
     require_write(request)
     project = request.auth.project
-    from .activity_schemas import clean_json_object
 
     def work():
         event = (
