@@ -446,3 +446,17 @@ def test_only_transient_database_errors_become_503(message, transient):
     from activityhub.api import _is_transient
 
     assert _is_transient(OperationalError(message)) is transient
+
+
+def test_pruning_forgets_only_expired_idempotency_keys(api_as, write_token):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    client = api_as(write_token)
+    client.post("/events", event(), headers={"Idempotency-Key": "old"})
+    client.post("/events", event(), headers={"Idempotency-Key": "new"})
+    IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+    call_command("prune_idempotency_keys")
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
