@@ -22,7 +22,7 @@ SELECT %(project)s, 'bench-' || g, 'workflow-' || lpad((g %% %(workflows)s)::tex
        CASE WHEN s.status = 'RUNNING' THEN NULL ELSE 'NONE' END, now(), now()
 FROM generate_series(1, %(rows)s) AS g,
 LATERAL (SELECT now() - (g::float / %(rows)s) * interval '1 day' * %(days)s AS started,
-                make_interval(secs => 5 + (g * 7919 %% 600) + random() * 30) AS dur,
+                make_interval(secs => 5 + (g::bigint * 7919 %% 600) + random() * 30) AS dur,
                 CASE WHEN g <= %(rows)s / 500 THEN 'RUNNING' WHEN random() < 0.08 THEN 'FAILED' ELSE 'SUCCESS' END
                 AS status) AS s
 """
