@@ -48,11 +48,12 @@ def test_owner_creates_a_key_sees_it_once_and_revokes_it(page, live_server, logi
     assert status == 401 and "API key" in body["detail"]
 
 
-def test_api_docs_page_renders_offline_under_the_csp(page, live_server):
+def test_api_docs_page_renders_offline_under_the_csp(page, live_server, screenshot):
     violations, external = [], []
     page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.on("request", lambda req: external.append(req.url) if not req.url.startswith(live_server.url) and not req.url.startswith("data:") else None)
     page.goto(f"{live_server.url}/api/v1/docs")
     expect(page.get_by_text("/api/v1/events", exact=True).first).to_be_visible()
     expect(page.get_by_role("button", name="Authorize")).to_be_visible()
+    screenshot("api-docs")
     assert violations == [] and external == []
