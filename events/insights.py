@@ -182,18 +182,21 @@ def _plural(n, one, many):
 
 def action_summaries(actions_queryset, period="today"):
     """Sentences such as "5 endpoints added today" from audit actions (one query)."""
-    things, failed, counts = Counter(), Counter(), Counter()
+    things, failed, running, counts = Counter(), Counter(), Counter(), Counter()
     for action_type, details, status in actions_queryset.order_by().values_list("action_type", "action_details", "status"):
         counts[action_type] += 1
         if status == ActionStatus.FAILED:
             failed[action_type] += 1
+            continue
+        if status == ActionStatus.IN_PROGRESS:
+            running[action_type] += 1
             continue
         pattern = _COUNTED_THINGS.get(action_type, (None,))[0]
         match = re.search(pattern, details or "", re.IGNORECASE) if pattern else None
         things[action_type] += int(match.group(1)) if match else 1
     sentences = []
     for action_type, total in counts.most_common():
-        succeeded = total - failed[action_type]
+        succeeded = total - failed[action_type] - running[action_type]
         if action_type in _COUNTED_THINGS:
             _, one, many = _COUNTED_THINGS[action_type]
             parts = [_plural(things[action_type], one, many)] if succeeded else []
@@ -202,6 +205,8 @@ def action_summaries(actions_queryset, period="today"):
             parts = [f"{action_type.replace('_', ' ')}: {succeeded}"] if succeeded else []
         if failed[action_type]:
             parts.append(f"{failed[action_type]} failed {action_type.replace('_', ' ')}")
+        if running[action_type]:
+            parts.append(f"{running[action_type]} {action_type.replace('_', ' ')} in progress")
         text = ", ".join(parts)
         sentences.append(f"{text[0].upper()}{text[1:]} {period}.")
     return sentences

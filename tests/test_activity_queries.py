@@ -332,10 +332,11 @@ def test_summaries_count_things_from_actions(project):
     ProjectAction.objects.create(project=project, action_type="endpoints_added", action_details="Added 3 endpoints: …")
     ProjectAction.objects.create(project=project, action_type="deployment", action_details="Deployed")
     ProjectAction.objects.create(project=project, action_type="deployment", action_details="Boom", status="failed")
+    ProjectAction.objects.create(project=project, action_type="deployment", action_details="Deploying", status="in_progress")
     ProjectAction.objects.create(project=project, action_type="member_added", action_details="Added vera")
     sentences = action_summaries(ProjectAction.objects.for_project(project).today())
     assert "5 endpoints added today." in sentences
-    assert "1 deployment, 1 failed deployment today." in sentences
+    assert "1 deployment, 1 failed deployment, 1 deployment in progress today." in sentences
     assert "Member added: 1 today." in sentences
     data = project_insights(project)
     assert "5 endpoints added today." in data.summaries
