@@ -33,8 +33,9 @@ from .reports import build_daily_report_if_due
 
 log = logging.getLogger("monitoring.daemon")
 
-# A claim older than this belongs to a daemon that stopped mid-work; the row is taken back.
-STALE_CHECK_CLAIM = timedelta(minutes=2)
+# A claim older than this belongs to a daemon that stopped mid-work; the row is taken back. A daemon claims at most
+# 4 checks per thread at a time and a check times out within 60 s, so a live claim never gets this old.
+STALE_CHECK_CLAIM = timedelta(minutes=10)
 STALE_SEND_CLAIM = timedelta(minutes=10)
 
 
@@ -80,7 +81,7 @@ class Monitor:
                 status=CheckStatus.PENDING, claimed_by=None, claimed_at=None
             )
             ids = claims.claim(
-                SystemHealthCheck.objects.due(now).order_by("due_at"), self.batch,
+                SystemHealthCheck.objects.due(now).order_by("due_at"), min(self.batch, self.workers * 4),
                 status=CheckStatus.RUNNING, claimed_at=now,
             )
             if not ids:

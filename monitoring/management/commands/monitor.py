@@ -7,6 +7,7 @@
 Safe to run on several machines at once: every piece of work is claimed before it is done.
 """
 
+import logging
 import signal
 import threading
 import time
@@ -18,6 +19,8 @@ from django.utils import timezone
 
 from monitoring.daemon import Monitor
 from monitoring.reports import build_report
+
+log = logging.getLogger("monitoring.daemon")
 
 
 class Command(BaseCommand):
@@ -61,7 +64,15 @@ class Command(BaseCommand):
         try:
             while True:
                 started = time.monotonic()
-                done = monitor.tick()
+                try:
+                    done = monitor.tick()
+                except Exception:
+                    # A lost database connection or similar must not end the daemon: log, reconnect next pass.
+                    if options["once"]:
+                        raise
+                    log.exception("monitor pass failed; retrying after the interval")
+                    close_old_connections()
+                    done = {}
                 if any(done.values()) or options["verbosity"] > 1:
                     self.stdout.write(" ".join(f"{k}={v}" for k, v in done.items()))
                 if options["once"] or stop.is_set():
