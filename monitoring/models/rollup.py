@@ -18,20 +18,25 @@ def bucket_of(duration_ms) -> int:
     return max(0, math.floor(math.log(max(duration_ms, HISTOGRAM_BASE_MS) / HISTOGRAM_BASE_MS) / math.log(HISTOGRAM_GROWTH)))
 
 
-def bucket_midpoint(index) -> float:
-    return HISTOGRAM_BASE_MS * HISTOGRAM_GROWTH ** (index + 0.5) if index else HISTOGRAM_BASE_MS / 2
+def bucket_bounds(index):
+    if index == 0:
+        return 0.0, HISTOGRAM_BASE_MS * HISTOGRAM_GROWTH
+    return HISTOGRAM_BASE_MS * HISTOGRAM_GROWTH**index, HISTOGRAM_BASE_MS * HISTOGRAM_GROWTH ** (index + 1)
 
 
 def histogram_percentile(histogram: dict, fraction: float):
+    """Interpolated linearly inside the bucket that holds the percentile (as Prometheus' histogram_quantile)."""
     total = sum(histogram.values())
     if not total:
         return None
     needed, seen = fraction * total, 0
     for index in sorted(histogram):
-        seen += histogram[index]
-        if seen >= needed:
-            return bucket_midpoint(index)
-    return bucket_midpoint(max(histogram))
+        count = histogram[index]
+        if seen + count >= needed:
+            low, high = bucket_bounds(index)
+            return low + (high - low) * (needed - seen) / count
+        seen += count
+    return bucket_bounds(max(histogram))[1]
 
 
 class WorkflowDailyStats(models.Model):

@@ -44,6 +44,7 @@ def test_manager_watches_workflows_live_and_manages_checks_and_reports(
     expect(row).to_contain_text("3 tests failed")
     assert page.evaluate("window.__sameDocument") is True
     expect(page.locator(".mon-summary")).to_contain_text("1failing now")
+    screenshot("monitoring-overview-after-refresh")
 
     # Health board: add a check; a bad value is explained first.
     page.get_by_role("navigation", name="Monitoring sections").get_by_role("link", name="Health checks").click()
