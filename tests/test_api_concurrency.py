@@ -28,7 +28,7 @@ def post_until_answered(token, body, key):
     """POST like a well-behaved client: on 429/503 wait and retry with the same Idempotency-Key."""
     client = Client()
     try:
-        for attempt in range(200):
+        for attempt in range(1000):
             response = client.post(
                 "/api/v1/events",
                 body,
@@ -37,8 +37,8 @@ def post_until_answered(token, body, key):
             )
             if response.status_code not in (429, 503):
                 return response.status_code, response.json()
-            time.sleep(min(0.5, 0.01 * (attempt + 1)))
-        raise AssertionError(f"{key}: still busy after 200 attempts")
+            time.sleep(min(0.05, 0.002 * (attempt + 1)))
+        raise AssertionError(f"{key}: still busy after 1000 attempts")
     finally:
         connections.close_all()  # this thread's connection; the test database must be droppable afterwards
 
