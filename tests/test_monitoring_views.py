@@ -189,3 +189,15 @@ def test_admin_lists_all_six_models(client_for, staff, data):
     client = client_for(staff)
     for model in ["monitoringreport", "workflowexecution", "workflowmetrics", "systemhealthcheck", "notificationlog", "workflowschedule"]:
         assert client.get(reverse(f"admin:monitoring_{model}_changelist")).status_code == 200, model
+
+
+def test_compact_relative_times_and_rates():
+    from monitoring.templatetags.monitoring_tags import ago, duration, percent
+
+    now = timezone.now()
+    assert ago(now - timedelta(seconds=10), now) == "now"
+    assert ago(now - timedelta(minutes=5), now) == "5 min ago"
+    assert ago(now + timedelta(hours=3, minutes=5), now) == "in 3 h"
+    assert ago(now - timedelta(days=2), now) == "2 d ago"
+    assert [duration(850), duration(12_300), duration(125_000), duration(3_720_000)] == ["850 ms", "12.3 s", "2 m 05 s", "1 h 02 m"]
+    assert (percent(97.46), percent(None)) == ("97.5%", "—")

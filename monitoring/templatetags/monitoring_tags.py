@@ -19,3 +19,27 @@ def duration(ms):
         return f"{minutes} m {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} m"
+
+
+@register.filter
+def ago(moment, now=None):
+    """A compact relative time ("5 min ago", "in 3 h"): cheaper than humanize's naturaltime on 100-row tables."""
+    from django.utils import timezone
+
+    if moment is None:
+        return "—"
+    seconds = ((now or timezone.now()) - moment).total_seconds()
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 45:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"in {n} {unit}" if future else f"{n} {unit} ago"
+    return "now"
+
+
+@register.filter
+def percent(value):
+    """A rate as "97.5%" (pre-formatted: localising floats per cell is measurable on the overview)."""
+    return "—" if value is None else f"{value:.1f}%"
