@@ -44,8 +44,15 @@ def _users(count):
     return list(User.objects.filter(username__startswith="bench-fb-").order_by("pk").values_list("pk", flat=True))[:count]
 
 
-def _event_lines(message_ids, conversation_of, users, rows, start_at, now_text):
-    """COPY text lines. Event k of a message goes to user k, so the one-rating-per-user constraints hold."""
+def _event_lines(message_ids, conversation_of, users, rows, start_at):
+    """COPY text lines. Event k of a message goes to user k, so the one-rating-per-user constraints hold.
+
+    Timestamps rise evenly over the 30 days before `start_at` (a datetime), like a month of real traffic.
+    """
+    from datetime import timedelta
+
+    step = timedelta(days=30) / max(rows, 1)
+    first = start_at - timedelta(days=30)
     per_message = len(message_ids)
     out = io.StringIO()
     for i in range(rows):
@@ -63,10 +70,10 @@ def _event_lines(message_ids, conversation_of, users, rows, start_at, now_text):
             metadata["copyUsage"] = "use_now"
         user = users[k] if k < len(users) else "\\N"
         chunks = json.dumps([f"kb-{message % 500}", f"kb-{(message * 7) % 500}"])
-        stamp = start_at
+        stamp = (first + step * i).isoformat()
         out.write(
             f"{message}\t{conversation_of[message]}\t{user}\t{event_type}\t{feedback}\t{chunks}\t"
-            f"{json.dumps(metadata)}\t{stamp}\t{now_text}\n"
+            f"{json.dumps(metadata)}\t{stamp}\t{stamp}\n"  # updated when recorded, like real events
         )
         if out.tell() > 8_000_000:
             yield out.getvalue()
@@ -104,9 +111,8 @@ def _load(args, project):
         )
     conversation_of = {m.pk: m.conversation_id for m in messages}
     message_ids = [m.pk for m in messages]
-    stamp = now.isoformat()
     with transaction.atomic(), connection.cursor() as cursor:
-        _copy_events(cursor.cursor, _event_lines(message_ids, conversation_of, users, args.rows, stamp, stamp))
+        _copy_events(cursor.cursor, _event_lines(message_ids, conversation_of, users, args.rows, now))
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {TABLE_EVENTS}")
     print(f"loaded {args.rows:,} events over {args.messages:,} messages in {time.perf_counter() - started:.1f} s")
@@ -121,9 +127,9 @@ def _cascade_message(project, count, users):
 
     conversation = Conversation.objects.filter(project=project).first()
     message = Message.objects.create(conversation=conversation, role="assistant", content="to delete", chunk_ids=["kb-x"])
-    stamp = timezone.now().isoformat()
+    now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        _copy_events(cursor.cursor, _event_lines([message.pk], {message.pk: conversation.pk}, users, count, stamp, stamp))
+        _copy_events(cursor.cursor, _event_lines([message.pk], {message.pk: conversation.pk}, users, count, now))
     return message.pk
 
 
@@ -227,6 +233,25 @@ def run(args):
           f"max {deletes[-1]:.1f} ms over {len(deletes)} deletes")
     print("\n".join(f"  {line}" for line in trigger_lines))
 
+    from events.quality import (
+        cached_content_gaps,
+        content_gaps,
+        recently_rated_answers,
+        rollup_chunk_performance,
+    )
+
+    jobs = {}
+    jobs["content gaps, computed (30 days)"] = timed(lambda: content_gaps(project), repeat=3, warmup=1)
+    jobs["content gaps, as the quality page reads them (cached)"] = timed(lambda: cached_content_gaps(project), repeat=5, warmup=1)
+    jobs["quality page: recently rated answers"] = timed(lambda: recently_rated_answers(project), repeat=5, warmup=1)
+    jobs["rollup --full"] = timed(lambda: rollup_chunk_performance(full=True), repeat=1, warmup=0)
+    touched = MessageEvent.objects.for_project(project).filter(event_type="copy")[:100]
+    for event in touched:
+        event.save(update_fields=["updated_at"])
+    jobs["rollup, incremental (100 events changed)"] = timed(rollup_chunk_performance, repeat=1, warmup=0)
+    for name, (median, p95, _) in jobs.items():
+        print(f"{name}: median {median:.0f} ms, p95 {p95:.0f} ms")
+
     fk_median = results["fk"][0]
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
@@ -244,3 +269,5 @@ def run(args):
     print(f"ratio json/fk = {results['json'][0] / fk_median:.0f}× (ORM), {sql_ratio:.0f}× (SQL), {server_ratio:.0f}× (server); "
           f"seed-app/fk = {results['seed-app'][0] / fk_median:.0f}×")
     print(f"cascade delete of {args.cascade_events:,} events: median {delete_median:.1f} ms")
+    for name, (median, p95, _) in jobs.items():
+        print(f"| {name} | {median:.0f} ms | {p95:.0f} ms |")

@@ -62,37 +62,84 @@ def _touching(queryset, chunks):
     return queryset  # SQLite: filtered in Python by the caller
 
 
+def _json_sql():
+    """The JSON expressions that differ between PostgreSQL (jsonb) and SQLite (JSON1), as SQL fragments.
+
+    `elements(column, key, alias)` joins one row per element of the JSON array in `column` (or in its `key`),
+    nothing when that is not an array; the element is `alias.value`. `text(column, key)` reads a string member.
+    """
+    if connection.vendor == "postgresql":
+        def elements(column, key, alias):
+            expr = column if key is None else f"({column} -> '{key}')"
+            return (f"CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof({expr}) = 'array' "
+                    f"THEN {expr} ELSE '[]'::jsonb END) AS {alias}(value)")
+
+        return {"elements": elements, "text": lambda column, key: f"({column} ->> '{key}')"}
+
+    def elements(column, key, alias):
+        kind = f"json_type({column})" if key is None else f"json_type({column}, '$.{key}')"
+        value = column if key is None else f"json_extract({column}, '$.{key}')"
+        return f", json_each(CASE WHEN {kind} = 'array' THEN {value} ELSE '[]' END) AS {alias}"
+
+    return {"elements": elements, "text": lambda column, key: f"json_extract({column}, '$.{key}')"}
+
+
+def _grouped_by_element(queryset, column, key, select_sql, params=()):
+    """Group the rows of `queryset` (as t) by each element of a JSON array: the GROUP BY runs in the database.
+
+    The queryset's own SQL is the derived table t, so its filters (project, window, types) stay ORM code.
+    """
+    columns = ["id", "event_type", "feedback", "chunk_ids", "metadata"] if queryset.model is MessageEvent else ["id", "chunk_ids"]
+    inner, inner_params = queryset.order_by().values(*columns).query.sql_with_params()
+    sql = (
+        f"SELECT g.value, {select_sql} FROM ({inner}) t {_json_sql()['elements'](column, key, 'g')} "
+        f"GROUP BY g.value"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *inner_params])  # the SELECT list's placeholders come first
+        return cursor.fetchall()
+
+
+def _count_where(condition):
+    # COUNT(DISTINCT …): an id listed twice in one array still counts once.
+    return f"COUNT(DISTINCT CASE WHEN {condition} THEN t.id END)"
+
+
 def _compute_chunks(project_id, chunks):
     """{chunk_id: Counter of COUNT_FIELDS} for the project, for `chunks` (None: every chunk)."""
+    j = _json_sql()
     stats = defaultdict(Counter)
 
-    def wanted(chunk_ids):
-        found = _chunks(chunk_ids)
-        return found if chunks is None else found & chunks
-
     answers = Message.objects.filter(conversation__project_id=project_id, role=MessageRole.ASSISTANT)
-    for chunk_ids in _touching(answers, chunks).values_list("chunk_ids", flat=True).iterator(chunk_size=2000):
-        for chunk in wanted(chunk_ids):
-            stats[chunk]["times_used"] += 1
+    for chunk, used in _grouped_by_element(_touching(answers, chunks), "t.chunk_ids", None, "COUNT(DISTINCT t.id)"):
+        stats[chunk]["times_used"] = used
 
     events = MessageEvent.objects.filter(
         conversation__project_id=project_id, event_type__in=[MessageEventType.USER_MESSAGE, MessageEventType.COPY]
     )
-    rows = _touching(events, chunks).values_list("event_type", "feedback", "chunk_ids", "metadata")
-    for event_type, feedback, chunk_ids, metadata in rows.iterator(chunk_size=2000):
-        metadata = metadata if isinstance(metadata, dict) else {}
-        for chunk in wanted(chunk_ids):
-            counts = stats[chunk]
-            if event_type == MessageEventType.COPY:
-                counts["copy_to_use_now_count"] += metadata.get("copyUsage") == CopyUsage.USE_NOW
-            elif feedback == Feedback.HELPFUL:
-                counts["helpful_count"] += 1
-            elif feedback == Feedback.NOT_HELPFUL:
-                counts["not_helpful_count"] += 1
-            elif feedback == Feedback.NEED_MORE:
-                reasons = metadata.get("needsMore") if isinstance(metadata.get("needsMore"), list) else []
-                for reason in set(reasons) & set(REASON_FIELDS):
-                    counts[REASON_FIELDS[reason]] += 1
+    reasons = list(REASON_FIELDS)
+    needs = [
+        _count_where(
+            f"t.feedback = 'need_more' AND EXISTS (SELECT 1 FROM (SELECT 1 AS one) AS x "
+            f"{j['elements']('t.metadata', 'needsMore', 'r')} WHERE r.value = %s)"
+        )
+        for _ in reasons
+    ]
+    select = ", ".join([
+        _count_where("t.event_type = 'user_message' AND t.feedback = 'helpful'"),
+        _count_where("t.event_type = 'user_message' AND t.feedback = 'not_helpful'"),
+        *needs,
+        _count_where(f"t.event_type = 'copy' AND {j['text']('t.metadata', 'copyUsage')} = %s"),
+    ])
+    params = [*reasons, CopyUsage.USE_NOW]
+    for chunk, helpful, not_helpful, *rest in _grouped_by_element(_touching(events, chunks), "t.chunk_ids", None, select, params):
+        counts = stats[chunk]
+        counts["helpful_count"], counts["not_helpful_count"] = helpful, not_helpful
+        for reason, n in zip(reasons, rest[: len(reasons)], strict=True):
+            counts[REASON_FIELDS[reason]] = n
+        counts["copy_to_use_now_count"] = rest[-1]
+    if chunks is not None:
+        stats = defaultdict(Counter, {c: n for c, n in stats.items() if c in chunks})
     return stats
 
 
@@ -135,6 +182,10 @@ def rollup_chunk_performance(full=False):
 
         recomputed = 0
         for project_id, chunks in work.items():
+            if chunks is not None and len(chunks) >= 50 and len(chunks) * 4 >= ChunkPerformance.objects.filter(project_id=project_id).count():
+                # A quarter or more of the project's chunks changed: one pass over all its rows costs less than
+                # filtering by that many chunk ids, and the result is the same.
+                chunks = None
             stats = _compute_chunks(project_id, chunks)
             targets = set(stats) if chunks is None else set(chunks)
             if chunks is None:
@@ -175,11 +226,34 @@ def last_rollup():
     return RollupWatermark.objects.filter(name=ROLLUP_WATERMARK).first()
 
 
+def recently_rated_answers(project, limit=25):
+    """The answers with the most recent feedback or copies, newest first, with their counts (by the FK).
+
+    Walks the events backwards on the timestamp index and stops at `limit` distinct answers, instead of
+    grouping every event of the project (seconds at a million events).
+    """
+    recent = (
+        MessageEvent.objects.for_project(project)
+        .filter(message__isnull=False, event_type__in=[MessageEventType.USER_MESSAGE, MessageEventType.COPY])
+        .order_by("-timestamp", "-id")
+        .values_list("message_id", flat=True)
+    )
+    ids = []
+    for message_id in recent[: limit * 40].iterator(chunk_size=500):
+        if message_id not in ids:
+            ids.append(message_id)
+            if len(ids) == limit:
+                break
+    rows = Message.objects.filter(pk__in=ids).with_feedback_counts().select_related("conversation")
+    order = {pk: i for i, pk in enumerate(ids)}
+    return sorted(rows, key=lambda m: order[m.pk])
+
+
 def content_gaps(project, days=30, limit=10):
     """Where answers fall short: need-more and not-helpful feedback of the last `days` days.
 
-    Top messages come from the database (grouped by the message FK); chunks and reasons live in JSON lists, so
-    they are tallied in Python over this project's gap feedback only. Returns plain data (JSON-serialisable).
+    Everything is grouped in the database: top messages by the message FK, chunks and reasons by the elements
+    of their JSON lists. Returns plain data (JSON-serialisable), also stored as the task's result.
     """
     since = timezone.now() - timedelta(days=days)
     gaps = MessageEvent.objects.for_project(project).gaps().since(since)
@@ -204,25 +278,22 @@ def content_gaps(project, days=30, limit=10):
             "total": row["total"],
         })
 
-    chunk_counts = defaultdict(Counter)
-    reasons = Counter()
-    situations = []
-    rows = gaps.order_by("-timestamp").values_list("message_id", "feedback", "chunk_ids", "metadata", "timestamp")
-    for message_id, feedback, chunk_ids, metadata, timestamp in rows.iterator():
-        metadata = metadata if isinstance(metadata, dict) else {}
-        for chunk in _chunks(chunk_ids):
-            chunk_counts[chunk][feedback] += 1
-        if feedback == Feedback.NEED_MORE:
-            listed = metadata.get("needsMore") if isinstance(metadata.get("needsMore"), list) else []
-            reasons.update(r for r in set(listed) if r in NeedMoreReason.values)
-            text = metadata.get("specificSituation")
-            if isinstance(text, str) and text.strip() and len(situations) < limit:
-                situations.append({"message_id": message_id, "text": text.strip(), "at": timestamp.isoformat()})
+    per_kind = ", ".join([_count_where("t.feedback = 'need_more'"), _count_where("t.feedback = 'not_helpful'"), "COUNT(DISTINCT t.id)"])
     top_chunks = sorted(
-        ({"chunk_id": c, "need_more": n[Feedback.NEED_MORE], "not_helpful": n[Feedback.NOT_HELPFUL],
-          "total": n.total()} for c, n in chunk_counts.items()),
+        ({"chunk_id": chunk, "need_more": need_more_n, "not_helpful": not_helpful_n, "total": total}
+         for chunk, need_more_n, not_helpful_n, total in _grouped_by_element(gaps, "t.chunk_ids", None, per_kind)),
         key=lambda row: (-row["total"], row["chunk_id"]),
     )[:limit]
+    asked = _grouped_by_element(gaps.filter(feedback=Feedback.NEED_MORE), "t.metadata", "needsMore", "COUNT(DISTINCT t.id)")
+    reasons = Counter({reason: n for reason, n in asked if reason in NeedMoreReason.values})
+    situations = []
+    written = gaps.filter(feedback=Feedback.NEED_MORE, metadata__specificSituation__isnull=False).exclude(
+        metadata__specificSituation=None
+    )
+    for message_id, metadata, timestamp in written.order_by("-timestamp").values_list("message_id", "metadata", "timestamp")[: limit * 3]:
+        text = metadata.get("specificSituation") if isinstance(metadata, dict) else None
+        if isinstance(text, str) and text.strip() and len(situations) < limit:
+            situations.append({"message_id": message_id, "text": text.strip(), "at": timestamp.isoformat()})
     labels = dict(NeedMoreReason.choices)
     return {
         "project": project.slug,
@@ -236,6 +307,29 @@ def content_gaps(project, days=30, limit=10):
     }
 
 
+GAPS_CACHE_SECONDS = 600
+
+
+def _gaps_cache_key(project, days):
+    return f"events:content-gaps:{project.pk}:{days}"
+
+
+def refresh_content_gaps(project, days=30, limit=10):
+    """Compute the gaps and keep them for the quality page (what the job does for every project)."""
+    from django.core.cache import cache
+
+    report = {**content_gaps(project, days=days, limit=limit), "computed_at": timezone.now().isoformat()}
+    cache.set(_gaps_cache_key(project, days), report, GAPS_CACHE_SECONDS)
+    return report
+
+
+def cached_content_gaps(project, days=30):
+    """The gaps as the quality page shows them: at most GAPS_CACHE_SECONDS old (seconds to compute at 1M events)."""
+    from django.core.cache import cache
+
+    return cache.get(_gaps_cache_key(project, days)) or refresh_content_gaps(project, days=days)
+
+
 @task
 def rollup_chunk_performance_task(full: bool = False) -> dict:
     return rollup_chunk_performance(full=full)
@@ -245,4 +339,4 @@ def rollup_chunk_performance_task(full: bool = False) -> dict:
 def aggregate_content_gaps_task(days: int = 30, limit: int = 10) -> dict:
     from projects.models import Project
 
-    return {project.slug: content_gaps(project, days=days, limit=limit) for project in Project.objects.all()}
+    return {project.slug: refresh_content_gaps(project, days=days, limit=limit) for project in Project.objects.all()}

@@ -1,6 +1,7 @@
 """Shared fixtures for the conversation tests: a conversation with one question and one cited answer."""
 
 import pytest
+from django.core.cache import cache
 
 from events.models.messages import Conversation, Message
 
@@ -21,3 +22,11 @@ def answer(conversation, question):
         conversation=conversation, role="assistant", content="Create a second key, deploy it, revoke the old one.",
         chunk_ids=["kb-keys-01", "kb-keys-02"],
     )
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    # The quality page caches content gaps per project id; ids repeat between tests, cached reports must not.
+    cache.clear()
+    yield
+    cache.clear()

@@ -7,7 +7,7 @@ from django.urls import reverse
 from events import feedback as acts
 from events.models.messages import Bookmark, Conversation, Message
 from projects.models import Membership, Project
-from tests.conversation_fixtures import answer, conversation, question  # noqa: F401
+from tests.conversation_fixtures import answer, conversation, fresh_cache, question  # noqa: F401
 
 
 def test_conversation_list_shows_the_projects_conversations(client_for, project, viewer, answer):

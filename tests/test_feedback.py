@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from events import feedback as acts
 from events.models.messages import Bookmark, Message, MessageEvent
-from tests.conversation_fixtures import answer, conversation, question  # noqa: F401
+from tests.conversation_fixtures import answer, conversation, fresh_cache, question  # noqa: F401
 
 
 def post(client, name, project, message, data=None, htmx=True, **kwargs):

@@ -18,7 +18,7 @@ from events.quality import (
     rollup_chunk_performance_task,
 )
 from projects.models import Project
-from tests.conversation_fixtures import answer, conversation, question  # noqa: F401
+from tests.conversation_fixtures import answer, conversation, fresh_cache, question  # noqa: F401
 
 
 def counts(project=None):
@@ -213,3 +213,31 @@ def test_feedback_counts_per_message_come_from_the_fk(project, owner, viewer, an
                                 metadata={"messageId": answer.pk})
     row = Message.objects.with_feedback_counts().get(pk=answer.pk)
     assert (row.helpful_count, row.not_helpful_count, row.need_more_count) == (1, 1, 1)
+
+
+def test_rollup_and_gaps_tolerate_odd_json_written_outside_the_app(project, owner, answer):
+    # Rows written by hand (admin, SQL): chunk ids not a list, a chunk listed twice, reasons not a list.
+    conv = answer.conversation
+    MessageEvent.objects.create(message=answer, conversation=conv, event_type="user_message", feedback="helpful",
+                                chunk_ids={"not": "a list"})
+    MessageEvent.objects.create(message=answer, conversation=conv, event_type="user_message", feedback="not_helpful",
+                                chunk_ids=["kb-dup", "kb-dup"])
+    MessageEvent.objects.create(message=answer, conversation=conv, event_type="user_message", feedback="need_more",
+                                chunk_ids=["kb-dup"], metadata={"needsMore": "scripts", "specificSituation": 42})
+    MessageEvent.objects.create(message=answer, conversation=conv, event_type="copy", chunk_ids=["kb-dup"], metadata=["odd"])
+    rollup_chunk_performance()
+    assert counts()["kb-dup"][:4] == (0, 0, 1, 0)
+    gaps = content_gaps(project)
+    assert gaps["chunks"] == [{"chunk_id": "kb-dup", "need_more": 1, "not_helpful": 1, "total": 2}]
+    assert gaps["reasons"] == [] and gaps["situations"] == []
+
+
+def test_quality_page_reads_cached_gaps_and_the_job_refreshes_them(client_for, project, owner, answer):
+    url = reverse("events:quality", args=[project.slug])
+    client = client_for(owner)
+    assert "No gaps reported" in client.get(url).content.decode()
+    acts.ask_for_more(answer, owner, ["steps"], "Air-gapped cluster")
+    # Cached for a few minutes: the new feedback shows once the job (or the cache's expiry) refreshes it.
+    assert "Air-gapped cluster" not in client.get(url).content.decode()
+    call_command("aggregate_content_gaps", stdout=StringIO())
+    assert "Air-gapped cluster" in client.get(url).content.decode()

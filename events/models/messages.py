@@ -186,7 +186,9 @@ class MessageEvent(models.Model):
         ordering = ["-timestamp", "-id"]
         indexes = [
             models.Index(fields=["message"], name="msgevent_message"),
-            models.Index(fields=["conversation"], name="msgevent_conversation"),
+            # Conversation first, so it serves the seed's sessionId lookups; with the type it also serves "this
+            # project's feedback / copies" (the quality page, the rollup) without ANDing a huge type bitmap.
+            models.Index(fields=["conversation", "event_type"], name="msgevent_conversation_type"),
             models.Index(fields=["user"], name="msgevent_user"),
             models.Index(fields=["event_type"], name="msgevent_type"),
             models.Index(fields=["timestamp"], name="msgevent_timestamp"),

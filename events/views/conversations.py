@@ -5,6 +5,8 @@ project's data, so every member may do them, viewers included (`get_project_for_
 Changing project data (creating conversations, messages) needs a read-write API key.
 """
 
+from datetime import datetime
+
 from django.contrib import messages as flash
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -36,7 +38,7 @@ from ..models.messages import (
     MessageRole,
     NeedMoreReason,
 )
-from ..quality import content_gaps, last_rollup
+from ..quality import cached_content_gaps, last_rollup, recently_rated_answers
 
 
 @require_GET
@@ -198,11 +200,7 @@ def answer_quality(request, slug):
     if request.htmx:
         return render(request, "events/quality.html#chunks", context)
 
-    rated = Q(helpful_count__gt=0) | Q(not_helpful_count__gt=0) | Q(need_more_count__gt=0) | Q(copy_count__gt=0)
-    per_message = (
-        Message.objects.for_project(project).assistant().with_feedback_counts().filter(rated)
-        .select_related("conversation").order_by("-not_helpful_count", "-need_more_count", "-helpful_count", "-id")[:25]
-    )
+    per_message = recently_rated_answers(project)
     totals = MessageEvent.objects.for_project(project).feedback().aggregate(
         helpful=Count("id", filter=Q(feedback=Feedback.HELPFUL)),
         not_helpful=Count("id", filter=Q(feedback=Feedback.NOT_HELPFUL)),
@@ -211,5 +209,7 @@ def answer_quality(request, slug):
     totals["copies"] = MessageEvent.objects.for_project(project).filter(event_type=MessageEventType.COPY).count()
     rated_total = totals["helpful"] + totals["not_helpful"]
     totals["satisfaction"] = totals["helpful"] / rated_total if rated_total else None
-    context |= {"per_message": per_message, "totals": totals, "gaps": content_gaps(project)}
+    gaps = cached_content_gaps(project)
+    context |= {"per_message": per_message, "totals": totals, "gaps": gaps,
+                "gaps_computed_at": datetime.fromisoformat(gaps["computed_at"])}
     return render(request, "events/quality.html", context)

@@ -4,6 +4,7 @@ from playwright.sync_api import expect
 
 from events.models.messages import Bookmark, Conversation, Message, MessageEvent
 from events.quality import rollup_chunk_performance
+from tests.conversation_fixtures import fresh_cache  # noqa: F401
 
 
 def test_feedback_copy_and_bookmark_then_see_it_on_the_bookmarks_page(page, live_server, login, screenshot, project, owner):
