@@ -120,6 +120,38 @@ LOGOUT_REDIRECT_URL = "login"
 LOGIN_RATE_LIMIT = int(os.environ.get("LOGIN_RATE_LIMIT", "10"))
 # API requests per API key, "N/s", "N/min" or "N/hour" (429 with Retry-After beyond it).
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/min")
+# API keys are stored as HMAC-SHA256 with this secret (default SECRET_KEY; set it to rotate SECRET_KEY freely).
+API_KEY_HASH_SECRET = os.environ.get("API_KEY_HASH_SECRET", "")
+# How often the activity feed polls for new events and for in-progress rows.
+ACTIVITY_POLL_SECONDS = int(os.environ.get("ACTIVITY_POLL_SECONDS", "10"))
+
+# Monitoring notifications: where alerts go, and how failed deliveries are retried (base × 2^attempt seconds).
+MONITORING_NOTIFICATIONS = [
+    *([{"channel": "slack", "target": os.environ["MONITORING_SLACK_WEBHOOK_URL"]}] if os.environ.get("MONITORING_SLACK_WEBHOOK_URL") else []),
+    *([{"channel": "webhook", "target": os.environ["MONITORING_WEBHOOK_URL"]}] if os.environ.get("MONITORING_WEBHOOK_URL") else []),
+    *({"channel": "email", "target": address} for address in env_list("MONITORING_EMAIL_TO")),
+]
+MONITORING_RETRY_BASE_SECONDS = float(os.environ.get("MONITORING_RETRY_BASE_SECONDS", "30"))
+MONITORING_MAX_ATTEMPTS = int(os.environ.get("MONITORING_MAX_ATTEMPTS", "5"))
+
+# Email (monitoring alerts), in Django 6.1's MAILERS form: SMTP in production or when EMAIL_HOST is set
+# (default host localhost), otherwise printed to the console.
+if PRODUCTION or os.environ.get("EMAIL_HOST"):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": os.environ.get("EMAIL_HOST", "localhost"),
+                "port": int(os.environ.get("EMAIL_PORT", "25")),
+                "username": os.environ.get("EMAIL_HOST_USER", ""),
+                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": env_bool("EMAIL_USE_TLS", False),
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ActivityHub <activityhub@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

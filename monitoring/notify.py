@@ -9,7 +9,6 @@ MONITORING_MAX_ATTEMPTS (default 5) attempts in all.
 
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -33,16 +32,8 @@ class Destination:
 
 
 def configured_destinations() -> list[Destination]:
-    configured = getattr(settings, "MONITORING_NOTIFICATIONS", None)
-    if configured is None:
-        configured = []
-        if os.environ.get("MONITORING_SLACK_WEBHOOK_URL"):
-            configured.append({"channel": "slack", "target": os.environ["MONITORING_SLACK_WEBHOOK_URL"]})
-        if os.environ.get("MONITORING_WEBHOOK_URL"):
-            configured.append({"channel": "webhook", "target": os.environ["MONITORING_WEBHOOK_URL"]})
-        for address in os.environ.get("MONITORING_EMAIL_TO", "").split(","):
-            if address.strip():
-                configured.append({"channel": "email", "target": address.strip()})
+    # Built from the environment in settings.py (MONITORING_SLACK_WEBHOOK_URL, MONITORING_WEBHOOK_URL, …).
+    configured = getattr(settings, "MONITORING_NOTIFICATIONS", None) or []
     destinations = []
     for item in configured:
         if item.get("channel") not in Channel.values or not item.get("target"):
@@ -54,11 +45,11 @@ def configured_destinations() -> list[Destination]:
 
 
 def retry_base_seconds() -> float:
-    return float(getattr(settings, "MONITORING_RETRY_BASE_SECONDS", os.environ.get("MONITORING_RETRY_BASE_SECONDS", 30)))
+    return float(getattr(settings, "MONITORING_RETRY_BASE_SECONDS", 30))
 
 
 def max_attempts() -> int:
-    return max(1, int(getattr(settings, "MONITORING_MAX_ATTEMPTS", os.environ.get("MONITORING_MAX_ATTEMPTS", 5))))
+    return max(1, int(getattr(settings, "MONITORING_MAX_ATTEMPTS", 5)))
 
 
 def backoff(retry_count: int, base: float | None = None) -> timedelta:
