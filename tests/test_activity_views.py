@@ -290,3 +290,20 @@ def test_filter_form_keeps_the_chosen_values(client_for, project, viewer, owner)
 def test_hostile_feed_parameters_get_400_not_500(client_for, project, viewer, params):
     for headers in ({}, {"HX-Request": "true"}):
         assert client_for(viewer).get(feed_url(project), params, headers=headers).status_code == 400
+
+
+def test_feed_query_count_does_not_grow_with_rows_and_names_authors(client_for, project, owner, editor, viewer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(viewer)
+    make_event(project, user=owner, title="By the owner")
+    with CaptureQueriesContext(connection) as few:
+        client.get(feed_url(project))
+    for i, author in enumerate([owner, editor, viewer, None] * 10):
+        make_event(project, user=author, minutes_ago=i + 1, title=f"Event {i}")
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(feed_url(project))
+    assert len(many) == len(few)
+    body = response.content.decode()
+    assert all(name in body for name in ("olivia", "eddie", "vera", "system"))

@@ -112,12 +112,8 @@ def home_activity_context(projects):
 
 
 # The columns a feed row shows: no description / metadata / the user's other columns to decode for 50 rows.
-FEED_ROW_FIELDS = ("project", "event_type", "entity_type", "entity_id", "title", "status", "duration", "created_at",
-                   "user__username")
-
-
 def _event_filterset(request, project):
-    queryset = ActivityEvent.objects.for_project(project).select_related("user").only(*FEED_ROW_FIELDS)
+    queryset = ActivityEvent.objects.for_project(project).for_feed()
     return ActivityEventFilter(request.GET, queryset=queryset, project=project)
 
 
