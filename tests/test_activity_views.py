@@ -307,3 +307,12 @@ def test_feed_query_count_does_not_grow_with_rows_and_names_authors(client_for, 
     assert len(many) == len(few)
     body = response.content.decode()
     assert all(name in body for name in ("olivia", "eddie", "vera", "system"))
+
+
+def test_feed_rows_escape_what_clients_sent(client_for, project, viewer):
+    make_event(project, title="<script>alert(1)</script>", entity_id='"><img src=x>', status=EventStatus.IN_PROGRESS)
+    body = client_for(viewer).get(feed_url(project)).content.decode()
+    assert "<script>alert(1)</script>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "&quot;&gt;&lt;img src=x&gt;" in body
+    assert 'hx-trigger="poll"' in body  # the in-progress row polls its own detail URL
