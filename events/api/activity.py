@@ -7,7 +7,7 @@ events are also idempotent by their client-supplied `external_id`.
 
 import json
 from datetime import UTC, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
@@ -158,8 +158,16 @@ def insert_events(project, items, now):
     return ids
 
 
-def store_events(project, items):
+class _NewEvent(NamedTuple):
+    pk: int
+    external_id: str | None
+
+
+def store_events(project, items, instances=True):
     """Store `items` (EventIn) in the project; return [(event, created)] in input order.
+
+    With `instances=False` each new event is returned as a `_NewEvent` (pk and external_id only): a batch's
+    answer needs nothing else, and building 1,000 model instances cost ~50 ms of CPU per batch.
 
     Items whose external_id is already stored are not stored again: the stored event is returned instead. A
     concurrent writer may store the same external_id between our check and our insert; the unique constraint
@@ -190,8 +198,11 @@ def store_events(project, items):
             if item.external_id is not None and item.external_id in existing:
                 results.append((existing[item.external_id], False))
             else:
-                fields = {f: getattr(item, f) for f in _ITEM_FIELDS}
-                event = ActivityEvent(pk=next(fresh), project=project, created_at=now, updated_at=now, **fields)
+                if instances:
+                    fields = {f: getattr(item, f) for f in _ITEM_FIELDS}
+                    event = ActivityEvent(pk=next(fresh), project=project, created_at=now, updated_at=now, **fields)
+                else:
+                    event = _NewEvent(next(fresh), item.external_id)
                 results.append((event, True))
         return results
     raise AssertionError("unreachable")
@@ -221,8 +232,16 @@ def create_events(
     if duplicates:
         raise NinjaValidationError(duplicates)
 
+    if not batch and idempotency_key is None and payload.external_id is None:
+        # Nothing to look up and nothing to claim: the whole write is ONE INSERT, atomic on its own, so it runs in
+        # autocommit (Model.save adds no transaction here) instead of paying BEGIN and COMMIT round trips.
+        now = timezone.now()
+        event = ActivityEvent(project=project, created_at=now, updated_at=now, **{f: getattr(payload, f) for f in _ITEM_FIELDS})
+        event.save(force_insert=True)
+        return json_response(201, event_dict(event))
+
     def work():
-        stored = store_events(project, items)
+        stored = store_events(project, items, instances=not batch)
         created = sum(1 for _, was_created in stored if was_created)
         status = 201 if created else 200
         if not batch:

@@ -52,6 +52,19 @@ def clean_json_object(value: dict) -> dict:
             for item in node:
                 walk(item, depth + 1)
 
+    # Fast path (runs for every event of a batch): one C-encoded dump answers all three questions for typical
+    # metadata. Encoding to UTF-8 fails on a lone surrogate; json.dumps writes NUL as the escape \u0000; depth
+    # can only exceed the limit if more than MAX_JSON_DEPTH brackets open. Only when the dump hints at a
+    # problem (or is too big) does the exact walk below run, so its messages stay the same.
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+        size = len(text.encode())
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        text, size = None, None
+    if text is not None and "\\u0000" not in text and text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES // 1024} KiB as JSON")
+        return value
     walk(value, 0)
     if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
         raise ValueError(f"must be at most {MAX_METADATA_BYTES // 1024} KiB as JSON")
