@@ -6,7 +6,7 @@ from projects.models import Membership
 
 
 def home(request):
-    memberships = Membership.objects.filter(user=request.user).select_related("project").order_by("project__name")
+    memberships = Membership.objects.of_user(request.user)
     context = {"memberships": memberships}
     # Activity across my projects (events app, issue 3).
     from events.views.activity import home_activity_context

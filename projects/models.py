@@ -1,17 +1,12 @@
+import hashlib
+import hmac
 import re
+import secrets
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
-
-
-class ProjectQuerySet(models.QuerySet):
-    def for_user(self, user):
-        """Projects the user is a member of, in any role."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(memberships__user=user)
 
 
 class Project(models.Model):
@@ -22,8 +17,6 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -44,6 +37,10 @@ class Role(models.TextChoices):
 class MembershipQuerySet(models.QuerySet):
     def owners(self):
         return self.filter(role=Role.OWNER)
+
+    def of_user(self, user):
+        """The user's memberships with their projects, by project name (home and the projects page)."""
+        return self.filter(user=user).select_related("project").order_by("project__name")
 
 
 class Membership(models.Model):
@@ -86,8 +83,6 @@ def _other_owners_exist(membership) -> bool:
 
 
 def change_role(membership, role):
-    from django.db import transaction
-
     with transaction.atomic():
         if membership.is_owner and role != Role.OWNER and not _other_owners_exist(membership):
             raise LastOwnerError("A project needs at least one owner: make someone else an owner first.")
@@ -96,8 +91,6 @@ def change_role(membership, role):
 
 
 def remove_member(membership):
-    from django.db import transaction
-
     with transaction.atomic():
         if membership.is_owner and not _other_owners_exist(membership):
             raise LastOwnerError("The last owner cannot be removed: make someone else an owner first.")
@@ -115,8 +108,6 @@ class ApiKeyQuerySet(models.QuerySet):
 
     def create_key(self, *, project, name, scope=ApiKeyScope.READ, created_by=None):
         """Create a key; returns (api_key, full_token). The full token is never stored and shown only once."""
-        import secrets
-
         prefix = secrets.token_hex(4)
         token = f"ah_{prefix}_{secrets.token_urlsafe(24)}"
         key = self.create(
@@ -126,8 +117,6 @@ class ApiKeyQuerySet(models.QuerySet):
 
     def authenticate(self, token: str):
         """The active key for a full token, or None. Looks up by prefix, compares keyed hashes in constant time."""
-        import hmac
-
         # Refuse anything not shaped like our tokens before touching the database (no odd bytes in queries).
         if not _TOKEN_SHAPE.fullmatch(token or ""):
             return None
@@ -143,9 +132,6 @@ _TOKEN_SHAPE = re.compile(r"ah_[0-9a-f]{8}_[A-Za-z0-9_-]{16,64}")
 
 def hash_api_token(token: str) -> str:
     """Keyed hash (HMAC-SHA256 with API_KEY_HASH_SECRET, default SECRET_KEY): a leaked table is useless alone."""
-    import hashlib
-    import hmac
-
     secret = getattr(settings, "API_KEY_HASH_SECRET", None) or settings.SECRET_KEY
     return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 

@@ -21,7 +21,7 @@ def project_list(request):
         project_created.send(sender=Project, project=project, user=request.user)
         messages.success(request, f"Project “{project.name}” created. You are its owner.")
         return redirect(project)
-    memberships = Membership.objects.filter(user=request.user).select_related("project")
+    memberships = Membership.objects.of_user(request.user)
     status = 400 if form.errors else 200
     return render(request, "projects/list.html", {"memberships": memberships, "form": form}, status=status)
 
