@@ -1,11 +1,14 @@
 """Activity events (seed 000) and the append-only project audit trail (seed 001)."""
 
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import F, Q
+from django.db.models import Q
+from django.db.models.query import ValuesListIterable
 from django.utils import timezone
 
 
@@ -82,8 +85,13 @@ class ActivityEventQuerySet(models.QuerySet):
         return self.filter(project=project)
 
     def for_feed(self):
-        """Rows for the feed: the author's username as a column, not a User instance per row (half the cost)."""
-        return self.annotate(username=F("user__username"))
+        """Rows for the feed as FeedRow objects: only the columns a row shows, the author's username joined in.
+
+        A model instance costs ~20 µs a row to build (every column decoded, metadata JSON parsed); a page of 50
+        FeedRows costs about a tenth of that. Filters, ordering and slicing still compose as usual."""
+        rows = self.values_list(*FeedRow.COLUMNS)
+        rows._iterable_class = FeedRowIterable  # the hook values_list(named=True) uses for its namedtuples
+        return rows
 
     def for_projects(self, projects):
         return self.filter(project__in=projects)
@@ -166,7 +174,40 @@ class ActivityEventQuerySet(models.QuerySet):
         return self.failed().since(timezone.now() - timedelta(days=days)).recent_across(projects, limit)
 
 
-class ActivityEvent(models.Model):
+class EventDisplay:
+    """How an event reads on screen, shared by the model and the feed's FeedRow."""
+
+    @property
+    def category(self):
+        return CATEGORY_OF_TYPE[self.event_type]
+
+    def get_category_display(self):
+        return EventCategory(self.category).label
+
+    @property
+    def is_running(self):
+        return self.status == EventStatus.IN_PROGRESS
+
+    @property
+    def is_failed(self):
+        return self.status == EventStatus.FAILED
+
+    @property
+    def status_badge(self):
+        """CSS class of the status badge."""
+        return STATUS_BADGE[self.status]
+
+    @property
+    def duration_text(self):
+        return f"{self.duration:,} ms" if self.duration is not None else ""
+
+
+STATUS_BADGE = {
+    EventStatus.COMPLETED: "badge-ok", EventStatus.FAILED: "badge-bad", EventStatus.IN_PROGRESS: "badge-warn status-running",
+}
+
+
+class ActivityEvent(EventDisplay, models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="activity_events")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="activity_events"
@@ -215,36 +256,36 @@ class ActivityEvent(models.Model):
         return reverse("events:event_detail", args=[self.project.slug, self.pk])
 
     @property
-    def category(self):
-        return CATEGORY_OF_TYPE[self.event_type]
-
-    def get_category_display(self):
-        return EventCategory(self.category).label
-
-    @property
-    def is_running(self):
-        return self.status == EventStatus.IN_PROGRESS
-
-    @property
     def actor_name(self):
-        """Who did it: the feed's annotated username, else the user (None for the system)."""
-        name = getattr(self, "username", None)
-        if name is None and self.user_id is not None:
-            name = self.user.get_username()
-        return name
+        """Who did it: the user's name, or None for the system."""
+        return self.user.get_username() if self.user_id is not None else None
+
+
+@dataclass(slots=True)
+class FeedRow(EventDisplay):
+    """One row of the feed: the columns it shows and nothing else (built by ActivityEventQuerySet.for_feed)."""
+
+    COLUMNS: ClassVar = ("id", "created_at", "event_type", "status", "title", "entity_type", "entity_id", "duration",
+                         "user__username")
+
+    id: int
+    created_at: datetime
+    event_type: str
+    status: str
+    title: str
+    entity_type: str
+    entity_id: str | None
+    duration: int | None
+    actor_name: str | None
 
     @property
-    def status_badge(self):
-        """CSS class of the status badge (kept out of the template: the feed renders fifty of these)."""
-        return {EventStatus.FAILED: "badge-bad", EventStatus.IN_PROGRESS: "badge-warn status-running"}.get(self.status, "badge-ok")
+    def pk(self):
+        return self.id
 
-    @property
-    def duration_text(self):
-        return f"{self.duration:,} ms" if self.duration is not None else ""
 
-    @property
-    def is_failed(self):
-        return self.status == EventStatus.FAILED
+class FeedRowIterable(ValuesListIterable):
+    def __iter__(self):
+        return (FeedRow(*row) for row in super().__iter__())
 
 
 class ActionStatus(models.TextChoices):

@@ -1,47 +1,78 @@
-"""The feed's row, built in Python: the template engine spent ~0.25 ms a row (~1,350 lookups for a page of 50),
-more than the whole database query. The markup is the same one the template had; tests pin it down."""
+"""The feed's rows, built in Python: the template engine spent ~0.25 ms a row (~1,350 lookups for a page of 50),
+more than the whole database query, and format_html with a reverse() and three get_FOO_display() per row still
+cost ~0.13 ms. Here labels are escaped once at import, the detail URL is reversed once per page, and only what
+clients sent (title, entity, author) is escaped per row. Tests pin the markup and its escaping down."""
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
+from ..models.activity import CATEGORY_OF_TYPE, STATUS_BADGE, EventCategory, EventStatus, EventType
+
 register = template.Library()
+
+TYPE_LABEL = {value: escape(label) for value, label in EventType.choices}
+STATUS_LABEL = {value: escape(label) for value, label in EventStatus.choices}
+CATEGORY_BADGE = {
+    event_type: f'<span class="badge cat-{category}">{escape(EventCategory(category).label)}</span>'
+    for event_type, category in CATEGORY_OF_TYPE.items()
+}
+STATUS_BADGE_HTML = {
+    status: f'<span class="badge {STATUS_BADGE[status]}">{STATUS_LABEL[status]}</span>' for status in EventStatus.values
+}
+PK_PLACEHOLDER = 2147483647
+SYSTEM = '<span class="muted">system</span>'
+
+
+def _detail_url_parts(context):
+    """The event detail URL around its pk, reversed once per rendering of the page."""
+    cache = context.render_context
+    if "feed_detail_url" not in cache:
+        url = reverse("events:event_detail", args=[context["project"].slug, PK_PLACEHOLDER])
+        cache["feed_detail_url"] = url.split(str(PK_PLACEHOLDER), 1)
+    return cache["feed_detail_url"]
+
+
+def _row_html(event, url_parts, poll_seconds):
+    head, tail = url_parts
+    url = f"{head}{event.pk}{tail}"
+    status = event.status
+    poll = (
+        f' data-poll="{poll_seconds}" hx-get="{url}" hx-trigger="poll" hx-target="this" hx-swap="outerHTML"'
+        if status == EventStatus.IN_PROGRESS
+        else ""
+    )
+    entity_id = f" <code>{escape(event.entity_id)}</code>" if event.entity_id else ""
+    author = escape(event.actor_name) if event.actor_name else SYSTEM
+    duration = f"{event.duration:,} ms" if event.duration is not None else "—"
+    created = event.created_at
+    return (
+        f'<tr id="event-{event.pk}" class="event-row status-{status.lower()}"{poll}>\n'
+        f'  <td class="nowrap"><time datetime="{localtime(created).isoformat()}">{escape(naturaltime(created))}</time></td>\n'
+        "  <td>\n"
+        f'    <a class="event-title" href="{url}">{escape(event.title)}</a>\n'
+        f'    <div class="muted small">{CATEGORY_BADGE[event.event_type]} {TYPE_LABEL[event.event_type]} · '
+        f"{escape(event.entity_type)}{entity_id}</div>\n"
+        "  </td>\n"
+        f"  <td>{STATUS_BADGE_HTML[status]}</td>\n"
+        f'  <td class="num">{duration}</td>\n'
+        f"  <td>{author}</td>\n"
+        "</tr>"
+    )
+
+
+@register.simple_tag(takes_context=True)
+def feed_rows(context, events):
+    """Every row of a page in one call (a `{% for %}` over a partial costs ~40 µs a row in the engine)."""
+    url_parts = _detail_url_parts(context)
+    poll_seconds = int(context.get("poll_seconds") or 10)
+    return mark_safe("\n".join(_row_html(event, url_parts, poll_seconds) for event in events))
 
 
 @register.simple_tag(takes_context=True)
 def feed_row(context, event):
-    project = context["project"]
-    detail_url = reverse("events:event_detail", args=[project.slug, event.pk])
-    poll = (
-        format_html(
-            ' data-poll="{}" hx-get="{}" hx-trigger="poll" hx-target="this" hx-swap="outerHTML"',
-            context.get("poll_seconds") or 10,
-            detail_url,
-        )
-        if event.is_running
-        else ""
-    )
-    entity_id = format_html(" <code>{}</code>", event.entity_id) if event.entity_id else ""
-    who = event.actor_name
-    author = who if who else format_html('<span class="muted">{}</span>', "system")
-    return format_html(
-        '<tr id="event-{}" class="event-row status-{}"{}>\n'
-        '  <td class="nowrap"><time datetime="{}">{}</time></td>\n'
-        "  <td>\n"
-        '    <a class="event-title" href="{}">{}</a>\n'
-        '    <div class="muted small"><span class="badge cat-{}">{}</span> {} · {}{}</div>\n'
-        "  </td>\n"
-        '  <td><span class="badge {}">{}</span></td>\n'
-        '  <td class="num">{}</td>\n'
-        "  <td>{}</td>\n"
-        "</tr>",
-        event.pk, event.status.lower(), poll,
-        localtime(event.created_at).isoformat(), naturaltime(event.created_at),
-        detail_url, event.title,
-        event.category, event.get_category_display(), event.get_event_type_display(), event.entity_type, entity_id,
-        event.status_badge, event.get_status_display(),
-        event.duration_text or "—",
-        author,
-    )
+    """One row (an in-progress row polls its detail URL and is swapped for this)."""
+    return feed_rows(context, [event])

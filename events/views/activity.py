@@ -111,7 +111,6 @@ def home_activity_context(projects):
 # ----- activity feed -----
 
 
-# The columns a feed row shows: no description / metadata / the user's other columns to decode for 50 rows.
 def _event_filterset(request, project):
     queryset = ActivityEvent.objects.for_project(project).for_feed()
     return ActivityEventFilter(request.GET, queryset=queryset, project=project)
