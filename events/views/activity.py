@@ -239,12 +239,13 @@ EVENT_COPY_SELECT = {
         "e.status", "e.title", "e.description", "e.entity_type", "e.entity_id", "e.username", "e.duration",
         "e.metadata::text",
     ]),
-    "jsonl": lambda: "json_build_object(" + ", ".join([
-        "'id', e.id", "'created_at', e.created_at", "'updated_at', e.updated_at", "'event_type', e.event_type",
-        f"'category', {_sql_category()}", "'status', e.status", "'title', e.title", "'description', e.description",
-        "'entity_type', e.entity_type", "'entity_id', e.entity_id", "'user', e.username", "'duration_ms', e.duration",
-        "'metadata', e.metadata",
-    ]) + ")::text",
+    # JSON Lines: (key, expression) pairs, turned into one object per row by row_to_json (faster than json_build_object).
+    "jsonl": lambda: [
+        ("id", "e.id"), ("created_at", "e.created_at"), ("updated_at", "e.updated_at"), ("event_type", "e.event_type"),
+        ("category", _sql_category()), ("status", "e.status"), ("title", "e.title"), ("description", "e.description"),
+        ("entity_type", "e.entity_type"), ("entity_id", "e.entity_id"), ("user", "e.username"),
+        ("duration_ms", "e.duration"), ("metadata", "e.metadata"),
+    ],
 }
 EVENT_COPY_ALIASES = ("id", "created_at", "updated_at", "event_type", "status", "title", "description", "entity_type",
                       "entity_id", "username", "duration", "metadata")
@@ -254,11 +255,11 @@ ACTION_COPY_SELECT = {
         "e.action_id", "to_json(e.created_at) #>> '{}'", "e.action_type", "e.status", "e.environment",
         "e.action_details", "e.request_id", "e.username",
     ]),
-    "jsonl": lambda: "json_build_object(" + ", ".join([
-        "'action_id', e.action_id", "'created_at', e.created_at", "'action_type', e.action_type", "'status', e.status",
-        "'environment', e.environment", "'action_details', e.action_details", "'request_id', e.request_id",
-        "'user', e.username",
-    ]) + ")::text",
+    "jsonl": lambda: [
+        ("action_id", "e.action_id"), ("created_at", "e.created_at"), ("action_type", "e.action_type"),
+        ("status", "e.status"), ("environment", "e.environment"), ("action_details", "e.action_details"),
+        ("request_id", "e.request_id"), ("user", "e.username"),
+    ],
 }
 ACTION_COPY_ALIASES = ("action_id", "created_at", "action_type", "status", "environment", "action_details",
                        "request_id", "username")
@@ -270,10 +271,13 @@ def copy_export_stream(queryset, fields, aliases, select, fmt, header):
     inner = queryset.order_by("-created_at", f"-{pk}").values_list(*fields)
     sql, params = inner.query.sql_with_params()
     alias_list = ", ".join(aliases)
-    query = f"SELECT {select[fmt]()} FROM ({sql}) AS e({alias_list}) ORDER BY e.created_at DESC, e.{aliases[0]} DESC"
+    order = f"created_at DESC, {aliases[0]} DESC"  # the inner query's order, restated for the outer one
     if fmt == "csv":
+        query = f"SELECT {select[fmt]()} FROM ({sql}) AS e({alias_list}) ORDER BY {order}"
         copy = f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"
     else:
+        columns = ", ".join(f'{expression} AS "{key}"' for key, expression in select[fmt]())
+        query = f"SELECT row_to_json(r)::text FROM (SELECT {columns} FROM ({sql}) AS e({alias_list})) AS r ORDER BY {order}"
         # CSV mode with a quote and delimiter that JSON never contains (json escapes control characters):
         # one JSON document per line, with none of text mode's backslash escaping.
         copy = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
