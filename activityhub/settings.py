@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # SearchVectorField for the feed's stored full-text document (inert on SQLite)
     "django_htmx",
     "django_filters",
     "django_tasks_db",

@@ -36,13 +36,16 @@ def sqlite_rebuild(table, transform):
     with connection.cursor() as cursor:
         cursor.execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL", [table])
         rows = cursor.fetchall()
+        # Generated columns (hidden 2 or 3) compute themselves and cannot be inserted into.
+        cursor.execute(f'PRAGMA table_xinfo("{table}")')
+        columns = ", ".join(f'"{name}"' for _, name, *_, hidden in cursor.fetchall() if hidden == 0)
     create = next(sql for kind, sql in rows if kind == "table")
     indexes = [sql for kind, sql in rows if kind == "index"]
     new = transform(create).replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "new__{table}"', 1)
     assert new != create.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "new__{table}"', 1), "transform changed nothing"
     return [
         new,
-        f'INSERT INTO "new__{table}" SELECT * FROM "{table}"',
+        f'INSERT INTO "new__{table}" ({columns}) SELECT {columns} FROM "{table}"',
         f'DROP TABLE "{table}"',
         f'ALTER TABLE "new__{table}" RENAME TO "{table}"',
         *indexes,
