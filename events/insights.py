@@ -4,8 +4,8 @@
     data.by_type, data.by_status, data.by_day, data.durations, data.failure_rate, data.summaries
 
 The window is bounded (7, 30 or 90 days; 30 by default) so the work is a range of the (project, created_at, id)
-index however old the project is: one GROUP BY (type, status, day) feeds the type, status, day and failure
-figures, and one GROUP BY type computes average and p95 duration (PERCENTILE_CONT on PostgreSQL).
+index however old the project is (an index-only scan on PostgreSQL): one GROUP BY (day, status) feeds the chart,
+status and failure figures, and one GROUP BY type counts and computes average and p95 duration (PERCENTILE_CONT).
 The standalone functions take any ActivityEvent queryset (already filtered) and run one query each.
 """
 
@@ -131,24 +131,37 @@ def failure_rate(queryset):
     return counts[EventStatus.FAILED] / finished if finished else None
 
 
-def duration_stats(queryset):
-    """[DurationStat] per event type over events with a duration: average and p95 in ms, slowest p95 first."""
-    timed = queryset.filter(duration__isnull=False).order_by()
+def type_figures(queryset):
+    """By type, in one query: ([(event_type, label, count)] largest first, [DurationStat] slowest p95 first).
+
+    Durations are those of the events that have one (PERCENTILE_CONT and AVG skip NULLs on PostgreSQL).
+    """
+    events = queryset.order_by()
     if connection.vendor == "postgresql":
-        rows = timed.values_list("event_type").annotate(
-            n=Count("id"), avg=Avg("duration"), p95=Percentile("duration", 0.95)
-        )
-        stats = [DurationStat(t, _label(t), n, float(avg), float(p95)) for t, n, avg, p95 in rows]
+        rows = list(events.values_list("event_type").annotate(
+            n=Count("id"), timed=Count("duration"), avg=Avg("duration"), p95=Percentile("duration", 0.95)
+        ))
+        counts = [(t, n) for t, n, *_ in rows]
+        stats = [DurationStat(t, _label(t), timed, float(avg), float(p95)) for t, _, timed, avg, p95 in rows if timed]
     else:
         # SQLite has no percentile aggregate; its databases are small (demo, tests), so compute in Python.
-        per_type = defaultdict(list)
-        for event_type, duration in timed.values_list("event_type", "duration").iterator():
-            per_type[event_type].append(duration)
+        per_type, tally = defaultdict(list), Counter()
+        for event_type, duration in events.values_list("event_type", "duration").iterator():
+            tally[event_type] += 1
+            if duration is not None:
+                per_type[event_type].append(duration)
+        counts = tally.items()
         stats = [
             DurationStat(t, _label(t), len(v), sum(v) / len(v), _percentile(sorted(v), 0.95))
             for t, v in per_type.items()
         ]
-    return sorted(stats, key=lambda s: (-(s.p95_ms or 0), s.event_type))
+    by_type = sorted(((t, _label(t), n) for t, n in counts), key=lambda r: (-r[2], r[0]))
+    return by_type, sorted(stats, key=lambda s: (-(s.p95_ms or 0), s.event_type))
+
+
+def duration_stats(queryset):
+    """[DurationStat] per event type over events with a duration: average and p95 in ms, slowest p95 first."""
+    return type_figures(queryset)[1]
 
 
 def _percentile(sorted_values, fraction):
@@ -266,27 +279,25 @@ def project_insights(project, days=DEFAULT_WINDOW, *, now=None, queryset=None):
         raise ValueError(f"days must be one of {', '.join(map(str, WINDOWS))}")
     since = window_start(days, now)
     events = (queryset if queryset is not None else ActivityEvent.objects.for_project(project)).since(since)
-    rows = (
-        events.order_by().annotate(day=TruncDate("created_at"))
-        .values_list("event_type", "status", "day").annotate(n=Count("id"))
-    )
-    by_type, by_status, totals, failed = Counter(), Counter(), Counter(), Counter()
-    for event_type, status, day, n in rows:
-        by_type[event_type] += n
+    # Two aggregates over one index range: (day, status) for the chart, status and failure figures, then per type.
+    rows = events.order_by().annotate(day=TruncDate("created_at")).values_list("day", "status").annotate(n=Count("id"))
+    by_status, totals, failed = Counter(), Counter(), Counter()
+    for day, status, n in rows:
         by_status[status] += n
         totals[day] += n
         if status == EventStatus.FAILED:
             failed[day] += n
+    by_type, durations = type_figures(events)
     first = since.date()
     finished = by_status[EventStatus.COMPLETED] + by_status[EventStatus.FAILED]
     insights = Insights(
         days=days,
         since=since,
-        total=sum(by_type.values()),
-        by_type=sorted(((t, _label(t), n) for t, n in by_type.items()), key=lambda r: (-r[2], r[0])),
+        total=sum(by_status.values()),
+        by_type=by_type,
         by_status={s: by_status.get(s, 0) for s in EventStatus.values},
         by_day=[DayCount(d, totals[d], failed[d]) for d in (first + timedelta(days=i) for i in range(days))],
-        durations=duration_stats(events),
+        durations=durations,
         failure_rate=by_status[EventStatus.FAILED] / finished if finished else None,
     )
     insights.summaries = summaries(project, now=now) + event_summaries(insights)
@@ -310,6 +321,7 @@ __all__ = [
     "counts_by_status",
     "counts_by_type",
     "duration_stats",
+    "type_figures",
     "failure_rate",
     "format_ms",
     "project_insights",
