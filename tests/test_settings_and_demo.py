@@ -11,9 +11,12 @@ from projects.models import Membership, Project
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_production_mode_passes_check_deploy():
+def test_production_mode_passes_check_deploy(tmp_path):
+    # Model checks read the database's features (GeneratedField), so the subprocess gets a database it can open:
+    # the suite's DATABASE_URL names a database that only exists under its test_ prefix.
     env = {**os.environ, "PRODUCTION": "1", "SECRET_KEY": "x" * 64 + "-a-long-random-production-key",
-           "ALLOWED_HOSTS": "activityhub.example.com", "DEBUG": "", "DJANGO_ALLOW_ASYNC_UNSAFE": ""}
+           "ALLOWED_HOSTS": "activityhub.example.com", "DEBUG": "", "DJANGO_ALLOW_ASYNC_UNSAFE": "",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy-check.sqlite3'}"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
