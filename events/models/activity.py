@@ -202,40 +202,7 @@ class ActivityEventQuerySet(models.QuerySet):
         return self.failed().since(timezone.now() - timedelta(days=days)).recent_across(projects, limit)
 
 
-class EventDisplay:
-    """How an event reads on screen, shared by the model and the feed's FeedRow."""
-
-    @property
-    def category(self):
-        return CATEGORY_OF_TYPE[self.event_type]
-
-    def get_category_display(self):
-        return EventCategory(self.category).label
-
-    @property
-    def is_running(self):
-        return self.status == EventStatus.IN_PROGRESS
-
-    @property
-    def is_failed(self):
-        return self.status == EventStatus.FAILED
-
-    @property
-    def status_badge(self):
-        """CSS class of the status badge."""
-        return STATUS_BADGE[self.status]
-
-    @property
-    def duration_text(self):
-        return f"{self.duration:,} ms" if self.duration is not None else ""
-
-
-STATUS_BADGE = {
-    EventStatus.COMPLETED: "badge-ok", EventStatus.FAILED: "badge-bad", EventStatus.IN_PROGRESS: "badge-warn status-running",
-}
-
-
-class ActivityEvent(EventDisplay, models.Model):
+class ActivityEvent(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="activity_events")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="activity_events"
@@ -288,13 +255,24 @@ class ActivityEvent(EventDisplay, models.Model):
         return reverse("events:event_detail", args=[self.project.slug, self.pk])
 
     @property
+    def category(self):
+        return CATEGORY_OF_TYPE[self.event_type]
+
+    def get_category_display(self):
+        return EventCategory(self.category).label
+
+    @property
+    def is_running(self):
+        return self.status == EventStatus.IN_PROGRESS
+
+    @property
     def actor_name(self):
         """Who did it: the user's name, or None for the system."""
         return self.user.get_username() if self.user_id is not None else None
 
 
 @dataclass(slots=True)
-class FeedRow(EventDisplay):
+class FeedRow:
     """One row of the feed: the columns it shows and nothing else (built by ActivityEventQuerySet.for_feed)."""
 
     COLUMNS: ClassVar = ("id", "created_at", "event_type", "status", "title", "entity_type", "entity_id", "duration",

@@ -10,7 +10,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
-from ..models.activity import CATEGORY_OF_TYPE, STATUS_BADGE, EventCategory, EventStatus, EventType
+from ..models.activity import CATEGORY_OF_TYPE, EventCategory, EventStatus, EventType
 
 register = template.Library()
 
@@ -20,6 +20,9 @@ CATEGORY_BADGE = {
     event_type: f'<span class="badge cat-{category}">{escape(EventCategory(category).label)}</span>'
     for event_type, category in CATEGORY_OF_TYPE.items()
 }
+STATUS_BADGE = {
+    EventStatus.COMPLETED: "badge-ok", EventStatus.FAILED: "badge-bad", EventStatus.IN_PROGRESS: "badge-warn status-running",
+}  # the classes of events/_status_badge.html
 STATUS_BADGE_HTML = {
     status: f'<span class="badge {STATUS_BADGE[status]}">{STATUS_LABEL[status]}</span>' for status in EventStatus.values
 }
