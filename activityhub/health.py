@@ -2,10 +2,12 @@
 
 Shallow: is the database reachable? No details, no login (a load balancer polls it).
 Deep: migrations applied and no schema drift (see activityhub.schema); it reveals the schema, so it needs a staff
-session or a project API key (`Authorization: Bearer ah_…`). Both answer 200 when healthy, 503 when not.
+session or a project API key (`Authorization: Bearer ah_…`). Each read replica is covered too: reachable, its lag,
+its schema ("degraded" when one is down or lagging and its reads go to the primary). 200 when healthy, else 503.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
@@ -15,6 +17,7 @@ from django.views.decorators.http import require_GET
 from projects.models import ApiKey
 
 from . import schema
+from .db_router import replica_aliases, replica_health
 
 
 class HealthForm(forms.Form):
@@ -28,6 +31,29 @@ def _database_reachable() -> bool:
         return True
     except DatabaseError:
         return False
+
+
+def _replicas_report() -> tuple[list[dict], bool, bool]:
+    """Each read replica: reachable, lag, schema; and whether any is unusable (reads fall back) or drifted."""
+    replicas, unusable, drifted = [], False, False
+    for alias in replica_aliases():
+        health = replica_health(alias, fresh=True)
+        report = schema.check(alias) if health.reachable else None
+        drift = report.drift if report else []
+        unusable |= not health.usable
+        drifted |= bool(drift)
+        replicas.append(
+            {
+                "alias": alias,
+                "reachable": health.reachable,
+                "lag_seconds": None if health.lag_seconds is None else round(health.lag_seconds, 3),
+                "max_lag_seconds": settings.REPLICA_MAX_LAG_SECONDS,
+                "in_use": health.usable,
+                "error": health.error,
+                "schema": {"ok": report is not None and not drift, "findings": [f.as_dict() for f in drift]},
+            }
+        )
+    return replicas, unusable, drifted
 
 
 def _may_see_details(request) -> bool:
@@ -58,10 +84,13 @@ def healthz(request):
 
     report = schema.check()
     drift = report.drift
+    replicas, replica_unusable, replica_drift = _replicas_report()
     if not report.reachable:
         status = "unavailable"
-    elif report.unapplied or drift:
+    elif report.unapplied or drift or replica_drift:
         status = "drift"
+    elif replica_unusable:
+        status = "degraded"  # a replica is down or lagging: its reads go to the primary
     else:
         status = "ok"
     body = {
@@ -73,6 +102,7 @@ def healthz(request):
             "tables_checked": report.tables_checked,
             "findings": [f.as_dict() for f in drift],
         },
+        "replicas": replicas,
         "seconds": round(report.seconds, 3),
     }
     return JsonResponse(body, status=200 if status == "ok" else 503)

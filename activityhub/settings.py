@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "activityhub.db_router.ReplicaReadsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -98,6 +99,21 @@ DATABASES = {
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
     )
 }
+# Read replicas (comma-separated URLs): aliases "replica", "replica_2", … Lag-tolerant reads go there (see
+# activityhub/db_router.py); in tests each mirrors default, whose test database streaming replication copies.
+for _number, _url in enumerate(env_list("DATABASE_REPLICA_URL"), 1):
+    _replica = dj_database_url.parse(_url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")))
+    if _replica["ENGINE"].endswith("postgresql"):
+        _replica.setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)  # a dead replica host must not hang reads
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica" if _number == 1 else f"replica_{_number}"] = _replica
+DATABASE_ROUTERS = ["activityhub.db_router.ReplicaRouter"]
+# A replica further behind than this (seconds) is skipped: its reads go to the primary.
+REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
+# After a write, the same browser session (cookie) or API key reads from the primary for this many seconds.
+REPLICA_READ_YOUR_WRITES_SECONDS = int(os.environ.get("REPLICA_READ_YOUR_WRITES_SECONDS", "5"))
+# How often each process re-probes a replica's reachability and lag.
+REPLICA_CHECK_SECONDS = float(os.environ.get("REPLICA_CHECK_SECONDS", "1"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL speed-up; SQLite builds the same index on its key columns.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
