@@ -122,6 +122,8 @@ class ReplicaHealth:
 
 
 _health: dict[str, ReplicaHealth] = {}
+# When each replica was last seen to have replayed the primary's position: staleness is at most the time since.
+_caught_up_at: dict[str, float] = {}
 
 
 def _primary_wal_position():
@@ -134,8 +136,9 @@ def _primary_wal_position():
 
 
 def probe(alias: str) -> ReplicaHealth:
-    """Reach the replica and measure its lag: 0 when it has replayed the primary's current WAL position,
-    otherwise the seconds since the last transaction it replayed."""
+    """Reach the replica and measure its lag: 0 when it has replayed the primary's current WAL position;
+    otherwise the seconds since the last transaction it replayed or since it was last seen caught up, whichever
+    is shorter (after an idle spell the last replayed commit is old although the replica is only just behind)."""
     connection = connections[alias]
     try:
         primary_lsn = _primary_wal_position()
@@ -157,11 +160,14 @@ def probe(alias: str) -> ReplicaHealth:
             error=str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
             checked_at=time.monotonic(),
         )
+    now = time.monotonic()
     if not in_recovery or primary_lsn is None or behind_bytes is None or behind_bytes <= 0:
-        lag = 0.0
-    else:
-        lag = None if since_replay is None else max(0.0, float(since_replay))
-    return ReplicaHealth(alias, True, lag, checked_at=time.monotonic())
+        _caught_up_at[alias] = now
+        return ReplicaHealth(alias, True, 0.0, checked_at=now)
+    bounds = [max(0.0, float(since_replay))] if since_replay is not None else []
+    if alias in _caught_up_at:
+        bounds.append(now - _caught_up_at[alias])
+    return ReplicaHealth(alias, True, min(bounds) if bounds else None, checked_at=now)
 
 
 def replica_health(alias: str, *, fresh: bool = False) -> ReplicaHealth:

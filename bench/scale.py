@@ -7,8 +7,8 @@ Reuses the activity benchmark's loader (bench/activity.py; the events are reused
 1. Replica: one gunicorn node (2 sync workers) serving GET /api/v1/feed?limit=50 to concurrent clients, reading
    the primary only, then with DATABASE_REPLICA_URL (the feed is lag-tolerant: its reads go to the replica; the
    replica's own pg_stat_database counts the transactions it served). Then batch ingest through that node while
-   a sampler reads the replica's lag every 50 ms (bytes of WAL not yet replayed, and seconds, as the router
-   measures it) and the time to catch up once ingest stops.
+   a sampler reads the replica's lag every 50 ms (bytes of WAL not yet replayed, and seconds: the age of the
+   newest primary WAL position the replica has replayed) and the time to catch up once ingest stops.
 2. Nodes (scripts/nodes.sh): haproxy → 1 node, then haproxy → 2 nodes (2 workers each), sharing PostgreSQL and
    Redis: batch ingest events/s and feed p95 under concurrent clients, with the CPU use of the whole machine.
 3. A node killed mid-ingest: clients send batches with an Idempotency-Key each and retry on any failure with the
@@ -125,18 +125,20 @@ def _replica_stats(replica_url, dbname):
 
 
 def _lag_sampler(primary_url, replica_url, stop, samples):
+    """Every 50 ms: the primary's WAL position, then how far the replica has replayed. The lag in seconds is
+    the age of the newest primary position the replica has reached (exact to the sampling interval)."""
     import psycopg
 
+    history = []  # (time, primary position in bytes)
     with psycopg.connect(primary_url, autocommit=True) as primary, psycopg.connect(replica_url, autocommit=True) as replica:
         while not stop.is_set():
-            lsn = primary.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-            behind, seconds = replica.execute(
-                "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn()), "
-                "EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())",
-                [lsn],
-            ).fetchone()
-            behind = max(0, int(behind))
-            samples.append((time.monotonic(), behind, 0.0 if behind == 0 else float(seconds or 0)))
+            lsn = primary.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint").fetchone()[0]
+            history.append((time.monotonic(), lsn))
+            replayed = replica.execute("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint").fetchone()[0]
+            now = time.monotonic()
+            reached = [t for t, position in history if position <= replayed]
+            lag = now - reached[-1] if reached else now - history[0][0]
+            samples.append((now, max(0, lsn - replayed), 0.0 if replayed >= lsn else lag))
             time.sleep(0.05)
 
 
