@@ -84,9 +84,25 @@ def test_bad_filter_is_a_400_saying_what_was_wrong(client_for, project, viewer):
 def test_bad_cursor_is_a_400(client_for, project, viewer):
     response = client_for(viewer).get(feed_url(project), {"cursor": "not-a-cursor"})
     assert response.status_code == 400
-    assert "cursor" in response.content.decode()
+    assert "Link to older entries: This link is out of date or damaged" in response.content.decode()
     response = client_for(viewer).get(feed_url(project), {"cursor": "x" * 1000}, headers={"HX-Request": "true"})
     assert response.status_code == 400
+
+
+def test_errors_name_fields_as_the_reader_sees_them(client_for, project, viewer):
+    body = client_for(viewer).get(feed_url(project), {"q": "x" * 300}).content.decode()
+    assert "<li>Search: Ensure this value has at most 200 characters" in body
+    assert "<li>q:" not in body
+    body = client_for(viewer).get(reverse("events:audit", args=[project.slug]), {"until": "soon"}).content.decode()
+    assert "<li>To: Enter a valid date." in body
+
+
+def test_a_bad_new_events_check_is_not_called_a_cursor(client_for, project, viewer):
+    response = client_for(viewer).get(feed_url(project), {"newer_than": "garbage"}, headers={"HX-Request": "true"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Check for new events: It could not be read" in body
+    assert "cursor" not in body.lower()
 
 
 def test_htmx_filter_request_gets_the_results_fragment(client_for, project, viewer):
@@ -214,7 +230,7 @@ def test_exports_round_trip_awkward_text(client_for, project, viewer, fmt):
 def test_export_with_bad_filter_is_a_400(client_for, project, viewer):
     response = client_for(viewer).get(reverse("events:feed_export_csv", args=[project.slug]), {"since": "soon"})
     assert response.status_code == 400
-    assert b"since" in response.content
+    assert b"From: Enter a valid date." in response.content
 
 
 # ----- insights -----
@@ -225,7 +241,7 @@ def test_insights_page_shows_counts_chart_durations_and_summaries(client_for, pr
     make_event(project, event_type=EventType.APR_FAILED, status=EventStatus.FAILED, duration=500)
     ProjectAction.objects.create(project=project, action_type="endpoints_added", action_details="Added 5 endpoints: …")
     body = client_for(viewer).get(reverse("events:insights", args=[project.slug])).content.decode()
-    assert "5 endpoints added today." in body
+    assert "1 endpoint addition today." in body
     assert "<svg" in body and "bar-failed" in body
     assert "APR completed" in body and "50.0%" in body
 

@@ -54,8 +54,23 @@ def _filter_query(request):
     return query.urlencode()
 
 
-def _bad_request(request, template, context, errors):
-    context = {**context, "errors": errors}
+# The paging parameters are links, not form fields: name them (and what went wrong) as the reader sees them.
+PAGE_PARAM_LABELS = {"cursor": "Link to older entries", "newer_than": "Check for new events"}
+BAD_PAGE_PARAM = {
+    "cursor": "This link is out of date or damaged: start again from the newest entries.",
+    "newer_than": "It could not be read: reload the page.",
+}
+
+
+def labelled_errors(errors, form=None):
+    """[(label, messages)] from {field name: messages}: "Search", not "q"."""
+    labels = {name: str(field.label) for name, field in form.fields.items()} if form is not None else {}
+    labels.update(PAGE_PARAM_LABELS, __all__="Filters")
+    return [(labels.get(name, name), messages) for name, messages in errors.items()]
+
+
+def _bad_request(request, template, context, errors, form=None):
+    context = {**context, "errors": labelled_errors(errors, form)}
     if request.htmx:
         return render(request, f"{template}#results", context, status=400)
     return render(request, template, context, status=400)
@@ -67,13 +82,16 @@ def _keyset_listing(request, queryset, template, context, *, banner=False):
     if not params.is_valid():
         return _bad_request(request, template, context, {k: list(v) for k, v in params.errors.items()})
     cursor, newer_than = params.cleaned_data["cursor"], params.cleaned_data["newer_than"]
-    try:
-        if banner and newer_than:
+    if banner and newer_than:
+        try:
             new_count = count_newer(queryset, newer_than, cap=NEW_EVENTS_CAP)
-            return render(request, f"{template}#banner", {**context, "new_count": new_count, "cap": NEW_EVENTS_CAP})
+        except InvalidCursor:
+            return _bad_request(request, template, context, {"newer_than": [BAD_PAGE_PARAM["newer_than"]]})
+        return render(request, f"{template}#banner", {**context, "new_count": new_count, "cap": NEW_EVENTS_CAP})
+    try:
         page = paginate_keyset(queryset, cursor or None, PAGE_SIZE)
-    except InvalidCursor as exc:
-        return _bad_request(request, template, context, {"cursor": [str(exc)]})
+    except InvalidCursor:
+        return _bad_request(request, template, context, {"cursor": [BAD_PAGE_PARAM["cursor"]]})
     context.update(
         page=page,
         items=page.items,
@@ -129,7 +147,7 @@ def feed(request, slug):
         "member_usernames": filterset.filters["user"].queryset.values_list("username", flat=True),
     }
     if not filterset.is_valid():
-        return _bad_request(request, "events/feed.html", context, filter_errors(filterset))
+        return _bad_request(request, "events/feed.html", context, filter_errors(filterset), filterset.form)
     return _keyset_listing(request, filterset.qs, "events/feed.html", context, banner=True)
 
 
@@ -310,7 +328,7 @@ def _streaming_export(rows, columns, fmt, convert, filename, *, copy=None):
 
 
 def _filter_error_response(filterset):
-    lines = [f"{field}: {' '.join(messages)}" for field, messages in filter_errors(filterset).items()]
+    lines = [f"{label}: {' '.join(messages)}" for label, messages in labelled_errors(filter_errors(filterset), filterset.form)]
     return HttpResponse("Invalid filters.\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain; charset=utf-8")
 
 
@@ -399,7 +417,7 @@ def audit_log(request, slug):
         "filter_query": _filter_query(request),
     }
     if not filterset.is_valid():
-        return _bad_request(request, "events/audit.html", context, filter_errors(filterset))
+        return _bad_request(request, "events/audit.html", context, filter_errors(filterset), filterset.form)
     return _keyset_listing(request, filterset.qs, "events/audit.html", context)
 
 
