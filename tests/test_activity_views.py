@@ -172,6 +172,34 @@ def test_event_detail_shows_metadata_as_formatted_json(client_for, project, view
     assert "1.5 s" in body
 
 
+def test_feed_times_have_an_absolute_time_tooltip(client_for, project, viewer):
+    event = make_event(project, minutes_ago=90)
+    body = client_for(viewer).get(feed_url(project)).content.decode()
+    stamp = timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f'title="{stamp}">an hour ago</time>' in body
+
+
+def test_back_to_the_feed_keeps_the_filters(client_for, project, viewer):
+    event = make_event(project, status=EventStatus.FAILED)
+    client = client_for(viewer)
+    feed = client.get(feed_url(project), {"status": "FAILED", "q": "main"}).content.decode()
+    detail_link = reverse("events:event_detail", args=[project.slug, event.pk]) + "?status=FAILED&amp;q=main"
+    assert f'href="{detail_link}"' in feed
+    detail = client.get(reverse("events:event_detail", args=[project.slug, event.pk]), {"status": "FAILED", "q": "main"})
+    back = reverse("events:feed", args=[project.slug]) + "?status=FAILED&amp;q=main"
+    assert f'<a href="{back}">← Back to the activity feed</a>' in detail.content.decode()
+
+
+def test_a_polled_row_keeps_the_filters_in_its_link(client_for, project, viewer):
+    event = make_event(project, status=EventStatus.IN_PROGRESS)
+    current = "http://testserver" + reverse("events:feed", args=[project.slug]) + "?status=IN_PROGRESS&cursor=abc"
+    row = client_for(viewer).get(
+        reverse("events:event_detail", args=[project.slug, event.pk]),
+        headers={"HX-Request": "true", "HX-Target": f"event-{event.pk}", "HX-Current-URL": current},
+    ).content.decode()
+    assert f'{event.pk}/?status=IN_PROGRESS"' in row
+
+
 # ----- exports -----
 
 

@@ -8,11 +8,12 @@ counts the table or uses OFFSET.
 import csv
 import io
 import json
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
 from django.db import connection
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -46,9 +47,9 @@ class PageParams(forms.Form):
     newer_than = forms.CharField(required=False, max_length=200)
 
 
-def _filter_query(request):
+def _filter_query(request, query=None):
     """The current filters as a query string, without paging parameters (for links and exports)."""
-    query = request.GET.copy()
+    query = (request.GET if query is None else query).copy()
     for key in ("cursor", "newer_than"):
         query.pop(key, None)
     return query.urlencode()
@@ -154,9 +155,13 @@ def feed(request, slug):
 def event_detail(request, slug, pk):
     project, membership = get_project_for_member(request, slug)
     event = get_object_or_404(ActivityEvent.objects.select_related("user", "project"), pk=pk, project=project)
-    context = {"project": project, "membership": membership, "active_tab": "activity", "event": event}
+    # The detail page is opened with the feed's filters in its query: "Back to the activity feed" keeps them.
+    context = {"project": project, "membership": membership, "active_tab": "activity", "event": event,
+               "filter_query": _filter_query(request)}
     # An IN_PROGRESS row of the feed polls its own detail URL to refresh its status and duration.
     if request.htmx and request.htmx.target == f"event-{event.pk}":
+        feed_url = urlsplit(request.htmx.current_url or "")
+        context["filter_query"] = _filter_query(request, QueryDict(feed_url.query))  # the row's link keeps them too
         return render(request, "events/feed.html#row", context)
     context["metadata_json"] = json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False) if event.metadata else ""
     context["duration_text"] = format_ms(event.duration) if event.duration is not None else None
