@@ -16,6 +16,7 @@ from django.db import connection
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django_htmx.http import reswap, retarget
 
 from projects.access import get_project_for_member
 
@@ -70,10 +71,15 @@ def labelled_errors(errors, form=None):
     return [(labels.get(name, name), messages) for name, messages in errors.items()]
 
 
+RESULTS_ID = {"events/feed.html": "feed-results", "events/audit.html": "audit-results"}
+
+
 def _bad_request(request, template, context, errors, form=None):
     context = {**context, "errors": labelled_errors(errors, form)}
     if request.htmx:
-        return render(request, f"{template}#results", context, status=400)
+        # Whatever asked (the filters, a "load more" row, the new-events poll), the error replaces the results.
+        response = render(request, f"{template}#results", context, status=400)
+        return reswap(retarget(response, f"#{RESULTS_ID[template]}"), "outerHTML")
     return render(request, template, context, status=400)
 
 
