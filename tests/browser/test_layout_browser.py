@@ -112,6 +112,7 @@ def test_on_a_phone_filters_fold_behind_a_button_and_rows_stack(page, live_serve
     assert first_row.locator("td").nth(2).evaluate("td => getComputedStyle(td).display") == "block"
     page.locator(".filter-panel > summary").click()
     expect(search).to_be_visible()
+    first_screen(page, "layout-phone-light-feed-filters-open")
 
     page.set_viewport_size(WIDTHS["laptop"])
     page.reload()
