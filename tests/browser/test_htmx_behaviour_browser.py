@@ -7,6 +7,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
+from events.models.messages import Conversation, Message
 from projects.models import Membership
 
 from .test_activity_browser import seed_feed
@@ -90,23 +91,46 @@ def test_a_404_answer_becomes_a_message_and_the_page_stays(page, live_server, lo
     expect(page.locator("link[rel=stylesheet]")).to_have_count(1)  # still our page, not an error document
 
 
+def held_answers(page, pattern):
+    """Hold the answers to requests matching `pattern` until the returned event is set."""
+    release = threading.Event()
+
+    def hold(route):
+        release.wait(10)
+        route.continue_()
+
+    page.route(re.compile(pattern), hold)
+    return release
+
+
 def test_a_loading_indicator_shows_while_filters_apply(page, live_server, login, project, viewer):
     seed_feed(project, count=5)
     login(viewer)
     page.goto(feed_url(live_server, project))
     indicator = page.locator("#loading")
     expect(indicator).to_have_css("opacity", "0")
-    release = threading.Event()
-
-    def hold(route):
-        release.wait(10)  # the answer is held until the indicator has been seen
-        route.continue_()
-
-    page.route(re.compile(r".*/activity/\?.*status=FAILED.*"), hold)
+    release = held_answers(page, r".*/activity/\?.*status=FAILED.*")
     page.get_by_label("Failed").check()
     expect(indicator).to_have_css("opacity", "1")
     release.set()
     expect(page.locator("#feed-rows tr.event-row")).to_have_count(1)
+    expect(indicator).to_have_css("opacity", "0")
+    page.go_back()
+    expect(page.get_by_label("Failed")).not_to_be_checked()
+    expect(indicator).to_have_css("opacity", "0")  # the history snapshot does not keep it lit
+
+
+def test_a_loading_indicator_shows_while_feedback_is_sent(page, live_server, login, project, viewer):
+    conversation = Conversation.objects.create(project=project, title="Rotating API keys")
+    Message.objects.create(conversation=conversation, role="assistant", content="Create a second key, then revoke.")
+    login(viewer)
+    page.goto(f"{live_server.url}/projects/{project.slug}/conversations/{conversation.pk}/")
+    indicator = page.locator("#loading")
+    release = held_answers(page, r".*/feedback/$")
+    page.get_by_role("button", name="Helpful", exact=True).click()
+    expect(indicator).to_have_css("opacity", "1")
+    release.set()
+    expect(page.get_by_role("button", name="Helpful", exact=True)).to_have_attribute("aria-pressed", "true")
     expect(indicator).to_have_css("opacity", "0")
 
 
