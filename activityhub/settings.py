@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "activityhub.middleware.VaryOnHtmxMiddleware",
 ]
 
 ROOT_URLCONF = "activityhub.urls"

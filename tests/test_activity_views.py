@@ -360,3 +360,9 @@ def test_feed_rows_escape_what_clients_sent(client_for, project, viewer):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "&quot;&gt;&lt;img src=x&gt;" in body
     assert 'hx-trigger="poll"' in body  # the in-progress row polls its own detail URL
+
+
+def test_pages_that_answer_htmx_with_fragments_vary_on_hx_request(client_for, project, viewer):
+    # Otherwise the browser's Back may show the cached fragment of a URL htmx pushed instead of its page.
+    response = client_for(viewer).get(feed_url(project), {"status": "FAILED"}, headers={"HX-Request": "true", "HX-Target": "feed-results"})
+    assert "HX-Request" in response["Vary"]
