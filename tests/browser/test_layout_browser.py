@@ -86,6 +86,8 @@ def assert_fits(page, where):
 def test_every_page_fits_the_screen_for_every_role(page, live_server, demo, screen, scheme):
     page.set_viewport_size(WIDTHS[screen])
     page.emulate_media(color_scheme=scheme)
+    violations = []
+    page.on("console", lambda msg: violations.append(f"{page.url}: {msg.text}") if "Content Security Policy" in msg.text else None)
     page.goto(f"{live_server.url}/login/")
     assert_fits(page, "the login page")
     first_screen(page, f"layout-{screen}-{scheme}-login")
@@ -99,6 +101,7 @@ def test_every_page_fits_the_screen_for_every_role(page, live_server, demo, scre
             if role in ("owner", "manager"):
                 name = "-".join(part if not part[-1:].isdigit() else "detail" for part in path.strip("/").split("/")) or "home"
                 first_screen(page, f"layout-{screen}-{scheme}-{name}")
+    assert violations == []  # no page needs an inline style or script the CSP refuses
 
 
 def test_on_a_phone_filters_fold_behind_a_button_and_rows_stack(page, live_server, demo):
