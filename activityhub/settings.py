@@ -5,6 +5,7 @@ it requires SECRET_KEY and ALLOWED_HOSTS and turns on every setting `manage.py c
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "django_tasks_db",
+    "axes",  # sign-in throttling (activityhub.auth)
     "ninja",  # its templates and static files: the API docs page works offline and under our CSP
     "activityhub",
     "projects",
@@ -71,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into activityhub.auth.lockout_response
 ]
 
 ROOT_URLCONF = "activityhub.urls"
@@ -119,8 +122,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# Attempts per minute, counted separately per client IP and per username.
-LOGIN_RATE_LIMIT = int(os.environ.get("LOGIN_RATE_LIMIT", "10"))
+# Sign-in throttling (django-axes, see activityhub.auth): LOGIN_FAILURE_LIMIT failed sign-ins for one username
+# from one client address lock that pair for LOGIN_LOCKOUT_MINUTES; counted in the database, shared by all workers.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: the socket address is the client).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "activityhub.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "activityhub.auth.lockout_response"
+AXES_VERBOSE = False
 # API requests per API key, "N/s", "N/min" or "N/hour" (429 with Retry-After beyond it).
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/min")
 # API keys are stored as HMAC-SHA256 with this secret (default SECRET_KEY; set it to rotate SECRET_KEY freely).

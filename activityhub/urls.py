@@ -5,11 +5,11 @@ from django.urls import include, path
 
 from . import health, views
 from .api import public_urls as api_urls
-from .auth import RateLimitedLoginView
+from .auth import LoginView
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", login_not_required(RateLimitedLoginView.as_view()), name="login"),
+    path("login/", login_not_required(LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", api_urls()),
