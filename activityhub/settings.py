@@ -141,6 +141,10 @@ AXES_VERBOSE = False
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/min")
 # API keys are stored as HMAC-SHA256 with this secret (default SECRET_KEY; set it to rotate SECRET_KEY freely).
 API_KEY_HASH_SECRET = os.environ.get("API_KEY_HASH_SECRET", "")
+# Outbound requests (health checks, webhooks; see outbound.guard): loopback and private-network targets are
+# refused in production unless allowed here; link-local/metadata, unspecified and multicast ones always are.
+OUTBOUND_ALLOW_LOOPBACK = env_bool("OUTBOUND_ALLOW_LOOPBACK", not PRODUCTION)
+OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", not PRODUCTION)
 # How often the activity feed polls for new events and for in-progress rows.
 ACTIVITY_POLL_SECONDS = int(os.environ.get("ACTIVITY_POLL_SECONDS", "10"))
 
@@ -218,5 +222,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }
