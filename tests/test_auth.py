@@ -92,6 +92,12 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(client, ow
     assert response.status_code == 302  # the real user, behind the same proxy, signs in
 
 
+@override_settings(TRUSTED_PROXY_COUNT=1)
+def test_a_junk_forwarded_address_falls_back_to_the_proxy_address(client, owner):
+    response = _sign_in(client, "olivia", "x", ip="10.0.0.1", HTTP_X_FORWARDED_FOR="not-an-address")
+    assert response.status_code == 200  # the form again, not a 500 from storing "not-an-address"
+
+
 @override_settings(AXES_FAILURE_LIMIT=3)
 def test_failure_counts_live_in_the_database_shared_by_every_worker(client, owner):
     from axes.models import AccessAttempt
