@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from . import health, views
+from .api import not_found_view as api_not_found
 from .api import public_urls as api_urls
 from .auth import LoginView
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", api_urls()),
+    re_path(r"^api/v1/", api_not_found),  # after the API's own routes: whatever they did not match
     path("favicon.ico", views.favicon),
     path("healthz", health.healthz, name="healthz"),  # schema integrity (issue 7)
     path("", include("projects.urls")),
