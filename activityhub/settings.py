@@ -41,7 +41,7 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "activityhub.admin_site.ActivityHubAdminConfig",  # django.contrib.admin with hardened change lists
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
