@@ -2,7 +2,8 @@
 
 Django turns most bad lookups (?created_at__year=abc) into IncorrectLookupParameters, a redirect to `?e=1`, but
 date-hierarchy arithmetic at the calendar's edge (?created_at__year=9999&created_at__month=12) overflows inside
-ChangeList and used to be a 500. Wrapping at registration covers every admin, ours and third-party, present and
+ChangeList, and an id beyond 64 bits in a list filter (?project__exact=99999999999999999999) overflows the
+database driver: both used to be a 500. Wrapping at registration covers every admin, ours and third-party, present and
 future, in one place.
 """
 
@@ -10,6 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.db import DataError
 
 
 class SafeChangeList(ChangeList):
@@ -17,6 +19,12 @@ class SafeChangeList(ChangeList):
         try:
             return super().get_filters(request)
         except (OverflowError, ValueError) as exc:  # a date beyond year 1..9999: the same answer as any bad lookup
+            raise IncorrectLookupParameters(exc) from exc
+
+    def get_results(self, request):
+        try:
+            return super().get_results(request)
+        except (OverflowError, DataError) as exc:  # ?fk__exact=99999999999999999999: out of the column's range
             raise IncorrectLookupParameters(exc) from exc
 
 
