@@ -11,7 +11,7 @@ import math
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
@@ -23,6 +23,8 @@ from events.api.conversations import router as conversations_router
 from monitoring.api import router as monitoring_router
 from projects.api_auth import ApiKeyAuth, ApiKeyRateThrottle
 from projects.idempotency import KEY_SCHEMA
+
+from .faults import is_transient
 
 BATCH_FIELDS = {"events", "actions"}
 
@@ -182,21 +184,10 @@ def body_too_big(request, exc):
     return _error(request, 413, f"Request body too large: at most {limit} bytes; send smaller batches.")
 
 
-def _is_transient(exc) -> bool:
-    """Lock contention, deadlock, serialization failure or a lost connection: retrying can succeed.
-
-    Anything else (SQLite's "no such table", say) is a server bug and must stay a loud 500, not pass for busy.
-    """
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    if sqlstate:  # PostgreSQL: connection exception, transaction rollback, resources, operator, lock not available
-        return sqlstate[:2] in {"08", "40", "53", "57"} or sqlstate == "55P03"
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text or ("connection" in text and "closed" in text)
-
-
 @api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
 def database_busy(request, exc):
-    if not _is_transient(exc):
+    if not is_transient(exc):
         raise exc
     # The work was rolled back, so the client may retry (with the same Idempotency-Key): a 503, not a 500.
     response = _error(request, 503, "The database is busy; nothing was stored. Retry shortly with the same Idempotency-Key.")

@@ -21,3 +21,5 @@ urlpatterns = [
     path("", include("events.urls")),
     path("monitoring/", include("monitoring.urls")),
 ]
+
+handler500 = "activityhub.faults.server_error"  # a busy or lost database outside a view: the friendly 503 page
