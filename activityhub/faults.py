@@ -7,7 +7,7 @@ Retry-After. Any other database error is a bug and stays a loud 500.
 
 import sys
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.views import defaults
@@ -50,7 +50,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, DatabaseError) and is_transient(exception):
+        if is_transient(exception):
             return database_unavailable(request)
         return None
 
@@ -58,6 +58,6 @@ class DatabaseUnavailableMiddleware:
 def server_error(request):
     """handler500: failures outside a view (a session or user lookup in middleware) get the same 503 page."""
     exception = sys.exc_info()[1]
-    if isinstance(exception, DatabaseError) and is_transient(exception):
+    if is_transient(exception):
         return database_unavailable(request)
     return defaults.server_error(request)

@@ -1,6 +1,6 @@
 """Faults on PostgreSQL: a locked table and dropped connections give 503s (nothing stored), never a 500.
 
-PostgreSQL only (the lock and statement timeouts, pg_terminate_backend): these run in the PostgreSQL half of CI.
+The lock and connection tests need PostgreSQL (timeouts, pg_terminate_backend): they run in the PostgreSQL half of CI.
 """
 
 import json
@@ -18,7 +18,7 @@ from django.urls import reverse
 from events.models import ActivityEvent
 from projects.models import ApiKey
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL faults (CI runs them there)")
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL faults (CI runs them there)")
 
 
 def other_connection():
@@ -55,6 +55,7 @@ def locked_events_table():
     holder.close()
 
 
+@postgresql_only
 def test_connections_carry_timeouts_below_the_worker_timeout(settings, transactional_db):
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
@@ -65,6 +66,7 @@ def test_connections_carry_timeouts_below_the_worker_timeout(settings, transacti
     assert 0 < settings.DATABASE_LOCK_TIMEOUT_MS <= settings.DATABASE_STATEMENT_TIMEOUT_MS < 30_000  # gunicorn's default
 
 
+@postgresql_only
 def test_api_write_on_a_locked_table_is_a_503_and_stores_nothing(client, token, transactional_db, short_lock_timeout,
                                                                   locked_events_table):
     started = time.monotonic()
@@ -77,6 +79,7 @@ def test_api_write_on_a_locked_table_is_a_503_and_stores_nothing(client, token, 
     assert time.monotonic() - started < 10  # answered by the lock timeout, not by a worker kill
 
 
+@postgresql_only
 def test_html_page_on_a_locked_table_is_the_friendly_503_page(client_for, project, viewer, transactional_db,
                                                                 short_lock_timeout, locked_events_table):
     response = client_for(viewer).get(reverse("events:feed", args=[project.slug]))
@@ -86,6 +89,7 @@ def test_html_page_on_a_locked_table_is_the_friendly_503_page(client_for, projec
     assert response["Retry-After"]
 
 
+@postgresql_only
 def test_nothing_was_stored_after_the_lock_is_released(client, token, transactional_db, short_lock_timeout):
     holder = other_connection()
     holder.execute("BEGIN")
@@ -107,6 +111,7 @@ def _wsgi_get(app, path):
     return int(status[0].split()[0]), body
 
 
+@postgresql_only
 def test_first_healthz_after_the_database_dropped_a_persistent_connection_succeeds(transactional_db):
     """With CONN_MAX_AGE, a connection the database killed is noticed and replaced (CONN_HEALTH_CHECKS)."""
     app = get_wsgi_application()  # a server's handler: connections are kept and checked between requests
@@ -129,6 +134,7 @@ def test_first_healthz_after_the_database_dropped_a_persistent_connection_succee
         connection.close()
 
 
+@postgresql_only
 def test_killing_backends_mid_load_gives_no_500_and_loses_or_duplicates_no_event(live_server, project, viewer, token):
     """Writers retry on 503 with the same Idempotency-Key; readers load pages; a killer drops every backend."""
     writers, per_writer, kills = 3, 15, 15
@@ -195,3 +201,17 @@ def test_killing_backends_mid_load_gives_no_500_and_loses_or_duplicates_no_event
     assert sorted(stored) == sorted(expected)  # every event once: none lost, none twice
     assert any(kind == "page" and status == 200 for kind, status in statuses)
     assert terminated, "the killer found no backend to terminate: the load did not overlap the kills"
+
+
+@pytest.mark.parametrize("error", ["OperationalError", "InterfaceError"])
+def test_a_view_failing_on_a_lost_connection_answers_the_503_page_and_other_errors_stay_500(rf, error):
+    from django import db
+
+    from activityhub.faults import DatabaseUnavailableMiddleware
+
+    middleware = DatabaseUnavailableMiddleware(lambda request: None)
+    request = rf.get("/projects/acme/activity/?status=FAILED")
+    response = middleware.process_exception(request, getattr(db, error)("the connection is closed"))
+    assert response.status_code == 503 and b"busy for a moment" in response.content
+    assert b"/projects/acme/activity/?status=FAILED" in response.content
+    assert middleware.process_exception(request, db.OperationalError("no such table: events_activityevent")) is None
