@@ -189,7 +189,7 @@ def replica_health(alias: str, *, fresh: bool = False) -> ReplicaHealth:
     return health
 
 
-def mark_replica_failed(alias: str, exc: Exception) -> None:
+def mark_replica_failed(alias: str, exc: Exception, then: str = "re-running it on the primary") -> None:
     _health[alias] = ReplicaHealth(
         alias,
         False,
@@ -197,7 +197,15 @@ def mark_replica_failed(alias: str, exc: Exception) -> None:
         checked_at=time.monotonic(),
     )
     connections[alias].close()
-    logger.warning("Read replica %s failed during a request, re-running it on the primary: %s", alias, exc)
+    logger.warning("Read replica %s failed during a request, %s: %s", alias, then, exc)
+
+
+def note_failed_read(exc: Exception) -> None:
+    """For the API's 503 on a lost database: if this request read a replica, skip it until the next probe."""
+    state = _routing.get()
+    if state is not None and state.read_alias is not None:
+        mark_replica_failed(state.read_alias, exc, then="the client's retry reads the primary")
+        state.read_alias = None
 
 
 def choose_replica() -> str | None:

@@ -264,6 +264,53 @@ def test_a_replica_that_dies_during_a_request_reruns_the_view_on_the_primary(
     assert "failed during a request, re-running it on the primary" in caplog.text
 
 
+def cut_replica_connections():
+    """Terminate this database's sessions on the replica from the replica's side, as a replica restart would."""
+    replica = connections["replica"].settings_dict
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            replica["HOST"],
+            "-p",
+            str(replica["PORT"]),
+            "-U",
+            "postgres",
+            "-XAtqc",
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{replica['NAME']}' "
+            "AND pid <> pg_backend_pid()",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_an_api_read_whose_replica_dies_answers_503_and_its_retry_reads_the_primary(
+    project, owner, settings, caplog
+):
+    from tests.api_fixtures import ApiClient
+
+    settings.REPLICA_CHECK_SECONDS = 3600
+    _, read_token = ApiKey.objects.create_key(
+        project=project, name="dashboards", scope="read", created_by=owner
+    )
+    record(project, "Read after the retry")
+    wait_for_replay()
+    reader = ApiClient(read_token)
+    reader.get("/feed")  # stamps the key's last use (a write), then opens the replica connection
+    reader.client.cookies.clear()
+    cache.clear()
+    assert reader.get("/feed").status_code == 200
+    cut_replica_connections()
+    with caplog.at_level(logging.WARNING, logger="activityhub.db_router"):
+        failed = reader.get("/feed")
+    assert failed.status_code == 503
+    assert failed["Retry-After"] == "1"
+    assert "the client's retry reads the primary" in caplog.text
+    retry = reader.get("/feed")
+    assert [e["title"] for e in retry.json()["events"]] == ["Read after the retry"]
+
+
 def test_deep_health_reports_each_replica_and_its_lag(client_for, staff):
     wait_for_replay()
     body = client_for(staff).get("/healthz?deep=1").json()
