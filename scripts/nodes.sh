@@ -40,7 +40,8 @@ up() {
   fi
   # Every node: the same secret (sessions, API key hashes), database and Redis; nothing kept per node.
   export SECRET_KEY PRODUCTION="${PRODUCTION:-1}" SECURE_SSL_REDIRECT="${SECURE_SSL_REDIRECT:-0}" \
-    ALLOWED_HOSTS="${ALLOWED_HOSTS:-127.0.0.1,localhost}" CONN_MAX_AGE="${CONN_MAX_AGE:-60}" LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+    ALLOWED_HOSTS="${ALLOWED_HOSTS:-127.0.0.1,localhost}" CONN_MAX_AGE="${CONN_MAX_AGE:-60}" LOG_LEVEL="${LOG_LEVEL:-WARNING}" \
+    TRUSTED_PROXY_COUNT="${TRUSTED_PROXY_COUNT:-1}"  # haproxy appends the client to X-Forwarded-For
   local servers=""
   for n in $(seq 1 "$NODES"); do
     local port=$((NODE_PORT + n - 1))
