@@ -36,16 +36,21 @@ WORKFLOWS = [
     ("stale-link-check", "docs-assistant", None, 3, 0.3, 60),
 ]
 DAYS = 14
-# The demo's own server: `make demo` serves on $PORT (default 8000), and its checks must follow.
-DEMO_ORIGIN = f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}"
-CHECKS = [
-    ("dashboard-login", "Dashboard login page", f"{DEMO_ORIGIN}/login/", 200),
-    ("api-openapi", "API schema", f"{DEMO_ORIGIN}/api/v1/openapi.json", 200),
-    ("status-page", "Public status page", "http://127.0.0.1:9/status", 200),
-]
+
+
+def demo_checks():
+    """The demo checks its own server: `make demo` serves on $PORT (default 8000), and the checks follow it."""
+    origin = f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}"
+    return [
+        ("dashboard-login", "Dashboard login page", f"{origin}/login/", 200),
+        ("api-openapi", "API schema", f"{origin}/api/v1/openapi.json", 200),
+        ("status-page", "Public status page", "http://127.0.0.1:9/status", 200),
+    ]
+
+
 # Reset on every run: due a few seconds after `make demo` starts, so a visitor watches it turn late and alert.
 LATE_SCHEDULE = "invoice-sync"
-LATE_AFTER = timedelta(seconds=20)
+LATE_AFTER = timedelta(seconds=10)
 
 
 def seed(context, log):
@@ -107,12 +112,12 @@ def seed(context, log):
     )
     WorkflowSchedule.objects.update_or_create(
         project=projects["acme-api"], workflow_name=LATE_SCHEDULE,
-        defaults={"cron_expression": "*/30 * * * *", "grace_period_seconds": 0, "alert_state": "OK",
+        defaults={"cron_expression": "*/30 * * * *", "grace_period_seconds": 15, "alert_state": "OK",
                   "status": "ACTIVE", "next_run_at": timezone.now() + LATE_AFTER},
     )
     log(f"  monitoring: {WorkflowSchedule.objects.count()} schedules")
 
-    for check_id, name, url, expected in CHECKS:
+    for check_id, name, url, expected in demo_checks():
         if SystemHealthCheck.objects.filter(check_id=check_id).exists():
             # Point at this run's port and run right after start-up, so fresh results appear within a minute.
             SystemHealthCheck.objects.open().filter(check_id=check_id).update(url=url, due_at=now + timedelta(seconds=5))
