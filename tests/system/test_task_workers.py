@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from .processes import TEST_REDIS_URL, migrated_database, redis_prefix, system, wait_for  # noqa: F401 - fixtures
+from .processes import TEST_REDIS_URL, wait_for
 
 
 def enqueue(system, call):
@@ -20,7 +20,7 @@ def redis_env(prefix):
 
 
 @pytest.fixture
-def redis_tasks(settings, redis_prefix):  # noqa: F811
+def redis_tasks(settings, redis_prefix):
     """This test process enqueues and reads results through Redis, with the prefix its worker is given."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks_redis.RedisTaskBackend", "QUEUES": [], "OPTIONS": {
         "REDIS_URL": TEST_REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix, "REDIS_CONSUMER_GROUP": f"{redis_prefix}_workers",
@@ -28,7 +28,7 @@ def redis_tasks(settings, redis_prefix):  # noqa: F811
     return redis_env(redis_prefix)
 
 
-def test_database_worker_runs_a_task_enqueued_by_another_process(system, tmp_path):  # noqa: F811
+def test_database_worker_runs_a_task_enqueued_by_another_process(system, tmp_path):
     marker = tmp_path / "done.txt"
     task_id = enqueue(system, f"write_file.enqueue({str(marker)!r}, 'from the database queue')")
     worker = system.start_manage("worker", name="worker")
@@ -40,7 +40,7 @@ def test_database_worker_runs_a_task_enqueued_by_another_process(system, tmp_pat
     assert system.sql("SELECT count(*) FROM activityhub_processheartbeat") == [(0,)]  # a clean stop leaves no row
 
 
-def test_redis_worker_runs_a_task_enqueued_through_redis(system, tmp_path, redis_tasks):  # noqa: F811
+def test_redis_worker_runs_a_task_enqueued_through_redis(system, tmp_path, redis_tasks):
     from tests.task_fixtures import write_file
 
     marker = tmp_path / "done.txt"
@@ -54,7 +54,7 @@ def test_redis_worker_runs_a_task_enqueued_through_redis(system, tmp_path, redis
     assert system.stop(worker) == 0
 
 
-def test_failing_task_is_retried_with_backoff_and_every_failure_stays_visible(system, tmp_path):  # noqa: F811
+def test_failing_task_is_retried_with_backoff_and_every_failure_stays_visible(system, tmp_path):
     attempts = tmp_path / "attempts.txt"
     retry = {"TASK_MAX_ATTEMPTS": "3", "TASK_RETRY_BASE_SECONDS": "0.5"}
     enqueue(system, f"always_fails.enqueue({str(attempts)!r})")
@@ -73,7 +73,7 @@ def test_failing_task_is_retried_with_backoff_and_every_failure_stays_visible(sy
     assert "giving up" in system.log(worker)
 
 
-def test_failing_task_is_retried_through_redis_and_ends_failed(system, tmp_path, redis_tasks):  # noqa: F811
+def test_failing_task_is_retried_through_redis_and_ends_failed(system, tmp_path, redis_tasks):
     from tests.task_fixtures import always_fails
 
     attempts = tmp_path / "attempts.txt"
@@ -89,7 +89,7 @@ def test_failing_task_is_retried_through_redis_and_ends_failed(system, tmp_path,
     assert "the service this job needs is down" in failed.errors[0].traceback
 
 
-def test_worker_stopped_mid_task_puts_it_back_and_the_next_worker_finishes_it(system, tmp_path):  # noqa: F811
+def test_worker_stopped_mid_task_puts_it_back_and_the_next_worker_finishes_it(system, tmp_path):
     started = tmp_path / "started.txt"
     task_id = enqueue(system, f"slow_write.enqueue('written-by-the-task', {str(started)!r})").replace("-", "")
     first = system.start_manage("worker", "--shutdown-timeout", "0.5", name="first-worker")
@@ -109,7 +109,7 @@ def test_worker_stopped_mid_task_puts_it_back_and_the_next_worker_finishes_it(sy
     assert len(workers) == 2 and workers[0] != workers[1]
 
 
-def test_worker_and_scheduler_beat_while_they_run_and_leave_no_row_when_stopped(system):  # noqa: F811
+def test_worker_and_scheduler_beat_while_they_run_and_leave_no_row_when_stopped(system):
     def beats():
         return dict(system.sql("SELECT role, beat_at FROM activityhub_processheartbeat"))
 
