@@ -98,6 +98,13 @@ DATABASES = {
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and scheduler write one file: take the write lock when a transaction starts and wait for it
+    # (a deferred transaction that must upgrade its lock fails at once with "database is locked"); WAL lets
+    # readers go on while one process writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL speed-up; SQLite builds the same index on its key columns.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
