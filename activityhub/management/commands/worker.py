@@ -41,6 +41,9 @@ class Command(BaseCommand):
                 worker.configure_signals()
                 try:
                     worker.run()
+                except SystemExit as stop:  # how django-tasks-db's worker leaves its idle sleep on SIGTERM
+                    if stop.code not in (0, None):
+                        raise
                 finally:
                     worker.reset_signals()
             else:
