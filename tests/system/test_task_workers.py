@@ -121,3 +121,23 @@ def test_worker_and_scheduler_beat_while_they_run_and_leave_no_row_when_stopped(
     assert system.stop(scheduler) == 0
     assert system.stop(worker) == 0
     assert beats() == {}
+
+
+def test_redis_worker_stopped_mid_task_leaves_it_for_the_next_worker(system, tmp_path, redis_tasks):
+    from tests.task_fixtures import slow_write
+
+    started = tmp_path / "started.txt"
+    result = slow_write.enqueue("written-through-redis", str(started))
+    first = system.start_manage("worker", "--shutdown-timeout", "0.5", name="first-worker", **redis_tasks)
+    wait_for(started.exists, what="the task to start")
+    assert system.stop(first, signal.SIGTERM) != 0  # out of time: the process exits without finishing the task
+    # Not half-done: the task's transaction never committed.
+    assert system.sql("SELECT count(*) FROM activityhub_periodicjob WHERE name = 'written-through-redis'") == [(0,)]
+    assert slow_write.get_result(result.id).status == "RUNNING"
+
+    # Another worker reclaims it once TASKS_CLAIM_TIMEOUT (3 s here) has passed, and finishes it.
+    second = system.start_manage("worker", "--claim-interval", "1", name="second-worker", **redis_tasks)
+    wait_for(lambda: slow_write.get_result(result.id).status == "SUCCESSFUL", timeout=90,
+             what="the second worker to reclaim and finish the task")
+    assert system.stop(second) == 0
+    assert system.sql("SELECT count(*) FROM activityhub_periodicjob WHERE name = 'written-through-redis'") == [(1,)]

@@ -24,8 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0, help="Seconds between polls when idle (database).")
         parser.add_argument("--max-tasks", type=int, default=None, help="Exit after this many tasks.")
         parser.add_argument("--batch", action="store_true", help="Run what is queued, then exit (database backend).")
+        parser.add_argument("--claim-interval", type=float, default=60.0,
+                            help="Redis: seconds between looks for tasks of dead workers to take over (default 60).")
 
-    def handle(self, *args, shutdown_timeout, interval, max_tasks, batch, **options):
+    def handle(self, *args, shutdown_timeout, interval, max_tasks, batch, claim_interval, **options):
         from django_tasks_db.backend import DatabaseBackend
 
         backend = task_backends["default"]
@@ -48,7 +50,7 @@ class Command(BaseCommand):
                     worker.reset_signals()
             else:
                 self.stdout.write(f"worker {heartbeat.process_id}: {type(backend).__name__}")
-                options = {"continuous": not batch, "shutdown_timeout": shutdown_timeout}
+                options = {"continuous": not batch, "shutdown_timeout": shutdown_timeout, "claim_interval": claim_interval}
                 if max_tasks:
                     options["max_tasks"] = max_tasks
                 call_command("run_redis_tasks", **options)
