@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "activityhub.middleware.VaryOnHtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into activityhub.auth.lockout_response
 ]
 
