@@ -84,7 +84,7 @@ def test_system_check_leaves_unapplied_migrations_to_migrate():
     with drifted("DELETE FROM django_migrations WHERE app = 'sessions' AND name = '0001_initial'"):
         call_command("check", databases=["default"])
         code, out = run()
-    assert code == 1 and "sessions.0001_initial is not applied" in out
+    assert code == 1 and "[migration_records]" in out and "sessions.0001_initial" in out
 
 
 def test_unreachable_database_exits_1_and_says_so():
