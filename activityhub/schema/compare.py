@@ -102,12 +102,22 @@ def compare_tables(expected: dict[str, ExpectedTable], live, connection, referen
     suspects: dict[str, ExpectedTable] = {}
     claimed: set[int] = set()
     live_after: dict[str, LiveTable] = {}
+    renamed: dict[str, str] = {}  # live name → expected name, for tables recognised under another name
+    for name, exp in expected.items():
+        if live.get(name) is None:
+            finding = _missing_table(exp, live, expected, repairs, claimed)
+            per_table[name] = ([finding], [])
+            if finding.kind == "renamed_table":
+                renamed[finding.found] = name
     for name, exp in expected.items():
         table = live.get(name)
         ref = reference.get(name) if reference else None
         if table is None:
-            per_table[name] = ([_missing_table(exp, live, expected, repairs, claimed)], [])
             continue
+        table = replace(table, foreign_keys=[
+            replace(f, ref_table=renamed[f.ref_table], ref_schema=_schema_of(live, renamed[f.ref_table], f.ref_schema))
+            if f.ref_table in renamed else f for f in table.foreign_keys
+        ]) if renamed else table
         renames: dict[str, str] = {}
         other = list(_compare_columns(exp, table, repairs, renames))
         if renames:
@@ -155,6 +165,11 @@ def _text_shape(exp: ExpectedTable, table: LiveTable, repairs: Repairs, connecti
 # --- tables ----------------------------------------------------------------------------------------------
 
 
+def _schema_of(live: LiveSchema, name: str, default: str) -> str:
+    table = live.get(name)
+    return table.schema if table is not None else (live.current_schema or default)
+
+
 def _missing_table(exp: ExpectedTable, live: LiveSchema, expected, repairs: Repairs, claimed: set) -> Finding:
     wanted = set(exp.columns)
     scored = []
@@ -174,7 +189,7 @@ def _missing_table(exp: ExpectedTable, live: LiveSchema, expected, repairs: Repa
         what = "moved to another schema" if found.name == exp.name else "renamed"
         if moved and found.name != exp.name:
             what = "renamed and moved to another schema"
-        return Finding(
+        finding = Finding(
             "renamed_table",
             exp.name,
             f'table "{exp.name}" of model {exp.label} is missing; {where} has its columns and primary key: it was '
@@ -182,6 +197,8 @@ def _missing_table(exp: ExpectedTable, live: LiveSchema, expected, repairs: Repa
             repairs.rename_table(found, exp.name, live.current_schema if moved else ""),
             exp.label,
         )
+        finding.found = found.name
+        return finding
     if scored:
         names = ", ".join(f'"{s[2].schema or "main"}"."{s[2].name}"' for s in scored[:4])
         return Finding(
@@ -473,7 +490,7 @@ def _extra_unique(exp: ExpectedTable, index: LiveIndex, repairs: Repairs) -> Fin
         f"{exp.name}.{index.name}",
         f'unique {"constraint" if index.constraint else "index"} "{index.name}" on "{exp.name}" '
         f"{describe_index(index)} is not in model {exp.label}: it rejects rows the model allows",
-        repairs.drop_index(exp.name, index),
+        repairs.drop_index(exp.name, index, exp.model),
         exp.label,
     )
 
@@ -548,13 +565,18 @@ def _compare_indexes(exp: ExpectedTable, table: LiveTable, repairs: Repairs, con
         clash = next((i.name for i in table.indexes if i.name == expected.name), None)
         what = "unique constraint" if expected.kind == "unique" else "index"
         found = next((i for i in table.indexes if i.name == expected.name), None)
+        near = [i for i in table.indexes if not i.primary and i is not found and set(i.columns) & set(expected.columns)]
+        if found:
+            seen = f"the index of that name is {describe_index(found)}"
+        elif near:
+            seen = "found instead: " + "; ".join(f'"{i.name}" {describe_index(i)}' for i in near[:3])
+        else:
+            seen = "no index in the database has these columns in this order"
         yield Finding(
             "missing_unique" if expected.kind == "unique" else "missing_index",
             f"{exp.name}.{expected.name}",
             f'{what} "{expected.name}" on "{exp.name}" {_describe_index(expected, predicate)} is missing '
-            f"({expected.source} of {exp.label}); "
-            + (f"found instead: {found.definition or found.columns}" if found else
-               "no index in the database has these columns in this order"),
+            f"({expected.source} of {exp.label}); {seen}",
             repairs.create_index(exp.model, expected, clashing_name=clash),
             exp.label,
         )

@@ -10,9 +10,12 @@ class Finding:
     message: str
     repair: str  # the SQL or manage.py command that would make the database match
     model: str = ""  # app_label.ModelName when the finding belongs to a model
+    found: str = field(default="", repr=False, compare=False)  # the live object it was matched with, if any
 
     def as_dict(self):
-        return asdict(self)
+        data = asdict(self)
+        data.pop("found")
+        return data
 
 
 # System check ids, one per kind, so a deployment can silence a kind it accepts (SILENCED_SYSTEM_CHECKS).

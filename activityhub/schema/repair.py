@@ -127,11 +127,11 @@ class Repairs:
             )
         return "\n".join(statements)
 
-    def drop_index(self, table, index) -> str:
+    def drop_index(self, table, index, model=None) -> str:
         if index.constraint and not self.sqlite:
             return f"ALTER TABLE {self.qn(table)} DROP CONSTRAINT {self.qn(index.constraint)};"
-        if index.constraint:  # SQLite: a UNIQUE written in CREATE TABLE goes only with a rebuild
-            return "-- SQLite: a UNIQUE inside CREATE TABLE is removed by rebuilding the table."
+        if index.constraint and model is not None:  # SQLite: a UNIQUE written in CREATE TABLE goes with a rebuild
+            return self.rebuild_table(model)
         return f"DROP INDEX {self.qn(index.name)};"
 
     def validate_check(self, table, check) -> str:
