@@ -135,7 +135,7 @@ _PG_TABLE_ROWS = """
 
 _PG_COLUMNS = """
     SELECT a.attrelid, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity,
-        a.attgenerated, pg_catalog.pg_get_expr(d.adbin, d.adrelid, true),
+        a.attgenerated, pg_catalog.pg_get_expr(d.adbin, d.adrelid),
         CASE WHEN a.attidentity <> '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%'
              THEN pg_catalog.pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) END
     FROM pg_catalog.pg_attribute a
@@ -152,7 +152,7 @@ _PG_CONSTRAINTS = """
         ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.ord),
         con.confdeltype, con.condeferrable, con.condeferred, con.convalidated,
-        pg_catalog.pg_get_constraintdef(con.oid, true)
+        pg_catalog.pg_get_constraintdef(con.oid)
     FROM pg_catalog.pg_constraint con
     LEFT JOIN pg_catalog.pg_class ref ON ref.oid = con.confrelid
     LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = ref.relnamespace
@@ -171,12 +171,12 @@ _PG_INDEXES = """
         ARRAY(SELECT CASE WHEN oc.opcdefault THEN '' ELSE oc.opcname END
               FROM unnest(ix.indclass) WITH ORDINALITY k(oid, ord)
               JOIN pg_catalog.pg_opclass oc ON oc.oid = k.oid WHERE k.ord <= ix.indnkeyatts ORDER BY k.ord),
-        ARRAY(SELECT pg_catalog.pg_get_indexdef(ix.indexrelid, k, true)
+        ARRAY(SELECT pg_catalog.pg_get_indexdef(ix.indexrelid, k, false)
               FROM generate_series(1, ix.indnkeyatts) k ORDER BY k),
         ARRAY(SELECT a.attname FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, ord)
               JOIN pg_catalog.pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum
               WHERE k.ord > ix.indnkeyatts ORDER BY k.ord),
-        am.amname, coalesce(pg_catalog.pg_get_expr(ix.indpred, ix.indrelid, true), ''),
+        am.amname, coalesce(pg_catalog.pg_get_expr(ix.indpred, ix.indrelid), ''),
         ix.indisvalid AND ix.indisready, con.conname, coalesce(con.condeferrable, false),
         coalesce(con.condeferred, false), {nulls_distinct}, pg_catalog.pg_get_indexdef(ix.indexrelid)
     FROM pg_catalog.pg_index ix
