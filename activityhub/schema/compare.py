@@ -142,7 +142,11 @@ def compare_tables(expected: dict[str, ExpectedTable], live, connection, referen
         rendered = render(suspects) or {}
         for name, exp in suspects.items():
             if name in rendered:
-                per_table[name] = (per_table[name][0], _rendered_shape(exp, live_after[name], rendered[name], repairs))
+                shape = _rendered_shape(exp, live_after[name], rendered[name], repairs)
+            else:  # PostgreSQL could not render (a read-only standby): only what text can tell for certain
+                shape = [*_compare_indexes(exp, live_after[name], repairs, connection, by_text=False),
+                         *_compare_checks_by_name(exp, live_after[name], repairs)]
+            per_table[name] = (per_table[name][0], shape)
     return [f for other, shape in per_table.values() for f in (*other, *shape)]
 
 
@@ -473,7 +477,8 @@ def _compare_indexes_rendered(exp: ExpectedTable, table: LiveTable, ref: LiveTab
         clash = next((i for i in table.indexes if i.name == want.name), None)
         if clash is not None:
             matched.add(id(clash))
-        near = [i for i in table.indexes if not i.primary and i is not clash and set(i.columns) & set(want.columns)]
+        near = [i for i in table.indexes if not i.primary and i is not clash
+                and (set(i.columns) & set(want.columns)) - {None}]
         if clash:
             found = f'the index of that name is {describe_index(clash)}'
         elif near:
@@ -561,11 +566,11 @@ def _describe_index(expected: ExpectedIndex, predicate: str | None = None) -> st
     return f"({', '.join(parts)}){condition}"
 
 
-def _compare_indexes(exp: ExpectedTable, table: LiveTable, repairs: Repairs, connection):
+def _compare_indexes(exp: ExpectedTable, table: LiveTable, repairs: Repairs, connection, by_text: bool = True):
     postgresql = connection.vendor == "postgresql"
     matched: set[int] = set()
     for expected in exp.indexes:
-        parts = repairs.index_parts(exp.model, expected)
+        parts = repairs.index_parts(exp.model, expected) if by_text else {}
         predicate = parts.get("predicate")
         same = [live for live in table.indexes if _index_matches(expected, live, postgresql, parts)]
         matched.update(id(i) for i in same)
@@ -574,7 +579,8 @@ def _compare_indexes(exp: ExpectedTable, table: LiveTable, repairs: Repairs, con
         clash = next((i.name for i in table.indexes if i.name == expected.name), None)
         what = "unique constraint" if expected.kind == "unique" else "index"
         found = next((i for i in table.indexes if i.name == expected.name), None)
-        near = [i for i in table.indexes if not i.primary and i is not found and set(i.columns) & set(expected.columns)]
+        near = [i for i in table.indexes if not i.primary and i is not found
+                and (set(i.columns) & set(expected.columns)) - {None}]
         if found:
             seen = f"the index of that name is {describe_index(found)}"
         elif near:
