@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from django.utils import timezone
-from ninja import Router, Schema, Status
+from ninja import Path, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
@@ -28,8 +28,13 @@ MAX_COUNT = 1_000_000_000
 
 
 def _no_nul(value: str) -> str:
+    """Text a database can store: no NUL characters and no lone surrogates (both are a 422, never a 500)."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogate code points)") from None
     return value
 
 
@@ -45,9 +50,10 @@ def _sane_moment(value: datetime | None) -> datetime | None:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)]
-RunId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
-]
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+RunId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=RUN_ID_PATTERN)]
+# The same shape in a URL path: a NUL or any other character no run id has is a 422 before any query.
+RunIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=RUN_ID_PATTERN, description="The run's run_id")]
 Moment = Annotated[datetime | None, AfterValidator(_sane_moment)]
 Count = Annotated[int | None, Field(ge=0, le=MAX_COUNT)]
 
@@ -146,6 +152,10 @@ class ErrorOut(Schema):
     detail: str
 
 
+# Every monitoring operation can answer these (body not JSON, no key, invalid fields, rate limit, database busy).
+COMMON_ERRORS = {400: ErrorOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut}
+
+
 def _run_out(execution):
     return RunOut(
         run_id=execution.run_id, workflow_name=execution.workflow_name, status=execution.status,
@@ -157,7 +167,7 @@ def _run_out(execution):
 
 @router.post(
     "/monitoring/runs/start",
-    response={200: RunOut, 201: RunOut, 403: ErrorOut, 409: ErrorOut},
+    response={200: RunOut, 201: RunOut, 403: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
     summary="Record that a workflow run started",
 )
 def run_start(request, payload: RunStartIn):
@@ -177,10 +187,10 @@ def run_start(request, payload: RunStartIn):
 
 @router.post(
     "/monitoring/runs/{run_id}/finish",
-    response={200: RunOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={200: RunOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
     summary="Record a workflow run's outcome (duration is computed from its start)",
 )
-def run_finish(request, run_id: str, payload: RunFinishIn):
+def run_finish(request, run_id: RunIdPath, payload: RunFinishIn):
     require_write(request)
     try:
         execution = finish_run(
@@ -202,8 +212,8 @@ def run_finish(request, run_id: str, payload: RunFinishIn):
     return Status(200, _run_out(execution))
 
 
-@router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut}, summary="Read one run")
-def run_detail(request, run_id: str):
+@router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut, **COMMON_ERRORS}, summary="Read one run")
+def run_detail(request, run_id: RunIdPath):
     execution = WorkflowExecution.objects.filter(project=request.auth.project, run_id=run_id[:128]).first()
     if execution is None:
         raise HttpError(404, f"No run '{run_id[:128]}' in this project.")
@@ -212,7 +222,7 @@ def run_detail(request, run_id: str):
 
 @router.post(
     "/monitoring/metrics",
-    response={200: MetricOut, 201: MetricOut, 403: ErrorOut, 404: ErrorOut},
+    response={200: MetricOut, 201: MetricOut, 403: ErrorOut, 404: ErrorOut, **COMMON_ERRORS},
     summary="Record a workflow metric (idempotent per workflow, metric name and recorded_at)",
 )
 def metric_create(request, payload: MetricIn):
