@@ -311,7 +311,7 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
             yield Finding(
                 "missing_identity",
                 f"{t}.{column}",
-                f'column "{t}"."{column}" ({exp.label}.{col.field.name}) generates no values (no identity, no '
+                f'column "{t}"."{column}" ({exp.label}.{column}) generates no values (no identity, no '
                 "sequence): every insert from Django will fail",
                 repairs.add_identity(t, column),
                 exp.label,
@@ -637,12 +637,12 @@ def _pair_checks(want: list[LiveCheck], have: list[LiveCheck], same):
         else:
             unmatched.append(w)
     for w in unmatched:
-        h = next((h for h in left if w.name and h.name == w.name), None) or next(
+        pick: LiveCheck | None = next((h for h in left if w.name and h.name == w.name), None) or next(
             (h for h in left if w.columns and h.columns == w.columns), None
         )
-        if h is not None:
-            left.remove(h)
-        pairs.append((w, [h] if h else [], False))
+        if pick is not None:
+            left.remove(pick)
+        pairs.append((w, [pick] if pick else [], False))
     return pairs, left
 
 
@@ -704,12 +704,12 @@ def _compare_checks_text(exp: ExpectedTable, table: LiveTable, repairs: Repairs,
     want += [LiveCheck(None, (column,), col.check) for column, col in exp.columns.items() if col.check
              and column in table.columns]
     named = {c.name for c in exp.checks}
-    def same(w: LiveCheck, h: LiveCheck) -> bool:
+    def matches(w: LiveCheck, h: LiveCheck) -> bool:
         if (w.name is not None and w.name != h.name) or (w.name is None and h.columns != w.columns):
             return False
         return same_check(w.definition, h.definition) or plain_text(w.definition) == plain_text(h.definition)
 
-    pairs, extra = _pair_checks(want, table.checks, same)
+    pairs, extra = _pair_checks(want, table.checks, matches)
     for w, found, same in pairs:
         if same:
             continue

@@ -5,6 +5,7 @@ every installed app, third-party ones included, without a list of tables to main
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models, router
@@ -34,7 +35,7 @@ class ExpectedIndex:
     expressions: bool = False
     pattern_ops: bool = False  # PostgreSQL's extra `_like` index for LIKE queries on varchar/text
     declaration: object = None  # the Index / UniqueConstraint / field(s), to write the repair SQL
-    model: object = None
+    model: Any = None
 
     def model_columns(self, names) -> tuple:
         opts = self.model._meta
@@ -219,7 +220,7 @@ def _plain_columns(expressions, opts) -> tuple[tuple, tuple]:
         if not isinstance(expression, F):
             return (), ()
         try:
-            columns.append(opts.get_field(expression.name).column)
+            columns.append(opts.get_field(getattr(expression, "name")).column)  # noqa: B009 (F's stubs lack .name)
         except FieldDoesNotExist:
             return (), ()
         orders.append(order)

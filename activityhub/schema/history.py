@@ -107,7 +107,7 @@ class MigrationHistory:
             except LookupError:
                 model = None
             table = live.get(model._meta.db_table) if model is not None else None
-            if isinstance(op, CreateModel):
+            if isinstance(op, CreateModel) and model is not None:
                 if table is None:
                     return False, []
                 evidence.append(model._meta.db_table)
@@ -182,7 +182,7 @@ class MigrationHistory:
         autodetector = MigrationAutodetector(
             self.loader.project_state(),
             ProjectState.from_apps(installed_apps),
-            NonInteractiveMigrationQuestioner(specified_apps=(), dry_run=True),
+            NonInteractiveMigrationQuestioner(specified_apps=set(), dry_run=True),
         )
         changes = autodetector.changes(graph=self.graph)
         found = []
