@@ -1,9 +1,10 @@
 """/healthz for load balancers and /healthz?deep=1 for operators and deploy pipelines.
 
 Shallow: is the database reachable? No details, no login (a load balancer polls it).
-Deep: migrations applied and no schema drift (see activityhub.schema); it reveals the schema, so it needs a staff
-session or a project API key (`Authorization: Bearer ah_…`). Each read replica is covered too: reachable, its lag,
-its schema ("degraded" when one is down or lagging and its reads go to the primary). 200 when healthy, else 503.
+Deep: migrations applied, no schema drift (see activityhub.schema), every worker role beating (activityhub.workers,
+"processes_down" with 503 otherwise), each read replica reachable, within its lag limit and without drift ("degraded"
+with 503 while one is down or lagging: its reads go to the primary); it reveals the schema, so it needs a staff
+session or a project API key (`Authorization: Bearer ah_…`). Both answer 200 when healthy, 503 when not.
 """
 
 from django import forms
@@ -18,6 +19,7 @@ from projects.models import ApiKey
 
 from . import schema
 from .db_router import replica_aliases, replica_health
+from .workers import process_health
 
 
 class HealthForm(forms.Form):
@@ -85,10 +87,13 @@ def healthz(request):
     report = schema.check()
     drift = report.drift
     replicas, replica_unusable, replica_drift = _replicas_report()
+    processes = process_health() if report.reachable and not report.unapplied else {}
     if not report.reachable:
         status = "unavailable"
     elif report.unapplied or drift or replica_drift:
         status = "drift"
+    elif any(role["status"] != "ok" for role in processes.values()):
+        status = "processes_down"
     elif replica_unusable:
         status = "degraded"  # a replica is down or lagging: its reads go to the primary
     else:
@@ -103,6 +108,8 @@ def healthz(request):
             "findings": [f.as_dict() for f in drift],
         },
         "replicas": replicas,
+        # Worker and scheduler heartbeats per role: a role whose processes all stopped beating is "down".
+        "processes": processes,
         "seconds": round(report.seconds, 3),
     }
     return JsonResponse(body, status=200 if status == "ok" else 503)
