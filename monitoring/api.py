@@ -7,6 +7,7 @@ a repeat that contradicts what is stored is a 409 saying why.
 """
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -17,7 +18,8 @@ from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, fie
 
 from projects.api_auth import require_write
 
-from .models import WorkflowExecution
+from .models import DEFAULT_ENVIRONMENT, WorkflowExecution
+from .models.environments import ENVIRONMENT_PATTERN
 from .runs import RunConflict, RunInvalid, finish_run, record_metric, start_run
 
 router = Router(tags=["monitoring"])
@@ -49,6 +51,17 @@ RunId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
 ]
 Moment = Annotated[datetime | None, AfterValidator(_sane_moment)]
+def _environment(value: str) -> str:
+    value = value.strip().lower()
+    if not re.fullmatch(ENVIRONMENT_PATTERN, value):
+        raise ValueError("must be 1–32 letters, digits, '-' or '_' (e.g. 'staging')")
+    return value
+
+
+Environment = Annotated[
+    str, AfterValidator(_environment),
+    Field(description="development, staging, production or your own name (1–32 of a-z 0-9 - _)"),
+]
 Count = Annotated[int | None, Field(ge=0, le=MAX_COUNT)]
 
 
@@ -60,6 +73,7 @@ class RunStartIn(Schema):
     run_id: RunId = Field(validation_alias=_a("run_id", "runId"), description="Your id for the run; pairs start and finish")
     workflow_name: Name = Field(validation_alias=_a("workflow_name", "workflowName"))
     started_at: Moment = Field(None, validation_alias=_a("started_at", "startedAt"), description="Default: now")
+    environment: Environment = DEFAULT_ENVIRONMENT
     triggered_by: Annotated[str | None, Field(max_length=100), AfterValidator(lambda v: v and _no_nul(v))] = Field(
         None, validation_alias=_a("triggered_by", "triggeredBy")
     )
@@ -87,6 +101,7 @@ class RunFinishIn(Schema):
 class RunOut(Schema):
     run_id: str
     workflow_name: str
+    environment: str
     status: str
     started_at: datetime
     completed_at: datetime | None
@@ -148,7 +163,8 @@ class ErrorOut(Schema):
 
 def _run_out(execution):
     return RunOut(
-        run_id=execution.run_id, workflow_name=execution.workflow_name, status=execution.status,
+        run_id=execution.run_id, workflow_name=execution.workflow_name, environment=execution.environment,
+        status=execution.status,
         started_at=execution.started_at, completed_at=execution.completed_at, duration_ms=execution.duration_ms,
         tests_passed=execution.tests_passed, tests_failed=execution.tests_failed, tests_total=execution.tests_total,
         error_message=execution.error_message, triggered_by=execution.triggered_by, report_id=execution.report_id,
@@ -169,6 +185,7 @@ def run_start(request, payload: RunStartIn):
             workflow_name=payload.workflow_name,
             started_at=payload.started_at or timezone.now(),
             triggered_by=payload.triggered_by,
+            environment=payload.environment,
         )
     except RunConflict as exc:
         raise HttpError(409, str(exc)) from None

@@ -5,7 +5,15 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .models import RunAlert, RunStatus, ScheduleAlert, WorkflowExecution, WorkflowMetrics, WorkflowSchedule
+from .models import (
+    DEFAULT_ENVIRONMENT,
+    RunAlert,
+    RunStatus,
+    ScheduleAlert,
+    WorkflowExecution,
+    WorkflowMetrics,
+    WorkflowSchedule,
+)
 from .rollup import add_finished_run
 
 
@@ -17,7 +25,7 @@ class RunInvalid(Exception):
     """The request is well-formed but impossible (HTTP 422)."""
 
 
-def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None):
+def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None, environment=DEFAULT_ENVIRONMENT):
     """Record a run's start. Returns (execution, created); repeating the same start returns the stored run."""
     existing = WorkflowExecution.objects.filter(project=project, run_id=run_id).first()
     if existing is None:
@@ -27,6 +35,7 @@ def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None):
                     project=project,
                     run_id=run_id,
                     workflow_name=workflow_name,
+                    environment=environment,
                     started_at=started_at,
                     triggered_by=triggered_by,
                 )
@@ -39,15 +48,15 @@ def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None):
         raise RunConflict(
             f"Run '{run_id}' was started for workflow '{existing.workflow_name}', not '{workflow_name}'."
         )
+    if existing.environment != environment:
+        raise RunConflict(f"Run '{run_id}' was started in environment '{existing.environment}', not '{environment}'.")
     return existing, False
 
 
 def _count_scheduled_run(execution):
     """A run of a scheduled workflow counts for its schedule and moves the expected next run."""
     schedule = (
-        WorkflowSchedule.objects.select_for_update().active().filter(
-            project_id=execution.project_id, workflow_name=execution.workflow_name
-        ).first()
+        WorkflowSchedule.objects.select_for_update().active().for_run(execution).first()
     )
     if schedule is None:
         return

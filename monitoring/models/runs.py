@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Avg, Count, Max, Q
 from django.utils import timezone
 
+from .environments import environment_field, validate_environment
+
 
 def new_report_id() -> str:
     return f"rpt_{timezone.now():%Y%m%d}_{secrets.token_hex(5)}"
@@ -22,6 +24,10 @@ class MonitoringReport(models.Model):
 
     report_id = models.CharField(max_length=64, unique=True, default=new_report_id, editable=False)
     report_type = models.CharField(max_length=16, choices=ReportType.choices, default=ReportType.ON_DEMAND)
+    environment = models.CharField(
+        max_length=32, blank=True, default="", validators=[validate_environment],
+        help_text="The environment the report covers; empty for all of them",
+    )
     start_time = models.DateTimeField()
     end_time = models.DateTimeField()
     total_runs = models.PositiveIntegerField(default=0)
@@ -147,6 +153,7 @@ class WorkflowExecution(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="workflow_executions")
     run_id = models.CharField(max_length=128, help_text="Client-chosen id that pairs a run's start with its finish")
     workflow_name = models.CharField(max_length=200)
+    environment = environment_field()
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -179,7 +186,7 @@ class WorkflowExecution(models.Model):
             # The overview's time-window aggregates read only this index (index-only scan; key columns rather
             # than INCLUDE so SQLite builds the same index).
             models.Index(
-                fields=["started_at", "project", "workflow_name", "status", "duration_ms"],
+                fields=["started_at", "project", "workflow_name", "environment", "status", "duration_ms"],
                 name="execution_started_cover",
             ),
             # Last run of a workflow, a workflow's history.

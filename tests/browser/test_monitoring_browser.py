@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from monitoring.models import NotificationLog, SystemHealthCheck, WorkflowSchedule
+from monitoring.models import HealthCheck, NotificationLog, WorkflowSchedule
 from monitoring.runs import finish_run, start_run
 
 
@@ -56,7 +56,7 @@ def test_manager_watches_workflows_live_and_manages_checks_and_reports(
     page.get_by_label("Timeout (ms)").fill("2000")
     page.get_by_role("button", name="Add check").click()
     expect(page.locator("[data-check='login-page']")).to_contain_text("not run yet")
-    assert SystemHealthCheck.objects.open().get().url == f"{live_server.url}/login/"
+    assert HealthCheck.objects.get().url == f"{live_server.url}/login/"
     screenshot("monitoring-health")
 
     # Reports: generate one now and read its per-workflow breakdown.
