@@ -110,6 +110,11 @@ class HealthCheckForm(EnvironmentDefaultMixin, forms.ModelForm):
 
 class ReportForm(forms.Form):
     hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, help_text="Window ending now, in hours.")
+    environment = forms.ChoiceField(required=False, label="Environment")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].choices = [("", "All environments")] + [(e, e) for e in known_environments()]
 
 
 def known_environments() -> list[str]:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -224,25 +224,44 @@ def _after_change(request, url_name):
 @require_http_methods(["GET", "POST"])
 @manager_required
 def reports(request):
-    form = ReportForm(request.POST or None)
+    environment = selected_environment(request)
+    form = ReportForm(request.POST or None, initial={"environment": environment})
     if request.method == "POST" and form.is_valid():
         end = timezone.now()
-        report = build_report(end - timedelta(hours=form.cleaned_data["hours"]), end, requested_by=request.user)
+        report = build_report(end - timedelta(hours=form.cleaned_data["hours"]), end, requested_by=request.user,
+                              environment=form.cleaned_data["environment"])
         messages.success(request, f"Report {report.report_id} generated.")
         return redirect("monitoring:report_detail", report_id=report.report_id)
-    page = Paginator(MonitoringReport.objects.all(), 25).get_page(request.GET.get("page"))
-    return _page(request, "monitoring/reports.html", {"page": page, "form": form}, "reports", status=422 if form.errors else 200)
+    rows = MonitoringReport.objects.all()
+    if environment:
+        rows = rows.filter(environment__in=[environment, ""])  # that environment's reports and those covering all
+    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    return _page(request, "monitoring/reports.html", {"page": page, "form": form, "environment": environment},
+                 "reports", status=422 if form.errors else 200)
+
+
+REPORT_RUN_STATUSES = {"SUCCESS", "FAILED", "CANCELLED", "RUNNING"}
 
 
 @require_GET
 @manager_required
 def report_detail(request, report_id):
+    """The report's totals above the very runs they count (paged; ?status= narrows the list to one outcome)."""
     report = get_object_or_404(MonitoringReport, report_id=report_id)
-    failed = report.executions.select_related("project").failed().order_by("-started_at")[:50]
+    status = request.GET.get("status", "")
+    if status and status not in REPORT_RUN_STATUSES:
+        raise BadRequest(f"Unknown status {status!r}: use one of {', '.join(sorted(REPORT_RUN_STATUSES))}.")
+    listed = report.runs.select_related("project")
+    if status:
+        listed = listed.filter(status=status)
+    page = Paginator(listed, 50).get_page(request.GET.get("page"))
+    counts = dict(report.runs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return _page(request, "monitoring/report_detail.html", {
         "report": report,
-        "failed_runs": failed,
-        "linked_runs": report.executions.count(),
+        "page": page,
+        "status": status,
+        "status_counts": counts,
+        "filter_query": f"status={status}" if status else "",
         "notifications": report.notification_logs.order_by("created_at", "id"),
     }, "reports")
 

@@ -8,7 +8,15 @@ from .environments import DEFAULT_ENVIRONMENT, STANDARD_ENVIRONMENTS
 from .health import CheckAlert, CheckMethod, CheckStatus, HealthCheck, SystemHealthCheck
 from .notifications import Channel, DeliveryStatus, NotificationLog, NotificationType
 from .rollup import WorkflowDailyStats
-from .runs import MonitoringReport, ReportType, RunAlert, RunStatus, WorkflowExecution, WorkflowMetrics
+from .runs import (
+    MonitoringReport,
+    ReportRun,
+    ReportType,
+    RunAlert,
+    RunStatus,
+    WorkflowExecution,
+    WorkflowMetrics,
+)
 from .schedules import ScheduleAlert, ScheduleStatus, WorkflowSchedule
 
 __all__ = [
@@ -23,6 +31,7 @@ __all__ = [
     "MonitoringReport",
     "NotificationLog",
     "NotificationType",
+    "ReportRun",
     "ReportType",
     "RunAlert",
     "RunStatus",

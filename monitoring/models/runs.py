@@ -258,3 +258,30 @@ class WorkflowMetrics(models.Model):
 
     def __str__(self):
         return f"{self.workflow_id}.{self.metric_name} = {self.metric_value}"
+
+
+class ReportRun(models.Model):
+    """A run a report counted, as it was when the report was built: the report's totals are counts of these rows,
+    so the runs a report lists always add up to its totals (a daily report's runs included)."""
+
+    report = models.ForeignKey(
+        MonitoringReport, to_field="report_id", db_column="report_id", on_delete=models.DB_CASCADE, related_name="runs"
+    )
+    execution = models.ForeignKey(WorkflowExecution, on_delete=models.DB_CASCADE, related_name="+")
+    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="+")
+    workflow_name = models.CharField(max_length=200)
+    environment = models.CharField(max_length=32)
+    run_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    started_at = models.DateTimeField()
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "monitoring_report_runs"
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["report", "execution"], name="report_run_once")]
+        indexes = [models.Index(fields=["report", "status", "-started_at"], name="report_run_status")]
+
+    def __str__(self):
+        return f"{self.report_id}: {self.workflow_name} #{self.run_id} ({self.status})"
