@@ -152,6 +152,13 @@ def _time_of_day(minute: str, hour: str) -> str:
 
 def describe(expression: str) -> str:
     """'0 6 * * 1-5' → 'At 06:00 on Monday through Friday'. Assumes a valid expression (validate_cron first)."""
+    try:
+        return _describe(expression)
+    except (KeyError, ValueError, IndexError):  # croniter extensions (L, #, W) are not put into words
+        return f"As the cron expression '{expression}' says"
+
+
+def _describe(expression: str) -> str:
     minute, hour, dom, month, dow = expression.split()
     text = _time_of_day(minute, hour)
     days = []
