@@ -225,3 +225,16 @@ def health_board(now=None, environment=None):
         })
     board.sort(key=lambda b: (b["current"].alert_state != "FAILING", b["current"].check_name.lower()))
     return board
+
+
+def needs_attention(now=None):
+    """What a manager's Home shows: failing workflows, late schedules and health checks that are down."""
+    from .models import HealthCheck
+
+    workflows = workflow_overview(now)
+    late = WorkflowSchedule.objects.filter(alert_state=ScheduleAlert.LATE).select_related("project").order_by("next_run_at")
+    return {
+        "failing": [w for w in workflows if w.state == "failing"],
+        "late": list(late[:20]),
+        "checks_down": list(HealthCheck.objects.down().order_by("check_name")[:20]),
+    }
