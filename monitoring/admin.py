@@ -8,6 +8,8 @@ from .models import (
     MonitoringReport,
     NotificationLog,
     SystemHealthCheck,
+    WorkflowAnomaly,
+    WorkflowAnomalySettings,
     WorkflowDailyStats,
     WorkflowExecution,
     WorkflowMetrics,
@@ -110,3 +112,19 @@ class WorkflowDailyStatsAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WorkflowAnomaly)
+class WorkflowAnomalyAdmin(admin.ModelAdmin):
+    list_display = ["workflow_name", "environment", "kind", "status", "reason", "opened_at", "cleared_at"]
+    list_filter = ["kind", "status", "environment"]
+    search_fields = ["workflow_name", "reason"]
+    raw_id_fields = ["execution"]
+    date_hierarchy = "opened_at"
+
+
+@admin.register(WorkflowAnomalySettings)
+class WorkflowAnomalySettingsAdmin(admin.ModelAdmin):
+    list_display = ["workflow_name", "project", "environment", "sensitivity", "updated_at"]
+    list_filter = ["sensitivity", "environment"]
+    search_fields = ["workflow_name"]

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import claims
+from .anomalies import detect as detect_anomalies
 from .checks import probe
 from .models import (
     CheckAlert,
@@ -65,6 +66,7 @@ class Monitor:
             "failures_and_recoveries": self.evaluate_finished_runs(),
             "missed_schedules": self.detect_missed_schedules(),
             "schedule_recoveries": self.announce_schedule_recoveries(),
+            "anomalies": self.detect_anomalies(),
             "daily_report": 0,
         }
         if self.daily_reports and build_daily_report_if_due(self.clock()) is not None:
@@ -235,6 +237,11 @@ class Monitor:
                              "environment": schedule.environment},
                 )
         return announced
+
+    def detect_anomalies(self):
+        """Unusual durations and failure-rate spikes opened or cleared this pass (monitoring/anomalies.py)."""
+        done = detect_anomalies(self.clock())
+        return done["opened"] + done["cleared"]
 
     # --- notifications -------------------------------------------------------------------------------------
 

@@ -16,10 +16,11 @@ from .models import (
     HealthCheck,
     NotificationLog,
     NotificationType,
+    Sensitivity,
     WorkflowDailyStats,
     WorkflowSchedule,
 )
-from .models.environments import normalise_environment
+from .models.environments import normalise_environment, validate_environment
 from .models.health import validate_check_url
 
 TIMEZONES = sorted(available_timezones())
@@ -155,3 +156,11 @@ class NotificationFilter(django_filters.FilterSet):
     class Meta:
         model = NotificationLog
         fields = ["delivery_status", "channel", "notification_type"]
+
+
+class SensitivityForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.all(), widget=forms.HiddenInput)
+    workflow_name = forms.CharField(max_length=200, widget=forms.HiddenInput)
+    environment = forms.CharField(max_length=32, widget=forms.HiddenInput, validators=[validate_environment])
+    sensitivity = forms.ChoiceField(choices=Sensitivity.choices, label="Anomaly detection")
+    next = forms.CharField(required=False, widget=forms.HiddenInput)

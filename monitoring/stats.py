@@ -14,7 +14,15 @@ from django.utils.safestring import mark_safe
 
 from projects.models import Project
 
-from .models import RunStatus, ScheduleAlert, WorkflowDailyStats, WorkflowExecution, WorkflowSchedule
+from .models import (
+    AnomalyStatus,
+    RunStatus,
+    ScheduleAlert,
+    WorkflowAnomaly,
+    WorkflowDailyStats,
+    WorkflowExecution,
+    WorkflowSchedule,
+)
 from .models.rollup import histogram_percentile
 
 TREND_DAYS = 7
@@ -43,6 +51,8 @@ class WorkflowRow:
     p95_ms: float | None = None
     days: list = field(default_factory=list)  # [(date, ok, failed)] oldest first
     schedule: WorkflowSchedule | None = None
+    anomalies: list = field(default_factory=list)  # open findings (WorkflowAnomaly)
+    anomaly_days: dict = field(default_factory=dict)  # {date: reason} of findings opened in the trend's days
 
     @property
     def rate_24h(self):
@@ -91,6 +101,9 @@ class WorkflowRow:
             if failed:
                 parts.append(f'<rect class="mon-bar-failed" x="{x}" y="{height - h_total}" '
                              f'width="{width - gap}" height="{h_failed}"></rect>')
+            if day in self.anomaly_days:
+                parts.append(f'<circle class="mon-anomaly-mark" cx="{x + (width - gap) / 2}" cy="3" r="3">'
+                             f'<title>{day:%b %d}: {escape(self.anomaly_days[day])}</title></circle>')
             parts.append("</g>")
         parts.append("</svg>")
         return mark_safe("".join(parts))  # noqa: S308 - numbers, dates and the escaped workflow name only
@@ -167,6 +180,17 @@ def workflow_overview(now=None, environment=None):
             if row is not None and row.last_started_at == started:
                 row.last_run_pk, row.last_status, row.last_error = pk, status, error
 
+    findings = WorkflowAnomaly.objects.filter(Q(status=AnomalyStatus.OPEN) | Q(opened_at__date__gte=dates[0]))
+    if environment:
+        findings = findings.filter(environment=environment)
+    for finding in findings.order_by("opened_at"):
+        row = rows.get((finding.project_id, finding.workflow_name, finding.environment))
+        if row is None:
+            continue
+        if finding.status == AnomalyStatus.OPEN:
+            row.anomalies.append(finding)
+        row.anomaly_days[finding.opened_at.astimezone(UTC).date()] = finding.reason
+
     names = dict(Project.objects.filter(id__in={k[0] for k in rows}).values_list("id", "name"))
     for key, row in rows.items():
         row.project_name = names.get(key[0], "?")
@@ -186,6 +210,7 @@ def summary(workflows, undelivered, environment=None):
         "workflows": len(workflows),
         "failing": sum(1 for w in workflows if w.state == "failing"),
         "late": sum(1 for w in workflows if w.state == "late"),
+        "unusual": sum(1 for w in workflows if w.anomalies),
         "checks_down": checks.down().count(),
         "checks": checks.count(),
         "undelivered": undelivered,

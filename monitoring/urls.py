@@ -18,4 +18,5 @@ urlpatterns = [
     path("reports/<str:report_id>/", views.report_detail, name="report_detail"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("notifications/", views.notifications, name="notifications"),
+    path("workflows/sensitivity/", views.workflow_sensitivity, name="workflow_sensitivity"),
 ]

@@ -11,17 +11,28 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .access import manager_required
 from .cron import CronError, describe, next_fires, validate_cron, validate_timezone
-from .forms import EnvironmentFilter, HealthCheckForm, NotificationFilter, ReportForm, ScheduleForm
+from .forms import (
+    EnvironmentFilter,
+    HealthCheckForm,
+    NotificationFilter,
+    ReportForm,
+    ScheduleForm,
+    SensitivityForm,
+)
 from .models import (
     HealthCheck,
     MonitoringReport,
     NotificationLog,
     ScheduleStatus,
+    Sensitivity,
     SystemHealthCheck,
+    WorkflowAnomaly,
+    WorkflowAnomalySettings,
     WorkflowExecution,
     WorkflowSchedule,
 )
@@ -270,13 +281,44 @@ def report_detail(request, report_id):
 @manager_required
 def run_detail(request, pk):
     run = get_object_or_404(WorkflowExecution.objects.select_related("project", "report"), pk=pk)
+    workflow = {"project_id": run.project_id, "workflow_name": run.workflow_name, "environment": run.environment}
+    findings = list(WorkflowAnomaly.objects.filter(**workflow)[:10])
+    settings_row = WorkflowAnomalySettings.objects.filter(**workflow).first()
     return _page(request, "monitoring/run_detail.html", {
+        "findings": findings,
+        "anomalous_runs": {f.execution_id for f in findings if f.execution_id},
+        "sensitivity_form": SensitivityForm(initial={
+            "project": run.project_id, "workflow_name": run.workflow_name, "environment": run.environment,
+            "sensitivity": settings_row.sensitivity if settings_row else Sensitivity.NORMAL,
+            "next": request.get_full_path(),
+        }),
         "run": run,
         "metrics": run.metrics.order_by("metric_name", "-recorded_at"),
         "notifications": run.notification_logs.order_by("created_at", "id"),
-        "recent": WorkflowExecution.objects.filter(project_id=run.project_id, workflow_name=run.workflow_name)
+        "recent": WorkflowExecution.objects.filter(**workflow)
         .filter(~Q(pk=run.pk)).order_by("-started_at")[:20],
     }, "overview")
+
+
+@require_POST
+@manager_required
+def workflow_sensitivity(request):
+    """How closely anomaly detection watches one workflow (off / low / normal / high)."""
+    form = SensitivityForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=422,
+                            content_type="text/plain")
+    data = form.cleaned_data
+    WorkflowAnomalySettings.objects.update_or_create(
+        project=data["project"], workflow_name=data["workflow_name"], environment=data["environment"],
+        defaults={"sensitivity": data["sensitivity"]},
+    )
+    messages.success(request, f"Anomaly detection for {data['workflow_name']} ({data['environment']}): "
+                     f"{Sensitivity(data['sensitivity']).label.lower()}.")
+    target = data.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("monitoring:overview")
+    return redirect(target)
 
 
 @require_GET

@@ -4,6 +4,7 @@ Runs: MonitoringReport, WorkflowExecution, WorkflowMetrics (runs.py). Schedules:
 Health checks: HealthCheck (configuration) and SystemHealthCheck (results) (health.py). Delivery: NotificationLog (notifications.py).
 """
 
+from .anomalies import AnomalyKind, AnomalyStatus, Sensitivity, WorkflowAnomaly, WorkflowAnomalySettings
 from .environments import DEFAULT_ENVIRONMENT, STANDARD_ENVIRONMENTS
 from .health import CheckAlert, CheckMethod, CheckStatus, HealthCheck, SystemHealthCheck
 from .notifications import Channel, DeliveryStatus, NotificationLog, NotificationType
@@ -20,6 +21,11 @@ from .runs import (
 from .schedules import ScheduleAlert, ScheduleStatus, WorkflowSchedule
 
 __all__ = [
+    "AnomalyKind",
+    "AnomalyStatus",
+    "Sensitivity",
+    "WorkflowAnomaly",
+    "WorkflowAnomalySettings",
     "DEFAULT_ENVIRONMENT",
     "STANDARD_ENVIRONMENTS",
     "Channel",
