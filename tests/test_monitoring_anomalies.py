@@ -98,7 +98,7 @@ def test_a_run_usual_for_its_hour_is_not_an_anomaly_at_that_hour_only(project):
     WorkflowExecution.objects.bulk_create(runs)
     rebuild()
     night = T0 + timedelta(days=28, hours=2)
-    assert detect(one_run(project, night, 41 * MIN, name="etl"))["opened"] == 0
+    assert detect(one_run(project, night, 41 * MIN, name="etl"))["opened"] == 0, list(WorkflowAnomaly.objects.values_list("kind", "reason"))
     afternoon = T0 + timedelta(days=28, hours=14)
     assert detect(one_run(project, afternoon, 40 * MIN, name="etl"))["opened"] == 1
 
