@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from .models import (
     DEFAULT_ENVIRONMENT,
@@ -94,6 +95,7 @@ def finish_run(project, run_id, *, status, completed_at, tests_passed=None, test
             error_message=error_message,
             error_stack=error_stack,
             alert_state=RunAlert.PENDING,
+            updated_at=timezone.now(),  # update() skips auto_now; dashboards watch updated_at for changes
         )
         execution.refresh_from_db()
         if changed:

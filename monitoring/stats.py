@@ -263,3 +263,22 @@ def needs_attention(now=None):
         "late": list(late[:20]),
         "checks_down": list(HealthCheck.objects.down().order_by("check_name")[:20]),
     }
+
+
+def change_token():
+    """A short string that changes whenever something a dashboard shows may have changed: a run started or
+    finished, a check ran, a check or schedule was edited, an anomaly opened or cleared. Index lookups only."""
+    from django.db.models import Max
+    from django.db.models.functions import Coalesce
+
+    from .models import HealthCheck, NotificationLog, SystemHealthCheck
+
+    parts = [
+        WorkflowExecution.objects.aggregate(m=Max("updated_at"))["m"],
+        SystemHealthCheck.objects.aggregate(m=Max("id"))["m"],
+        HealthCheck.objects.aggregate(m=Max("updated_at"))["m"],
+        WorkflowSchedule.objects.aggregate(m=Max("updated_at"))["m"],
+        WorkflowAnomaly.objects.aggregate(m=Max(Coalesce("cleared_at", "opened_at")))["m"],
+        NotificationLog.objects.aggregate(m=Max("id"))["m"],
+    ]
+    return "-".join(str(int(p.timestamp() * 1000)) if hasattr(p, "timestamp") else str(p or 0) for p in parts)

@@ -6,6 +6,7 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("changes/", views.changes, name="changes"),
     path("schedules/", views.schedules, name="schedules"),
     path("schedules/<str:schedule_id>/edit/", views.schedule_edit, name="schedule_edit"),
     path("schedules/<str:schedule_id>/toggle/", views.schedule_toggle, name="schedule_toggle"),

@@ -37,7 +37,7 @@ from .models import (
     WorkflowSchedule,
 )
 from .reports import build_report
-from .stats import health_board, summary, workflow_overview
+from .stats import change_token, health_board, summary, workflow_overview
 
 
 def selected_environment(request):
@@ -66,6 +66,19 @@ def _page(request, template, context, tab, status=200, partial="live"):
 
 @require_GET
 @manager_required
+def changes(request):
+    """The dashboards' cheap poll: 204 while nothing changed since `since`; otherwise a new poller (with the new
+    token) and an HX-Trigger that makes the page refetch its live block once."""
+    token = change_token()
+    if request.GET.get("since") == token:
+        return HttpResponse(status=204)
+    response = render(request, "monitoring/_changes.html", {"token": token})
+    response["HX-Trigger"] = "monitoring-changed"
+    return response
+
+
+@require_GET
+@manager_required
 def overview(request):
     now = timezone.now()
     environment = selected_environment(request)
@@ -74,6 +87,7 @@ def overview(request):
     if environment:
         undelivered = undelivered.filter(payload__environment=environment)
     return _page(request, "monitoring/overview.html", {
+        "change_token": change_token(),
         "workflows": workflows,
         "summary": summary(workflows, undelivered.count(), environment or None),
         "now": now,
@@ -285,6 +299,7 @@ def run_detail(request, pk):
     findings = list(WorkflowAnomaly.objects.filter(**workflow)[:10])
     settings_row = WorkflowAnomalySettings.objects.filter(**workflow).first()
     return _page(request, "monitoring/run_detail.html", {
+        "change_token": change_token(),
         "findings": findings,
         "anomalous_runs": {f.execution_id for f in findings if f.execution_id},
         "sensitivity_form": SensitivityForm(initial={

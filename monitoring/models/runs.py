@@ -192,6 +192,8 @@ class WorkflowExecution(models.Model):
             # Last run of a workflow, a workflow's history.
             models.Index(fields=["project", "workflow_name", "-started_at"], name="execution_workflow_started"),
             models.Index(fields=["status", "-started_at"], name="execution_status_started"),
+            # The dashboards' "anything changed since?" poll reads max(updated_at).
+            models.Index(fields=["updated_at"], name="execution_updated"),
             # The daemon's queue of finished runs still to evaluate for alerts.
             models.Index(fields=["completed_at"], condition=Q(alert_state="PENDING"), name="execution_alert_pending"),
         ]
