@@ -149,7 +149,7 @@ def run(args):
                 and NotificationLog.objects.filter(dedupe_key=f"anomaly:{a.pk}:cleared").count() == 1
             )
     print()
-    print(f"| kind | injected | found | false alarms | precision | recall | alerted once | cleared once |")
+    print("| kind | injected | found | false alarms | precision | recall | alerted once | cleared once |")
     print("|---|---|---|---|---|---|---|---|")
     for kind in KINDS:
         t = tally[kind]

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from ninja import Header, Router, Schema, Status
+from ninja import Header, Path, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
@@ -50,8 +50,13 @@ MAX_COUNT = 1_000_000_000
 
 
 def _no_nul(value: str) -> str:
+    """Text a database can store: no NUL characters and no lone surrogates (both are a 422, never a 500)."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogate code points)") from None
     return value
 
 
@@ -67,9 +72,11 @@ def _sane_moment(value: datetime | None) -> datetime | None:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)]
-RunId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
-]
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+RunId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=RUN_ID_PATTERN)]
+SlugPath = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[-A-Za-z0-9_]+$")]
+# The same shape in a URL path: a NUL or any other character no run id has is a 422 before any query.
+RunIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=RUN_ID_PATTERN, description="The run's run_id")]
 Moment = Annotated[datetime | None, AfterValidator(_sane_moment)]
 def _environment(value: str) -> str:
     value = value.strip().lower()
@@ -181,6 +188,10 @@ class ErrorOut(Schema):
     detail: str
 
 
+# Every monitoring operation can answer these (body not JSON, no key, invalid fields, rate limit, database busy).
+COMMON_ERRORS = {400: ErrorOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut}
+
+
 def _run_out(execution):
     return RunOut(
         run_id=execution.run_id, workflow_name=execution.workflow_name, environment=execution.environment,
@@ -193,7 +204,7 @@ def _run_out(execution):
 
 @router.post(
     "/monitoring/runs/start",
-    response={200: RunOut, 201: RunOut, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={200: RunOut, 201: RunOut, 403: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
     summary="Record that a workflow run started",
 )
 def run_start(request, payload: RunStartIn, idempotency_key: IdempotencyKey = None):
@@ -218,10 +229,10 @@ def run_start(request, payload: RunStartIn, idempotency_key: IdempotencyKey = No
 
 @router.post(
     "/monitoring/runs/{run_id}/finish",
-    response={200: RunOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={200: RunOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
     summary="Record a workflow run's outcome (duration is computed from its start)",
 )
-def run_finish(request, run_id: str, payload: RunFinishIn, idempotency_key: IdempotencyKey = None):
+def run_finish(request, run_id: RunIdPath, payload: RunFinishIn, idempotency_key: IdempotencyKey = None):
     require_write(request)
     return run_idempotent(request, request.auth.project, idempotency_key, lambda: _finish(request, run_id, payload))
 
@@ -247,8 +258,8 @@ def _finish(request, run_id, payload):
     return 200, _run_out(execution).model_dump()
 
 
-@router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut}, summary="Read one run")
-def run_detail(request, run_id: str):
+@router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut, **COMMON_ERRORS}, summary="Read one run")
+def run_detail(request, run_id: RunIdPath):
     execution = WorkflowExecution.objects.filter(project=request.auth.project, run_id=run_id[:128]).first()
     if execution is None:
         raise HttpError(404, f"No run '{run_id[:128]}' in this project.")
@@ -257,7 +268,7 @@ def run_detail(request, run_id: str):
 
 @router.post(
     "/monitoring/metrics",
-    response={200: MetricOut, 201: MetricOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: MetricOut, 201: MetricOut, 403: ErrorOut, 404: ErrorOut, **COMMON_ERRORS},
     summary="Record a workflow metric (idempotent per workflow, metric name and recorded_at)",
 )
 def metric_create(request, payload: MetricIn, idempotency_key: IdempotencyKey = None):
@@ -380,7 +391,7 @@ def _schedule_of(request, schedule_id):
     return schedule
 
 
-@router.get("/monitoring/schedules", response={200: list[ScheduleOut], 400: ErrorOut}, summary="List schedules")
+@router.get("/monitoring/schedules", response={200: list[ScheduleOut], **COMMON_ERRORS}, summary="List schedules")
 def schedule_list(request, environment: str | None = None):
     rows = WorkflowSchedule.objects.filter(project=request.auth.project).order_by("workflow_name", "environment")
     if environment:
@@ -388,14 +399,14 @@ def schedule_list(request, environment: str | None = None):
     return Status(200, [_schedule_out(s) for s in rows])
 
 
-@router.get("/monitoring/schedules/{schedule_id}", response={200: ScheduleOut, 404: ErrorOut}, summary="Read a schedule")
-def schedule_detail(request, schedule_id: str):
+@router.get("/monitoring/schedules/{schedule_id}", response={200: ScheduleOut, 404: ErrorOut, **COMMON_ERRORS}, summary="Read a schedule")
+def schedule_detail(request, schedule_id: SlugPath):
     return Status(200, _schedule_out(_schedule_of(request, schedule_id)))
 
 
 @router.post(
     "/monitoring/schedules",
-    response={201: ScheduleOut, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={201: ScheduleOut, 403: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
     summary="Create a schedule",
 )
 def schedule_create(request, payload: ScheduleIn, idempotency_key: IdempotencyKey = None):
@@ -415,10 +426,10 @@ def schedule_create(request, payload: ScheduleIn, idempotency_key: IdempotencyKe
 
 @router.patch(
     "/monitoring/schedules/{schedule_id}",
-    response={200: ScheduleOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={200: ScheduleOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
     summary="Update a schedule (any of its fields; paused: true/false pauses or resumes it)",
 )
-def schedule_update(request, schedule_id: str, payload: SchedulePatch, idempotency_key: IdempotencyKey = None):
+def schedule_update(request, schedule_id: SlugPath, payload: SchedulePatch, idempotency_key: IdempotencyKey = None):
     require_write(request)
 
     def work():
@@ -504,7 +515,7 @@ def _query_environment(value):
         raise HttpError(400, f"environment {exc}") from None
 
 
-@router.get("/monitoring/health-checks", response={200: list[HealthCheckOut], 400: ErrorOut}, summary="List health checks")
+@router.get("/monitoring/health-checks", response={200: list[HealthCheckOut], **COMMON_ERRORS}, summary="List health checks")
 def health_check_list(request, environment: str | None = None):
     rows = HealthCheck.objects.filter(project=request.auth.project).order_by("check_name", "check_id")
     if environment:
@@ -512,15 +523,15 @@ def health_check_list(request, environment: str | None = None):
     return Status(200, [_check_out(c) for c in rows])
 
 
-@router.get("/monitoring/health-checks/{check_id}", response={200: HealthCheckOut, 404: ErrorOut},
+@router.get("/monitoring/health-checks/{check_id}", response={200: HealthCheckOut, 404: ErrorOut, **COMMON_ERRORS},
             summary="Read a health check")
-def health_check_detail(request, check_id: str):
+def health_check_detail(request, check_id: SlugPath):
     return Status(200, _check_out(_check_of(request, check_id)))
 
 
 @router.post(
     "/monitoring/health-checks",
-    response={201: HealthCheckOut, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={201: HealthCheckOut, 403: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
     summary="Create a health check",
 )
 def health_check_create(request, payload: HealthCheckIn, idempotency_key: IdempotencyKey = None):
@@ -540,10 +551,10 @@ def health_check_create(request, payload: HealthCheckIn, idempotency_key: Idempo
 
 @router.patch(
     "/monitoring/health-checks/{check_id}",
-    response={200: HealthCheckOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={200: HealthCheckOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
     summary="Update a health check (paused: true/false pauses or resumes it)",
 )
-def health_check_update(request, check_id: str, payload: HealthCheckPatch, idempotency_key: IdempotencyKey = None):
+def health_check_update(request, check_id: SlugPath, payload: HealthCheckPatch, idempotency_key: IdempotencyKey = None):
     require_write(request)
 
     def work():

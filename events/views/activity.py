@@ -168,6 +168,17 @@ def _iso(value):
     return value.isoformat() if value is not None else None
 
 
+# OWASP CSV injection: a spreadsheet runs a cell starting with one of these as a formula; a leading ' makes it text.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A CSV cell a spreadsheet shows as text: strings that would start a formula get a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def stream_rows(rows, columns, fmt, *, convert, batch=1000):
     """Yield CSV or JSON Lines text for `rows` (tuples in `columns` order), a batch of rows at a time."""
     if fmt == "csv":
@@ -175,7 +186,7 @@ def stream_rows(rows, columns, fmt, *, convert, batch=1000):
         writer = csv.writer(out)
         writer.writerow(columns)
         for i, row in enumerate(rows, 1):
-            writer.writerow(convert(row, csv_cell=True))
+            writer.writerow([csv_safe(cell) for cell in convert(row, csv_cell=True)])
             if i % batch == 0:
                 yield out.take()
         yield out.take()
@@ -232,12 +243,20 @@ def _sql_category():
     return f"CASE e.event_type {whens} END"
 
 
+_SQL_FORMULA_PREFIXES = "'=', '+', '-', '@', E'\\t', E'\\r'"  # FORMULA_PREFIXES as SQL literals
+
+
+def _sql_csv_safe(expression):
+    """csv_safe in SQL for the COPY path: text starting like a formula gets a leading apostrophe."""
+    return f"CASE WHEN left({expression}, 1) IN ({_SQL_FORMULA_PREFIXES}) THEN '''' || {expression} ELSE {expression} END"
+
+
 EVENT_COPY_SELECT = {
     # column → SQL over the inner query's columns (aliased e.*); timestamps as ISO 8601 like the JSON output.
     "csv": lambda: ", ".join([
         "e.id", "to_json(e.created_at) #>> '{}'", "to_json(e.updated_at) #>> '{}'", "e.event_type", _sql_category(),
-        "e.status", "e.title", "e.description", "e.entity_type", "e.entity_id", "e.username", "e.duration",
-        "e.metadata::text",
+        "e.status", *map(_sql_csv_safe, ["e.title", "e.description", "e.entity_type", "e.entity_id", "e.username"]),
+        "e.duration", "e.metadata::text",
     ]),
     # JSON Lines: (key, expression) pairs, turned into one object per row by row_to_json (faster than json_build_object).
     "jsonl": lambda: [
@@ -252,8 +271,8 @@ EVENT_COPY_ALIASES = ("id", "created_at", "updated_at", "event_type", "status", 
 
 ACTION_COPY_SELECT = {
     "csv": lambda: ", ".join([
-        "e.action_id", "to_json(e.created_at) #>> '{}'", "e.action_type", "e.status", "e.environment",
-        "e.action_details", "e.request_id", "e.username",
+        "e.action_id", "to_json(e.created_at) #>> '{}'",
+        *map(_sql_csv_safe, ["e.action_type", "e.status", "e.environment", "e.action_details", "e.request_id", "e.username"]),
     ]),
     "jsonl": lambda: [
         ("action_id", "e.action_id"), ("created_at", "e.created_at"), ("action_type", "e.action_type"),

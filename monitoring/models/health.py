@@ -5,10 +5,13 @@ The daemon claims a due, unpaused check, probes it, then in one transaction stor
 check's due_at by its interval. A check's alert state lives on the check, so a check that stays down alerts once.
 """
 
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from outbound import validate_outbound_url
 
 from .environments import environment_field
 
@@ -96,6 +99,15 @@ class HealthCheck(models.Model):
 
     def __str__(self):
         return f"{self.check_name} ({self.method} {self.url})"
+
+    def clean(self):
+        super().clean()
+        # The daemon will request this URL: refuse internal targets when it is saved (form, admin and API alike).
+        if self.url:
+            try:
+                validate_outbound_url(self.url)
+            except ValidationError as exc:
+                raise ValidationError({"url": exc.messages}) from None
 
     @property
     def is_running(self):
