@@ -91,7 +91,7 @@ def test_overview_shows_per_workflow_status_rates_durations_and_trend(client_for
     assert "50.0%" in html  # nightly: one of two runs succeeded
     assert '<svg class="chart mon-spark"' in html and 'class="mon-bar-failed"' in html
     assert "0 2 * * *" in html  # its schedule
-    assert 'hx-trigger="every 15s"' in html
+    assert 'id="mon-changes"' in html  # live: the cheap "changed since?" poll
 
 
 def test_overview_htmx_poll_returns_only_the_live_fragment(client_for, manager, data):
