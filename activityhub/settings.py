@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "activityhub.middleware.VaryOnHtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into activityhub.auth.lockout_response
 ]
 
@@ -112,6 +113,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS} -c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}"
     )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and scheduler write one file: take the write lock when a transaction starts and wait for it up to
+    # the lock timeout (a deferred transaction that must upgrade its lock fails at once with "database is locked");
+    # WAL lets readers go on while one process writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": (DATABASE_LOCK_TIMEOUT_MS or 3_600_000) / 1000,
+        "init_command": "PRAGMA journal_mode=WAL;",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL speed-up; SQLite builds the same index on its key columns.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
@@ -122,7 +132,38 @@ if os.environ.get("REDIS_URL"):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Background tasks (django.tasks): in the database by default; through Redis when TASKS_URL (or REDIS_URL) is set.
+# TASKS_URL=db forces the database even when REDIS_URL is set for the cache.
+TASKS_URL = os.environ.get("TASKS_URL") or os.environ.get("REDIS_URL") or "db"
+if TASKS_URL == "db":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_URL.startswith(("redis://", "rediss://", "unix://")):
+    INSTALLED_APPS.append("django_tasks_redis")  # its admin lists the tasks stored in Redis
+    TASKS = {
+        "default": {
+            "BACKEND": "django_tasks_redis.RedisTaskBackend",
+            "QUEUES": [],
+            "OPTIONS": {
+                "REDIS_URL": TASKS_URL,
+                "REDIS_KEY_PREFIX": os.environ.get("TASKS_KEY_PREFIX", "activityhub_tasks"),
+                "REDIS_CONSUMER_GROUP": os.environ.get("TASKS_KEY_PREFIX", "activityhub_tasks") + "_workers",
+                # A task running longer than this is taken to belong to a dead worker and runs again elsewhere.
+                "REDIS_CLAIM_TIMEOUT": int(os.environ.get("TASKS_CLAIM_TIMEOUT", "300")),
+                "REDIS_BLOCK_TIMEOUT": 1000,
+            },
+        }
+    }
+else:
+    raise ImproperlyConfigured(f"TASKS_URL must be 'db' or a redis:// URL, not {TASKS_URL!r}.")
+# A failing periodic job is retried TASK_MAX_ATTEMPTS times in all, base × 2^(attempt-1) seconds apart.
+TASK_MAX_ATTEMPTS = int(os.environ.get("TASK_MAX_ATTEMPTS", "4"))
+TASK_RETRY_BASE_SECONDS = float(os.environ.get("TASK_RETRY_BASE_SECONDS", "30"))
+# Seconds between worker/scheduler heartbeats; a process silent for 3 × this is reported dead by /healthz?deep=1.
+HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "10"))
+# A worker busy with one task for longer than this is reported stuck by /healthz?deep=1.
+WORKER_STUCK_SECONDS = int(os.environ.get("WORKER_STUCK_SECONDS", "900"))
+# How often the scheduler enqueues a monitoring pass (health checks, missed schedules, notifications).
+MONITOR_INTERVAL_SECONDS = float(os.environ.get("MONITOR_INTERVAL_SECONDS", "10"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -233,5 +274,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
+    # Django's own "django" console handler prints only with DEBUG and would print twice beside the root's.
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+                "django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }

@@ -36,6 +36,7 @@ from .models import (
     WorkflowExecution,
     WorkflowSchedule,
 )
+from .notify import configured_destinations
 from .reports import build_report
 from .stats import change_token, health_board, summary, workflow_overview
 
@@ -60,7 +61,7 @@ def _page(request, template, context, tab, status=200, partial="live"):
     )
     return render(request, template, {
         **context, "active_tab": tab, "environment": environment, "env_filter": env_filter,
-        "env_query": f"?environment={environment}" if environment else "",
+        "env_query": f"?environment={environment}" if environment else "", "alert_channels": configured_destinations(),
     }, status=status)
 
 
