@@ -15,8 +15,9 @@ validate_environment = RegexValidator(
 
 
 def environment_field(**extra):
+    # db_default too: rows written by SQL that predates environments (old clients, repairs) are production.
     return models.CharField(
-        max_length=32, default=DEFAULT_ENVIRONMENT, validators=[validate_environment],
+        max_length=32, default=DEFAULT_ENVIRONMENT, db_default=DEFAULT_ENVIRONMENT, validators=[validate_environment],
         help_text="development, staging, production or your own name", **extra,
     )
 
