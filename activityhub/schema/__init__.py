@@ -53,11 +53,17 @@ def check(using: str = "default") -> Report:
         )
         report.seconds = time.perf_counter() - started
         return report
-    history.plan_records(report.findings, live)
+    def render(tables):
+        return render_reference(connection, tables)
+
+    def at_final_state(app_label):
+        final = history.loader.project_state().apps
+        models = [m for m in final.get_models(include_auto_created=True) if m._meta.app_label == app_label]
+        return not compare_tables(expected_tables(models, connection), live, connection, render=render)
+
+    history.plan_records(report.findings, live, at_final_state)
     report.tables_checked = len(expected)
-    report.findings += compare_tables(
-        expected, live, connection, render=lambda tables: render_reference(connection, tables)
-    )
+    report.findings += compare_tables(expected, live, connection, render=render)
     report.findings += sequence_findings(expected, live, connection)
     report.seconds = time.perf_counter() - started
     return report

@@ -7,6 +7,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations import AddField, AddIndex, CreateModel
 from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
+from django.utils.functional import cached_property
 
 from .findings import Finding
 from .operations import AddIndexOutsideState, RemoveIndexOutsideState
@@ -48,7 +49,7 @@ class MigrationHistory:
         found += self._changes_without_migration()
         return found
 
-    def plan_records(self, findings: list[Finding], live) -> None:
+    def plan_records(self, findings: list[Finding], live, at_final_state=lambda app_label: False) -> None:
         """Unapplied migrations whose changes are already in the database lost only their records: one plan records
         them all (instead of one --fake per migration, in an order that may not run), and migrate applies the rest."""
         fake = []
@@ -66,14 +67,25 @@ class MigrationHistory:
             fake.pop()
         if not fake:
             return
+        # Later migrations that leave no trace of their own (an AlterField, a db_default) are done too when the
+        # app's tables already match what the last migration builds.
+        for migration, _ in self.plan:
+            if migration in fake:
+                continue
+            if not at_final_state(migration.app_label):
+                break
+            fake.append(migration)
         names = [f"{m.app_label}.{m.name}" for m in fake]
         found = sorted({e for m in fake for e in evidence_of[m]})
-        findings[:] = [f for f in findings if not (f.kind == "unapplied_migration" and f.object in names)]
+        # The migrations after them are applied by the `migrate` that follows the repair: one finding, one plan.
+        rest = [f"{m.app_label}.{m.name}" for m, _ in self.plan if m not in fake]
+        findings[:] = [f for f in findings if not (f.kind == "unapplied_migration" and f.object in names + rest)]
         history = next((f for f in findings if f.kind == "migration_history"), None)
         message = (
             f"{len(names)} migration(s) are not recorded in django_migrations although the database already has "
             f"what they create ({', '.join(found[:8])}{', …' if len(found) > 8 else ''}): {', '.join(names)}; "
             "running them would fail on objects that exist"
+            + (f"; then migrate applies {', '.join(rest)}" if rest else "")
         )
         if history is not None:
             # migrate refuses an inconsistent history outright: record the rows directly.
@@ -106,6 +118,8 @@ class MigrationHistory:
                 model = state.get_model(migration.app_label, model_name) if model_name else None
             except LookupError:
                 model = None
+            if model is not None and not self._survives(op, model):
+                continue  # a later migration removed it: its absence says nothing about this one
             table = live.get(model._meta.db_table) if model is not None else None
             if isinstance(op, CreateModel) and model is not None:
                 if table is None:
@@ -121,6 +135,25 @@ class MigrationHistory:
                     return False, []
                 evidence.append(op.index.name)
         return (True if evidence else None), evidence
+
+    @cached_property
+    def _final_state(self):
+        return self.loader.project_state().apps
+
+    def _survives(self, op, model) -> bool:
+        """Whether what the operation creates still exists once every migration has run."""
+        try:
+            final = self._final_state.get_model(model._meta.app_label, model._meta.model_name)
+        except LookupError:
+            return False
+        if final._meta.db_table != model._meta.db_table:
+            return False
+        if isinstance(op, AddField):
+            column = model._meta.get_field(op.name).column
+            return any(getattr(f, "column", None) == column for f in final._meta.local_fields)
+        if isinstance(op, AddIndex):
+            return any(i.name == op.index.name for i in final._meta.indexes)
+        return True
 
     def ahead_of_code(self) -> list[Finding]:
         """Records of migrations this code does not have: the database was migrated by a newer release."""
