@@ -7,10 +7,9 @@ events are also idempotent by their client-supplied `external_id`.
 
 import json
 from datetime import UTC, timedelta
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
 from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django.http import Http404, HttpResponse
@@ -20,6 +19,7 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from events.filters import ActivityEventFilter, filter_errors
+from events.ingest import ExternalIdConflict, ingest_events
 from events.insights import project_insights
 from events.models import ActivityEvent, ProjectAction
 from events.models.activity import CATEGORY_OF_TYPE, EventStatus
@@ -121,93 +121,6 @@ def _duplicate_external_ids(items):
     return errors
 
 
-# PostgreSQL fast path for batches: the validated items travel as ONE JSON parameter and the database unpacks
-# them (jsonb_to_recordset), with ids taken from the sequence first so each item knows its id without relying
-# on RETURNING order. Django's bulk_create builds a model object and a placeholder per value (13,000 for a full
-# batch), which costs more CPU than the insert itself.
-_JSON_INSERT = """
-INSERT INTO {table} (id, project_id, event_type, entity_type, entity_id, title, description, metadata, status,
-                     duration, external_id, created_at, updated_at)
-SELECT x.id, %s, x.event_type, x.entity_type, x.entity_id, x.title, x.description, x.metadata, x.status,
-       x.duration, x.external_id, %s, %s
-FROM jsonb_to_recordset(%s::jsonb) AS x(id bigint, event_type text, entity_type text, entity_id text, title text,
-                                        description text, metadata jsonb, status text, duration int, external_id text)
-"""
-_ITEM_FIELDS = ("event_type", "entity_type", "entity_id", "title", "description", "metadata", "status", "duration",
-                "external_id")
-
-
-def insert_events(project, items, now):
-    """Store validated EventIn items; return their new ids in order."""
-    if connection.vendor != "postgresql" or len(items) < 10:
-        events = [
-            ActivityEvent(project=project, created_at=now, updated_at=now, **{f: getattr(i, f) for f in _ITEM_FIELDS})
-            for i in items
-        ]
-        ActivityEvent.objects.bulk_create(events)
-        return [e.pk for e in events]
-    table = ActivityEvent._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(items)])
-        ids = [pk for (pk,) in cursor.fetchall()]
-        records = [{"id": pk, **item.model_dump(include=set(_ITEM_FIELDS))} for pk, item in zip(ids, items, strict=True)]
-        cursor.execute(
-            _JSON_INSERT.format(table=connection.ops.quote_name(table)),
-            [project.pk, now, now, json.dumps(records)],
-        )
-    return ids
-
-
-class _NewEvent(NamedTuple):
-    pk: int
-    external_id: str | None
-
-
-def store_events(project, items, instances=True):
-    """Store `items` (EventIn) in the project; return [(event, created)] in input order.
-
-    With `instances=False` each new event is returned as a `_NewEvent` (pk and external_id only): a batch's
-    answer needs nothing else, and building 1,000 model instances cost ~50 ms of CPU per batch.
-
-    Items whose external_id is already stored are not stored again: the stored event is returned instead. A
-    concurrent writer may store the same external_id between our check and our insert; the unique constraint
-    then rolls back our savepoint and the next round sees its row. New events are returned as unsaved-looking
-    model instances carrying their id (built in memory: no query to read back what was just written).
-    """
-    external_ids = [item.external_id for item in items if item.external_id is not None]
-    for attempt in range(3):
-        try:
-            # Only client-supplied ids can collide with a concurrent writer: only then is a savepoint needed.
-            with transaction.atomic(savepoint=bool(external_ids)):
-                existing = {}
-                if external_ids:
-                    existing = {
-                        e.external_id: e
-                        for e in ActivityEvent.objects.filter(project=project, external_id__in=external_ids)
-                    }
-                now = timezone.now()
-                new_items = [i for i in items if i.external_id is None or i.external_id not in existing]
-                new_ids = insert_events(project, new_items, now) if new_items else []
-        except IntegrityError:
-            if attempt == 2:
-                raise HttpError(409, "Another request is storing events with the same external_id; retry.") from None
-            continue
-        fresh = iter(new_ids)
-        results = []
-        for item in items:
-            if item.external_id is not None and item.external_id in existing:
-                results.append((existing[item.external_id], False))
-            else:
-                if instances:
-                    fields = {f: getattr(item, f) for f in _ITEM_FIELDS}
-                    event = ActivityEvent(pk=next(fresh), project=project, created_at=now, updated_at=now, **fields)
-                else:
-                    event = _NewEvent(next(fresh), item.external_id)
-                results.append((event, True))
-        return results
-    raise AssertionError("unreachable")
-
-
 @router.post(
     "/events",
     response={200: EventOut | EventBatchOut, 201: EventOut | EventBatchOut, 409: ErrorOut, **WRITE_ERRORS},
@@ -234,14 +147,15 @@ def create_events(
 
     if not batch and idempotency_key is None and payload.external_id is None:
         # Nothing to look up and nothing to claim: the whole write is ONE INSERT, atomic on its own, so it runs in
-        # autocommit (Model.save adds no transaction here) instead of paying BEGIN and COMMIT round trips.
-        now = timezone.now()
-        event = ActivityEvent(project=project, created_at=now, updated_at=now, **{f: getattr(payload, f) for f in _ITEM_FIELDS})
-        event.save(force_insert=True)
+        # autocommit instead of paying BEGIN and COMMIT round trips.
+        [(event, _)] = ingest_events(project, items)
         return json_response(201, event_dict(event))
 
     def work():
-        stored = store_events(project, items, instances=not batch)
+        try:
+            stored = ingest_events(project, items, instances=not batch)
+        except ExternalIdConflict as exc:
+            raise HttpError(409, str(exc)) from None
         created = sum(1 for _, was_created in stored if was_created)
         status = 201 if created else 200
         if not batch:
