@@ -23,7 +23,7 @@ from events.ingest import ExternalIdConflict, ingest_events
 from events.insights import project_insights
 from events.models import ActivityEvent, ProjectAction
 from events.models.activity import CATEGORY_OF_TYPE, EventStatus
-from events.pagination import InvalidCursor, after_cursor, decode_cursor, encode_cursor
+from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
 from projects.api_auth import require_write
 from projects.idempotency import json_response, run_idempotent
 
@@ -310,7 +310,7 @@ def _filtered_events(request, project):
 
 
 def _checked_cursor(cursor, queryset):
-    """The cursor if this server could have issued it; a 422 on `cursor` otherwise (never a database error)."""
+    """(created_at, pk) of a cursor this server could have issued; a 422 on `cursor` otherwise (never a database error)."""
     try:
         created_at, pk = decode_cursor(cursor, queryset)
         created_at.astimezone(UTC)  # SQLite stores UTC: a datetime that overflows there is invalid
@@ -319,7 +319,7 @@ def _checked_cursor(cursor, queryset):
     except (InvalidCursor, OverflowError, ValueError) as exc:
         message = str(exc) if isinstance(exc, InvalidCursor) else "The cursor is not valid; start again from the first page."
         raise NinjaValidationError([{"loc": ["query", "cursor"], "msg": message, "type": "invalid"}]) from None
-    return cursor
+    return created_at, pk
 
 
 @router.get(
@@ -335,7 +335,7 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
     events = _filtered_events(request, project)
     events = events.order_by("-created_at", "-id")
     if page.cursor:
-        events = after_cursor(events, _checked_cursor(page.cursor, events))
+        events = older_than(events, *_checked_cursor(page.cursor, events))
     # Plain rows, not model instances (the page's keyset pagination, read as values: half the CPU per request);
     # metadata comes as the database's own JSON text and is spliced into the answer as is, instead of being
     # decoded by the driver, again by JSONField, and encoded once more.
