@@ -19,6 +19,8 @@ from django.db.models import Avg, Count, FloatField
 from django.db.models.aggregates import Aggregate
 from django.db.models.functions import TruncDate
 
+from projects.durations import format_duration
+
 from .models.activity import (
     ActionStatus,
     ActionType,
@@ -240,20 +242,10 @@ def event_summaries(insights):
     if insights.durations:
         slowest = insights.durations[0]
         sentences.append(
-            f"{slowest.label} is the slowest step: {format_ms(slowest.avg_ms)} on average, "
-            f"{format_ms(slowest.p95_ms)} at p95."
+            f"{slowest.label} is the slowest step: {format_duration(slowest.avg_ms)} on average, "
+            f"{format_duration(slowest.p95_ms)} at p95."
         )
     return sentences
-
-
-def format_ms(ms):
-    if ms is None:
-        return "—"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    return f"{ms / 60_000:.1f} min"
 
 
 def summaries(project, *, now=None):
@@ -323,7 +315,6 @@ __all__ = [
     "duration_stats",
     "type_figures",
     "failure_rate",
-    "format_ms",
     "project_insights",
     "summaries",
     "today_counts",

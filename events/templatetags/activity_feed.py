@@ -10,6 +10,8 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
+from projects.durations import format_duration
+
 from ..models.activity import CATEGORY_OF_TYPE, ActionStatus, EventCategory, EventStatus, EventType
 
 register = template.Library()
@@ -60,7 +62,7 @@ def _row_html(event, url_parts, poll_seconds):
     )
     entity_id = f" <code>{escape(event.entity_id)}</code>" if event.entity_id else ""
     author = escape(event.actor_name) if event.actor_name else SYSTEM
-    duration = f"{event.duration:,} ms" if event.duration is not None else "—"
+    duration = format_duration(event.duration)
     created = event.created_at
     return (
         f'<tr id="event-{event.pk}" class="event-row status-{status.lower()}"{poll}>\n'

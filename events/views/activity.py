@@ -17,9 +17,10 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from projects.access import get_project_for_member
+from projects.durations import format_duration
 
 from ..filters import ActivityEventFilter, ProjectActionFilter, filter_errors
-from ..insights import DEFAULT_WINDOW, WINDOWS, format_ms, project_insights
+from ..insights import DEFAULT_WINDOW, WINDOWS, project_insights
 from ..models.activity import CATEGORY_OF_TYPE, ActivityEvent, EventStatus, ProjectAction
 from ..pagination import (
     InvalidCursor,
@@ -141,7 +142,7 @@ def event_detail(request, slug, pk):
     if request.htmx and request.htmx.target == f"event-{event.pk}":
         return render(request, "events/feed.html#row", context)
     context["metadata_json"] = json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False) if event.metadata else ""
-    context["duration_text"] = format_ms(event.duration) if event.duration is not None else None
+    context["duration_text"] = format_duration(event.duration) if event.duration is not None else None
     return render(request, "events/event_detail.html", context)
 
 
@@ -374,7 +375,7 @@ def insights(request, slug):
         chart=day_chart(data.by_day),
         type_rows=[{"type": t, "label": label, "count": n, "share": round(n / peak_type * 100)} for t, label, n in data.by_type],
         duration_rows=[
-            {"label": s.label, "count": s.count, "avg": format_ms(s.avg_ms), "p95": format_ms(s.p95_ms)} for s in data.durations
+            {"label": s.label, "count": s.count, "avg": format_duration(s.avg_ms), "p95": format_duration(s.p95_ms)} for s in data.durations
         ],
         statuses=[(EventStatus(s).label, s, n) for s, n in data.by_status.items()],
         failure_pct=f"{data.failure_rate:.1%}" if data.failure_rate is not None else "—",
