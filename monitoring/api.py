@@ -16,6 +16,7 @@ from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
 from projects.api_auth import require_write
+from projects.api_schemas import ErrorOut
 
 from .models import WorkflowExecution
 from .runs import RunConflict, RunInvalid, finish_run, record_metric, start_run
@@ -140,10 +141,6 @@ class MetricOut(Schema):
     is_within_threshold: bool | None
     recorded_at: datetime
     run_id: str | None
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 def _run_out(execution):

@@ -14,7 +14,7 @@ from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django.http import Http404, HttpResponse
 from django.utils import timezone
-from ninja import Body, Header, Path, Query, Router
+from ninja import Body, Path, Query, Router
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -25,6 +25,7 @@ from events.models import ActivityEvent, ProjectAction
 from events.models.activity import CATEGORY_OF_TYPE, EventStatus
 from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
 from projects.api_auth import require_write
+from projects.api_schemas import ErrorOut, IdempotencyKey
 from projects.idempotency import json_response, run_idempotent
 
 from .activity_schemas import (
@@ -32,7 +33,6 @@ from .activity_schemas import (
     ActionBatchOut,
     ActionOut,
     ActionPayload,
-    ErrorOut,
     EventBatchIn,
     EventBatchOut,
     EventOut,
@@ -47,11 +47,6 @@ from .activity_schemas import (
 
 router = Router(tags=["activity"])
 
-IDEMPOTENCY_HELP = (
-    "Any unique string (a UUID is best). Retrying with the same key and body returns the original response "
-    "(header Idempotent-Replayed: true) and stores nothing new."
-)
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_HELP)]
 WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 MAX_EVENT_ID = 2**63 - 1
 # A query string is text: "7" must validate, which an int Literal would refuse.

@@ -219,10 +219,6 @@ class ActionBatchOut(Schema):
     actions: list[ActionBatchItemOut]
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
 # --- feed ----------------------------------------------------------------------------------------------------
 
 

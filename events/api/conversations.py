@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from django.db import IntegrityError, transaction
 from django.http import Http404
-from ninja import Header, Query, Router, Schema
+from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints
 
@@ -27,6 +27,7 @@ from events.models.messages import (
     MessageEventType,
 )
 from projects.api_auth import require_write
+from projects.api_schemas import ErrorOut, IdempotencyKey
 from projects.idempotency import run_idempotent
 
 router = Router(tags=["conversations"])
@@ -36,9 +37,6 @@ MAX_DB_ID = 2**63 - 1
 # Events that are about one answer cannot exist without it; the others may refer to a conversation only.
 NEEDS_MESSAGE = {MessageEventType.USER_MESSAGE, MessageEventType.COPY, MessageEventType.BOOKMARK}
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=(
-    "Any unique string (a UUID is best). Retrying with the same key and body returns the original response "
-    "and stores nothing new."))]
 
 ChunkId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), AfterValidator(clean_text)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(clean_text), AfterValidator(not_blank)]
@@ -122,10 +120,6 @@ class MessageEventOut(Schema):
     chunk_ids: list[str]
     metadata: dict[str, Any] | None
     timestamp: datetime
-
-
-class ErrorOut(Schema):
-    detail: str
 
 
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
