@@ -4,3 +4,5 @@ from django.dispatch import Signal
 
 project_created = Signal()  # kwargs: project, user
 member_added = Signal()  # kwargs: membership, user
+api_key_created = Signal()  # kwargs: key, user
+api_key_revoked = Signal()  # kwargs: key, user
