@@ -89,7 +89,7 @@ def test_overview_shows_per_workflow_status_rates_durations_and_trend(client_for
     assert 'data-workflow="nightly"' in html and 'data-workflow="hourly"' in html
     assert "disk full" in html  # the failing workflow's last error
     assert "50.0%" in html  # nightly: one of two runs succeeded
-    assert '<svg class="chart mon-spark"' in html and 'class="mon-bar-failed"' in html
+    assert '<svg class="chart mon-spark"' in html and 'class="bar-failed"' in html
     assert "0 2 * * *" in html  # its schedule
     assert 'hx-trigger="every 15s"' in html
 
