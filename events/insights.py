@@ -6,7 +6,7 @@
 The window is bounded (7, 30 or 90 days; 30 by default) so the work is a range of the (project, created_at, id)
 index however old the project is (an index-only scan on PostgreSQL): one GROUP BY (day, status) feeds the chart,
 status and failure figures, and one GROUP BY type counts and computes average and p95 duration (PERCENTILE_CONT).
-The standalone functions take any ActivityEvent queryset (already filtered) and run one query each.
+`project_insights` also takes a filtered queryset (the API narrows it with the feed's filters).
 """
 
 import re
@@ -95,42 +95,13 @@ def window_start(days, now=None):
     return start_of_day(now) - timedelta(days=days - 1)
 
 
-# ----- standalone functions (one query each, on any filtered queryset) -----
-
-
-def counts_by_type(queryset):
-    """[(event_type, label, count)], largest first."""
-    rows = queryset.order_by().values_list("event_type").annotate(n=Count("id"))
-    return sorted(((t, _label(t), n) for t, n in rows), key=lambda r: (-r[2], r[0]))
+# ----- the queries project_insights and Home run -----
 
 
 def counts_by_status(queryset):
     """{status: count}, every status present (0 when none)."""
     counts = dict(queryset.order_by().values_list("status").annotate(n=Count("id")))
     return {s: counts.get(s, 0) for s in EventStatus.values}
-
-
-def counts_by_day(queryset, days=DEFAULT_WINDOW, *, now=None):
-    """[DayCount] for each of the last `days` days (zeros included), oldest first."""
-    since = window_start(days, now)
-    rows = (
-        queryset.filter(created_at__gte=since).order_by()
-        .annotate(day=TruncDate("created_at")).values_list("day", "status").annotate(n=Count("id"))
-    )
-    totals, failed = Counter(), Counter()
-    for day, status, n in rows:
-        totals[day] += n
-        if status == EventStatus.FAILED:
-            failed[day] += n
-    first = since.date()
-    return [DayCount(d, totals[d], failed[d]) for d in (first + timedelta(days=i) for i in range(days))]
-
-
-def failure_rate(queryset):
-    """Failed share of finished events (0.0–1.0), or None when none finished."""
-    counts = counts_by_status(queryset)
-    finished = counts[EventStatus.COMPLETED] + counts[EventStatus.FAILED]
-    return counts[EventStatus.FAILED] / finished if finished else None
 
 
 def type_figures(queryset):
@@ -159,11 +130,6 @@ def type_figures(queryset):
         ]
     by_type = sorted(((t, _label(t), n) for t, n in counts), key=lambda r: (-r[2], r[0]))
     return by_type, sorted(stats, key=lambda s: (-(s.p95_ms or 0), s.event_type))
-
-
-def duration_stats(queryset):
-    """[DurationStat] per event type over events with a duration: average and p95 in ms, slowest p95 first."""
-    return type_figures(queryset)[1]
 
 
 def _percentile(sorted_values, fraction):
@@ -309,12 +275,8 @@ __all__ = [
     "Insights",
     "Percentile",
     "action_summaries",
-    "counts_by_day",
     "counts_by_status",
-    "counts_by_type",
-    "duration_stats",
     "type_figures",
-    "failure_rate",
     "project_insights",
     "summaries",
     "today_counts",
