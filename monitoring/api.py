@@ -16,7 +16,7 @@ from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
 from projects.api_auth import require_write
-from projects.api_schemas import ErrorOut
+from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 from .models import WorkflowExecution
 from .runs import RunConflict, RunInvalid, finish_run, record_metric, start_run
@@ -154,7 +154,7 @@ def _run_out(execution):
 
 @router.post(
     "/monitoring/runs/start",
-    response={200: RunOut, 201: RunOut, 403: ErrorOut, 409: ErrorOut},
+    response={200: RunOut, 201: RunOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record that a workflow run started",
 )
 def run_start(request, payload: RunStartIn):
@@ -174,7 +174,7 @@ def run_start(request, payload: RunStartIn):
 
 @router.post(
     "/monitoring/runs/{run_id}/finish",
-    response={200: RunOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={200: RunOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow run's outcome (duration is computed from its start)",
 )
 def run_finish(request, run_id: str, payload: RunFinishIn):
@@ -199,7 +199,7 @@ def run_finish(request, run_id: str, payload: RunFinishIn):
     return Status(200, _run_out(execution))
 
 
-@router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut}, summary="Read one run")
+@router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut, **READ_ERRORS}, summary="Read one run")
 def run_detail(request, run_id: str):
     execution = WorkflowExecution.objects.filter(project=request.auth.project, run_id=run_id[:128]).first()
     if execution is None:
@@ -209,7 +209,7 @@ def run_detail(request, run_id: str):
 
 @router.post(
     "/monitoring/metrics",
-    response={200: MetricOut, 201: MetricOut, 403: ErrorOut, 404: ErrorOut},
+    response={200: MetricOut, 201: MetricOut, 404: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow metric (idempotent per workflow, metric name and recorded_at)",
 )
 def metric_create(request, payload: MetricIn):

@@ -21,6 +21,12 @@ class ErrorOut(Schema):
     retry_after: int | None = Field(default=None, description="Seconds to wait (429 only).")
 
 
+# What any endpoint may answer besides its own results (activityhub/api.py's handlers): declared so the OpenAPI
+# document lists every status a client can get. Endpoints add 404 / 409 where they can happen.
+READ_ERRORS = {code: ErrorOut for code in (401, 422, 429, 503)}
+WRITE_ERRORS = {code: ErrorOut for code in (400, 401, 403, 413, 422, 429, 503)}
+
+
 IDEMPOTENCY_HELP = (
     "Any unique string (a UUID is best). Retrying with the same key and body returns the original response "
     "(header Idempotent-Replayed: true) and stores nothing new."

@@ -25,7 +25,7 @@ from events.models import ActivityEvent, ProjectAction
 from events.models.activity import CATEGORY_OF_TYPE, EventStatus
 from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
 from projects.api_auth import require_write
-from projects.api_schemas import ErrorOut, IdempotencyKey
+from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
 from projects.idempotency import json_response, run_idempotent
 
 from .activity_schemas import (
@@ -47,7 +47,6 @@ from .activity_schemas import (
 
 router = Router(tags=["activity"])
 
-WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 MAX_EVENT_ID = 2**63 - 1
 # A query string is text: "7" must validate, which an int Literal would refuse.
 InsightsDays = Annotated[Literal["7", "30", "90"], Query(description="Window in days.")]
@@ -319,7 +318,7 @@ def _checked_cursor(cursor, queryset):
 
 @router.get(
     "/feed",
-    response={200: FeedOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    response={200: FeedOut, **READ_ERRORS},
     summary="The project's events, newest first, with the activity page's filters",
 )
 def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
@@ -355,7 +354,7 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
 
 @router.get(
     "/insights",
-    response={200: InsightsOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    response={200: InsightsOut, **READ_ERRORS},
     summary="The counts behind the insights page",
 )
 def insights(request, filters: Query[FeedFilters], days: InsightsDays = "30"):
