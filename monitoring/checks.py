@@ -31,7 +31,7 @@ def probe(url: str, method: str, expected_status: int, timeout_ms: int) -> Probe
     started = time.perf_counter()
     status, error = None, None
     try:
-        with _opener.open(request, timeout=timeout_ms / 1000) as response:  # noqa: S310 - managers configure URLs
+        with _opener.open(request, timeout=timeout_ms / 1000) as response:  # managers configure these URLs
             response.read(65536)
             status = response.status
     except urllib.error.HTTPError as exc:
