@@ -3,6 +3,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import cast
 
 from django.conf import settings
 from django.db import models, transaction
@@ -128,7 +129,7 @@ class ApiKeyQuerySet(models.QuerySet):
         # Refuse anything not shaped like our tokens before touching the database (no odd bytes in queries).
         if not _TOKEN_SHAPE.fullmatch(token or ""):
             return None
-        key = next(iter(self.raw(_key_lookup_sql(), [token.split("_")[1]])), None)
+        key = cast("ApiKey | None", next(iter(self.raw(_key_lookup_sql(), [token.split("_")[1]])), None))
         if key is None or not hmac.compare_digest(key.key_hash, hash_api_token(token)):
             return None
         values = [getattr(key, f"project_{name}") for name in _KEY_PROJECT_FIELDS]

@@ -46,7 +46,7 @@ def compare_tables(expected: dict[str, ExpectedTable], live: dict[str, LiveTable
                 )
             )
             continue
-        renames = {}
+        renames: dict[str, str] = {}
         findings += _compare_columns(exp, table, repairs, renames)
         if renames:
             # Judge indexes and keys as they will be once the renames are repaired: one cause, one finding.
@@ -124,11 +124,12 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
                 repairs.alter_type(exp.model, column, col.type),
                 exp.label,
             )
+        field_name = col.field.name  # before the isinstance below narrows col.field to a mixin without .name
         if isinstance(col.field, AutoFieldMixin) and live.generates_values is False:
             yield Finding(
                 "missing_identity",
                 f"{t}.{column}",
-                f'column "{t}"."{column}" ({exp.label}.{col.field.name}) generates no values (no identity, no '
+                f'column "{t}"."{column}" ({exp.label}.{field_name}) generates no values (no identity, no '
                 "sequence): every insert from Django will fail",
                 repairs.add_identity(t, column),
                 exp.label,

@@ -188,7 +188,7 @@ def _plain_columns(expressions, opts) -> tuple[tuple, tuple]:
         if not isinstance(expression, F):
             return (), ()
         try:
-            columns.append(opts.get_field(expression.name).column)
+            columns.append(opts.get_field(expression.name).column)  # type: ignore[attr-defined]  # F.name: stubs lack it
         except FieldDoesNotExist:
             return (), ()
         orders.append(order)

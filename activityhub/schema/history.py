@@ -73,7 +73,7 @@ class MigrationHistory:
         autodetector = MigrationAutodetector(
             self.loader.project_state(),
             ProjectState.from_apps(installed_apps),
-            NonInteractiveMigrationQuestioner(specified_apps=(), dry_run=True),
+            NonInteractiveMigrationQuestioner(specified_apps=set(), dry_run=True),
         )
         changes = autodetector.changes(graph=self.graph)
         found = []

@@ -35,6 +35,7 @@ from .activity_schemas import (
     ActionPayload,
     EventBatchIn,
     EventBatchOut,
+    EventIn,
     EventOut,
     EventPatch,
     EventPayload,
@@ -134,12 +135,12 @@ def create_events(
     require_write(request)
     project = request.auth.project
     batch = isinstance(payload, EventBatchIn)
-    items = payload.events if batch else [payload]
+    items = payload.events if isinstance(payload, EventBatchIn) else [payload]
     duplicates = _duplicate_external_ids(items)
     if duplicates:
         raise NinjaValidationError(duplicates)
 
-    if not batch and idempotency_key is None and payload.external_id is None:
+    if isinstance(payload, EventIn) and idempotency_key is None and payload.external_id is None:
         # Nothing to look up and nothing to claim: the whole write is ONE INSERT, atomic on its own, so it runs in
         # autocommit instead of paying BEGIN and COMMIT round trips.
         [(event, _)] = ingest_events(project, items)
@@ -252,7 +253,7 @@ def create_actions(
     require_write(request)
     project = request.auth.project
     batch = isinstance(payload, ActionBatchIn)
-    items = payload.actions if batch else [payload]
+    items = payload.actions if isinstance(payload, ActionBatchIn) else [payload]
 
     def work():
         now = timezone.now()

@@ -337,8 +337,9 @@ class ProjectActionQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError("Audit actions are append-only and cannot be deleted.")
 
-    update.queryset_only = True
-    delete.queryset_only = True
+    # Django's documented flag that keeps these off the manager; the stubs do not model function attributes.
+    update.queryset_only = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
 
 
 class ProjectAction(models.Model):

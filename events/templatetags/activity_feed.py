@@ -23,7 +23,7 @@ CATEGORY_BADGE = {
     for event_type, category in CATEGORY_OF_TYPE.items()
 }
 # The one source of status badges: the feed's rows and events/_status_badge.html (events and audit actions).
-BADGE_CLASS = {
+BADGE_CLASS: dict[str, str] = {
     EventStatus.COMPLETED: "badge-ok", EventStatus.FAILED: "badge-bad", EventStatus.IN_PROGRESS: "badge-warn status-running",
     ActionStatus.SUCCESS: "badge-ok", ActionStatus.FAILED: "badge-bad", ActionStatus.IN_PROGRESS: "badge-warn status-running",
 }

@@ -332,7 +332,7 @@ def feed_export(request, slug, fmt):
 
 class InsightsForm(forms.Form):
     days = forms.TypedChoiceField(
-        choices=[(d, f"Last {d} days") for d in WINDOWS], coerce=int, required=False, empty_value=DEFAULT_WINDOW,
+        choices=[(d, f"Last {d} days") for d in WINDOWS], coerce=int, required=False, empty_value=DEFAULT_WINDOW,  # type: ignore[arg-type]  # any value is allowed
         label="Window",
     )
 
