@@ -14,7 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api_urls()),
     path("favicon.ico", views.favicon),
-    path("healthz", health.healthz, name="healthz"),  # schema integrity (issue 7)
+    path("healthz", health.healthz, name="healthz"),  # database reachable; ?deep=1: schema integrity
     path("", include("projects.urls")),
     path("", include("events.urls")),
     path("monitoring/", include("monitoring.urls")),

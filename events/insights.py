@@ -182,7 +182,7 @@ def action_summaries(actions_queryset, period="today"):
             _, one, many = _COUNTED_THINGS[action_type]
             parts = [_plural(things[action_type], one, many)] if succeeded else []
         else:
-            # Types beyond the seed's eight ("member_added", …) read as "member added: 2".
+            # Types beyond the eight built-in ones ("member_added", …) read as "member added: 2".
             parts = [f"{action_type.replace('_', ' ')}: {succeeded}"] if succeeded else []
         if failed[action_type]:
             parts.append(f"{failed[action_type]} failed {action_type.replace('_', ' ')}")

@@ -1,7 +1,7 @@
 """Ingestion API for workflow runs and metrics (mounted under /api/v1/monitoring/).
 
 Every endpoint acts on the API key's project; a run id from another project is an unknown run. Writing needs a
-read-write key. snake_case field names; the seed's camelCase (runId, workflowName, …) is accepted too.
+read-write key. snake_case field names; the older clients' camelCase (runId, workflowName, …) is accepted too.
 Retries are safe: repeating a start, a finish or a metric returns what is stored (200) instead of duplicating it;
 a repeat that contradicts what is stored is a 409 saying why.
 """

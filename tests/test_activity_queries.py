@@ -222,7 +222,7 @@ def test_audit_filter_by_type_status_environment_and_text(project, owner):
         return set(f.qs)
 
     assert audit(action_type=["deployment"]) == {deploy}
-    assert audit(action_type=["member_added"]) == {custom}  # types beyond the seed's eight are offered too
+    assert audit(action_type=["member_added"]) == {custom}  # types beyond the eight built-in ones are offered too
     assert audit(status=["failed"]) == {failed}
     assert audit(environment="production") == {deploy}
     assert audit(q="fly.io") == {deploy}

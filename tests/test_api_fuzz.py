@@ -55,7 +55,7 @@ def wsgi_app():
 
 
 @pytest.fixture
-def seeded(project, owner):
+def fuzz_key(project, owner):
     """A project with events (so PATCH sometimes finds its target) and a read-write key."""
     ActivityEvent.objects.bulk_create(
         ActivityEvent(project=project, event_type="INDEXING_STARTED", title=f"event {i}", entity_type="indexing")
@@ -68,7 +68,7 @@ CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conform
 
 
 @pytest.mark.fuzz
-def test_every_generated_request_gets_a_declared_answer_and_never_a_server_error(seeded, wsgi_app):
+def test_every_generated_request_gets_a_declared_answer_and_never_a_server_error(fuzz_key, wsgi_app):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", wsgi_app)
     # Generate small instances (batches of ≤ 5, strings of ≤ 300 characters): a 1,000-item batch or a 100 kB
     # string costs Hypothesis seconds to build and says nothing the unit tests of the limits don't already.
@@ -78,7 +78,7 @@ def test_every_generated_request_gets_a_declared_answer_and_never_a_server_error
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     per_run = max(10, math.ceil(MIN_REQUESTS * 1.1 / (len(operations) * len(modes))))
     sent, failures = [], {}
-    headers = {"Authorization": f"Bearer {seeded}"}
+    headers = {"Authorization": f"Bearer {fuzz_key}"}
 
     for operation in operations:
         for mode in modes:

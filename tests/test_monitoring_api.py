@@ -40,7 +40,7 @@ def test_start_then_finish_computes_duration_and_stores_the_outcome(api, project
     assert run.alert_state == RunAlert.PENDING  # the daemon decides whether to alert
 
 
-def test_camel_case_fields_from_the_seed_are_accepted(api):
+def test_camel_case_fields_of_older_clients_are_accepted(api):
     response = api("post", START, {"runId": "c1", "workflowName": "wf"})
     assert response.status_code == 201
     response = api("post", finish_url("c1"), {"status": "success", "testsPassed": 3, "testsTotal": 3})

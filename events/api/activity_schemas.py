@@ -92,7 +92,7 @@ class StrictSchema(BaseModel):
 
 
 class EventIn(StrictSchema):
-    event_type: EventType = Field(description="One of the seed's event types, e.g. INDEXING_STARTED.")
+    event_type: EventType = Field(description="One of the event types, e.g. INDEXING_STARTED.")
     title: Title
     entity_type: Annotated[Name, Field(min_length=1, max_length=64)] = Field(
         description="What the event is about: indexing, apr_session, chat_message, …"

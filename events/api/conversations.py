@@ -1,12 +1,12 @@
 """The conversations API: create conversations and (batched) messages, record message events, read them back.
 
 Every endpoint acts on the project of the API key (`request.auth.project`); an id from another project is
-treated exactly like an unknown id. Field names are snake_case; the seed's camelCase (`messageId`, `chunkIds`,
+treated exactly like an unknown id. Field names are snake_case; the older clients' camelCase (`messageId`, `chunkIds`,
 `eventType`, `conversationId`, `externalId`) is accepted too, so the old clients keep working.
 
-Message events follow seed 002: the message is a real foreign key. A `messageId` sent in the body or inside
+Message events name their message by a real foreign key. A `messageId` sent in the body or inside
 `metadata` is moved to the FK and stripped from metadata (empty metadata is stored as null); an unknown
-messageId, or one from another project, is a 422 that says so (the seed answered 500).
+messageId, or one from another project, is a 422 that says so (never a 500).
 """
 
 from datetime import UTC, datetime
@@ -102,7 +102,7 @@ class MessageBatchOut(Schema):
 
 class MessageEventIn(StrictSchema):
     event_type: Literal[tuple(MessageEventType.values)] = Field(validation_alias=_alias("event_type", "eventType"))  # type: ignore[valid-type]
-    # int or str: the seed's clients sent ids as strings; anything not an id of this project is a clear 422.
+    # int or str: older clients sent ids as strings; anything not an id of this project is a clear 422.
     message_id: int | str | None = Field(None, validation_alias=_alias("message_id", "messageId"))
     conversation_id: int | None = Field(None, validation_alias=_alias("conversation_id", "conversationId", "sessionId"))
     feedback: Literal["helpful", "not_helpful", "need_more"] | None = None
@@ -278,7 +278,7 @@ def _resolve_event(project, payload):
         event_type=payload.event_type,
         feedback=feedback,
         chunk_ids=list(dict.fromkeys(chunk_ids)),
-        metadata=metadata or None,  # the seed's rule: an empty object is stored as null
+        metadata=metadata or None,  # an empty object is stored as null
     )
     if timestamp is not None:
         event.timestamp = timestamp
@@ -289,7 +289,7 @@ def _resolve_event(project, payload):
 def record_message_event(request, payload: MessageEventIn, idempotency_key: IdempotencyKey = None):
     """Record feedback, a copy, a bookmark, an expansion follow-up, a gap submission or a conversation pattern.
 
-    `messageId` may come in the body or inside `metadata` (the seed's old place): either way it is stored in
+    `messageId` may come in the body or inside `metadata` (where older clients put it): either way it is stored in
     the message FK and removed from metadata. user_message events take `feedback` (or `metadata.feedbackType`).
     """
     require_write(request)

@@ -1,4 +1,4 @@
-"""Activity events (seed 000) and the append-only project audit trail (seed 001)."""
+"""Activity events and the append-only project audit trail."""
 
 import secrets
 from datetime import timedelta
@@ -222,7 +222,7 @@ class ActivityEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        # The seed's five indexes; `id` closes each so keyset pagination on (created_at, id) stays index-only.
+        # The five lookup indexes; `id` closes each so keyset pagination on (created_at, id) stays index-only.
         indexes = [
             # Covering on PostgreSQL: insights aggregate a 90-day range from the index alone (no heap visits).
             models.Index(fields=["project", "-created_at", "-id"], name="event_project_created",
@@ -278,7 +278,7 @@ class ActionStatus(models.TextChoices):
 
 
 class ActionType(models.TextChoices):
-    """The seed's eight action types; others are accepted too (the column is free text)."""
+    """The eight built-in action types; others are accepted too (the column is free text)."""
 
     PROJECT_CREATED = "project_created", "Project created"
     DATABASE_CREATED = "database_created", "Database created"

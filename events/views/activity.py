@@ -1,4 +1,4 @@
-"""Activity feed, event detail, exports, insights and the audit log (seeds 000 and 001).
+"""Activity feed, event detail, exports, insights and the audit log.
 
 Each page is one view answering both the full page load and its htmx fragments (`events/feed.html#…`).
 Filters are validated by the FilterSets in events.filters; paging is keyset (events.pagination): no page

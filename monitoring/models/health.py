@@ -3,7 +3,7 @@
 The open row of a check (PENDING, RUNNING or PAUSED; at most one per check_id, enforced by a partial unique
 constraint) carries its configuration and when it is due. Running it turns that row into the stored result
 (HEALTHY/UNHEALTHY with response time, status code and error) and inserts the next open row, in one transaction.
-So the table is both the check list and the full result history, as the seed's columns suggest.
+So the table is both the check list and the full result history, as its columns suggest.
 """
 
 from django.db import models
