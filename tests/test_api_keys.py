@@ -163,6 +163,10 @@ def test_authenticate_returns_the_key_with_its_project_and_refuses_revoked_or_wr
     assert found.pk == key.pk and found.can_write
     assert (found.project.pk, found.project.slug, found.project.created_at) == (project.pk, project.slug, project.created_at)
     assert found.name == "lookup" and found.created_at == key.created_at  # columns left out are loaded when read
+    assert found.last_used_at is None and found.revoked_at is None
+    used = timezone.now()
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=used)
+    assert ApiKey.objects.authenticate(token).last_used_at == used  # an aware datetime on every backend
     assert ApiKey.objects.authenticate(token[:-2] + ("xx" if not token.endswith("xx") else "yy")) is None
     ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
     assert ApiKey.objects.authenticate(token) is None
