@@ -9,9 +9,11 @@ writing, 404 unknown or another project's object, 409 conflicting state, 413 bat
 import json
 import math
 
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.db import OperationalError
-from django.http import Http404
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
@@ -20,6 +22,9 @@ from events.api.activity import router as activity_router
 from events.api.conversations import router as conversations_router
 from monitoring.api import router as monitoring_router
 from projects.api_auth import ApiKeyAuth, ApiKeyRateThrottle
+from projects.idempotency import KEY_SCHEMA
+
+from .faults import is_transient
 
 BATCH_FIELDS = {"events", "actions"}
 
@@ -28,14 +33,35 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON, but no database stores an infinite number
+        raise ValueError(f"the number {text[:40]} is too large (out of the range of a 64-bit float)")
+    return value
+
+
 class StrictJSONParser(Parser):
-    """Plain JSON, minus Python's extensions (NaN, Infinity), which no database JSON column accepts."""
+    """Plain JSON, minus Python's extensions (NaN, Infinity) and numbers that overflow to infinity (1e400),
+    which no database JSON column accepts."""
 
     def parse_body(self, request):
-        return json.loads(request.body, parse_constant=_reject_constant)
+        return json.loads(request.body, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
-api = NinjaAPI(
+class ActivityHubAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        """The generated document, plus the Idempotency-Key shape (checked by run_idempotent, so a bad key is our
+        documented 400 rather than ninja's 422)."""
+        schema = super().get_openapi_schema(**kwargs)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("in") == "header" and parameter.get("name") == "Idempotency-Key":
+                        parameter["schema"] = {**parameter.get("schema", {}), **KEY_SCHEMA}
+        return schema
+
+
+api = ActivityHubAPI(
     title="ActivityHub API",
     version="1",
     description=(
@@ -158,21 +184,10 @@ def body_too_big(request, exc):
     return _error(request, 413, f"Request body too large: at most {limit} bytes; send smaller batches.")
 
 
-def _is_transient(exc) -> bool:
-    """Lock contention, deadlock, serialization failure or a lost connection: retrying can succeed.
-
-    Anything else (SQLite's "no such table", say) is a server bug and must stay a loud 500, not pass for busy.
-    """
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    if sqlstate:  # PostgreSQL: connection exception, transaction rollback, resources, operator, lock not available
-        return sqlstate[:2] in {"08", "40", "53", "57"} or sqlstate == "55P03"
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text or ("connection" in text and "closed" in text)
-
-
 @api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
 def database_busy(request, exc):
-    if not _is_transient(exc):
+    if not is_transient(exc):
         raise exc
     # The work was rolled back, so the client may retry (with the same Idempotency-Key): a 503, not a 500.
     response = _error(request, 503, "The database is busy; nothing was stored. Retry shortly with the same Idempotency-Key.")
@@ -183,6 +198,13 @@ def database_busy(request, exc):
 api.add_router("/", activity_router)
 api.add_router("/", conversations_router)
 api.add_router("/", monitoring_router)
+
+
+@login_not_required
+@csrf_exempt
+def not_found_view(request, *args, **kwargs):
+    """Any other path under /api/v1/ (such as /events/abc, a non-integer id): a JSON 404, like every API error."""
+    return JsonResponse({"detail": f"Not found: no API endpoint at {request.path}."}, status=404)
 
 
 def public_urls():

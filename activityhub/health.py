@@ -1,7 +1,8 @@
 """/healthz for load balancers and /healthz?deep=1 for operators and deploy pipelines.
 
 Shallow: is the database reachable? No details, no login (a load balancer polls it).
-Deep: migrations applied and no schema drift (see activityhub.schema); it reveals the schema, so it needs a staff
+Deep: migrations applied, no schema drift (see activityhub.schema), every worker role beating (activityhub.workers,
+"processes_down" with 503 otherwise); it reveals the schema, so it needs a staff
 session or a project API key (`Authorization: Bearer ah_…`). Both answer 200 when healthy, 503 when not.
 """
 
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_GET
 from projects.models import ApiKey
 
 from . import schema
+from .workers import process_health
 
 
 class HealthForm(forms.Form):
@@ -58,10 +60,13 @@ def healthz(request):
 
     report = schema.check()
     drift = report.drift
+    processes = process_health() if report.reachable and not report.unapplied else {}
     if not report.reachable:
         status = "unavailable"
     elif report.unapplied or drift:
         status = "drift"
+    elif any(role["status"] != "ok" for role in processes.values()):
+        status = "processes_down"
     else:
         status = "ok"
     body = {
@@ -73,6 +78,8 @@ def healthz(request):
             "tables_checked": report.tables_checked,
             "findings": [f.as_dict() for f in drift],
         },
+        # Worker and scheduler heartbeats per role: a role whose processes all stopped beating is "down".
+        "processes": processes,
         "seconds": round(report.seconds, 3),
     }
     return JsonResponse(body, status=200 if status == "ok" else 503)

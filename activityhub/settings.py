@@ -5,6 +5,7 @@ it requires SECRET_KEY and ALLOWED_HOSTS and turns on every setting `manage.py c
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -40,7 +41,7 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "activityhub.admin_site.ActivityHubAdminConfig",  # django.contrib.admin with hardened change lists
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "django_tasks_db",
+    "axes",  # sign-in throttling (activityhub.auth)
     "ninja",  # its templates and static files: the API docs page works offline and under our CSP
     "activityhub",
     "projects",
@@ -68,9 +70,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "activityhub.faults.DatabaseUnavailableMiddleware",  # a busy or lost database: friendly 503 page, not a 500
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "activityhub.middleware.VaryOnHtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into activityhub.auth.lockout_response
 ]
 
 ROOT_URLCONF = "activityhub.urls"
@@ -96,8 +101,27 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        # A persistent connection the database dropped is replaced at the start of the next request, not failed on.
+        conn_health_checks=True,
     )
 }
+# Below gunicorn's 30 s worker timeout, so a request stuck behind a lock or a runaway query gets its 503 (and its
+# transaction rolled back) instead of a SIGKILLed worker and a 500. Milliseconds; 0 turns a limit off.
+DATABASE_STATEMENT_TIMEOUT_MS = int(os.environ.get("DATABASE_STATEMENT_TIMEOUT_MS", "20000"))
+DATABASE_LOCK_TIMEOUT_MS = int(os.environ.get("DATABASE_LOCK_TIMEOUT_MS", "5000"))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS} -c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}"
+    )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and scheduler write one file: take the write lock when a transaction starts and wait for it up to
+    # the lock timeout (a deferred transaction that must upgrade its lock fails at once with "database is locked");
+    # WAL lets readers go on while one process writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": (DATABASE_LOCK_TIMEOUT_MS or 3_600_000) / 1000,
+        "init_command": "PRAGMA journal_mode=WAL;",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL speed-up; SQLite builds the same index on its key columns.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
@@ -108,7 +132,38 @@ if os.environ.get("REDIS_URL"):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Background tasks (django.tasks): in the database by default; through Redis when TASKS_URL (or REDIS_URL) is set.
+# TASKS_URL=db forces the database even when REDIS_URL is set for the cache.
+TASKS_URL = os.environ.get("TASKS_URL") or os.environ.get("REDIS_URL") or "db"
+if TASKS_URL == "db":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_URL.startswith(("redis://", "rediss://", "unix://")):
+    INSTALLED_APPS.append("django_tasks_redis")  # its admin lists the tasks stored in Redis
+    TASKS = {
+        "default": {
+            "BACKEND": "django_tasks_redis.RedisTaskBackend",
+            "QUEUES": [],
+            "OPTIONS": {
+                "REDIS_URL": TASKS_URL,
+                "REDIS_KEY_PREFIX": os.environ.get("TASKS_KEY_PREFIX", "activityhub_tasks"),
+                "REDIS_CONSUMER_GROUP": os.environ.get("TASKS_KEY_PREFIX", "activityhub_tasks") + "_workers",
+                # A task running longer than this is taken to belong to a dead worker and runs again elsewhere.
+                "REDIS_CLAIM_TIMEOUT": int(os.environ.get("TASKS_CLAIM_TIMEOUT", "300")),
+                "REDIS_BLOCK_TIMEOUT": 1000,
+            },
+        }
+    }
+else:
+    raise ImproperlyConfigured(f"TASKS_URL must be 'db' or a redis:// URL, not {TASKS_URL!r}.")
+# A failing periodic job is retried TASK_MAX_ATTEMPTS times in all, base × 2^(attempt-1) seconds apart.
+TASK_MAX_ATTEMPTS = int(os.environ.get("TASK_MAX_ATTEMPTS", "4"))
+TASK_RETRY_BASE_SECONDS = float(os.environ.get("TASK_RETRY_BASE_SECONDS", "30"))
+# Seconds between worker/scheduler heartbeats; a process silent for 3 × this is reported dead by /healthz?deep=1.
+HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "10"))
+# A worker busy with one task for longer than this is reported stuck by /healthz?deep=1.
+WORKER_STUCK_SECONDS = int(os.environ.get("WORKER_STUCK_SECONDS", "900"))
+# How often the scheduler enqueues a monitoring pass (health checks, missed schedules, notifications).
+MONITOR_INTERVAL_SECONDS = float(os.environ.get("MONITOR_INTERVAL_SECONDS", "10"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -119,12 +174,29 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# Attempts per minute, counted separately per client IP and per username.
-LOGIN_RATE_LIMIT = int(os.environ.get("LOGIN_RATE_LIMIT", "10"))
+# Sign-in throttling (django-axes, see activityhub.auth): LOGIN_FAILURE_LIMIT failed sign-ins for one username
+# from one client address lock that pair for LOGIN_LOCKOUT_MINUTES; counted in the database, shared by all workers.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: the socket address is the client).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "activityhub.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "activityhub.auth.lockout_response"
+AXES_VERBOSE = False
 # API requests per API key, "N/s", "N/min" or "N/hour" (429 with Retry-After beyond it).
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/min")
 # API keys are stored as HMAC-SHA256 with this secret (default SECRET_KEY; set it to rotate SECRET_KEY freely).
 API_KEY_HASH_SECRET = os.environ.get("API_KEY_HASH_SECRET", "")
+# Outbound requests (health checks, webhooks; see outbound.guard): loopback and private-network targets are
+# refused in production unless allowed here; link-local/metadata, unspecified and multicast ones always are.
+OUTBOUND_ALLOW_LOOPBACK = env_bool("OUTBOUND_ALLOW_LOOPBACK", not PRODUCTION)
+OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", not PRODUCTION)
 # How often the activity feed polls for new events and for in-progress rows.
 ACTIVITY_POLL_SECONDS = int(os.environ.get("ACTIVITY_POLL_SECONDS", "10"))
 
@@ -202,5 +274,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # Django's own "django" console handler prints only with DEBUG and would print twice beside the root's.
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+                "django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }

@@ -9,7 +9,7 @@ status / user / entity type / dates ride the (project, created_at, id) range; q 
 PostgreSQL.
 """
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import django_filters
 from django import forms
@@ -27,6 +27,24 @@ from .models.activity import (
 )
 
 MAX_QUERY_LENGTH = 200
+# The days a since/until filter may name (the API's query schema uses the same bounds). Beyond them the
+# day arithmetic overflows (9999-12-31 + 1 day) and no event can match anyway.
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
+
+
+def _check_day_in_range(value):
+    if value is not None and not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise forms.ValidationError(
+            f"Pick a day between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}.", code="out_of_range"
+        )
+
+
+def day_filter(label):
+    """A since/until filter: a whole day, bounded to EARLIEST_DAY..LATEST_DAY (a 400 beyond, never a 500)."""
+    method = "filter_since" if label == "From" else "filter_until"
+    widget = forms.DateInput(attrs={"type": "date", "min": EARLIEST_DAY.isoformat(), "max": LATEST_DAY.isoformat()})
+    return django_filters.DateFilter(method=method, label=label, widget=widget, validators=[_check_day_in_range])
 
 
 def _day_start(day):
@@ -76,8 +94,8 @@ class ActivityEventFilter(DateRangeMixin, django_filters.FilterSet):
         queryset=get_user_model().objects.none(), to_field_name="username", label="User", empty_label="Anyone"
     )
     entity_type = django_filters.CharFilter(field_name="entity_type", label="Entity type", max_length=64)
-    since = django_filters.DateFilter(method="filter_since", label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = django_filters.DateFilter(method="filter_until", label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    since = day_filter("From")
+    until = day_filter("To")
     q = django_filters.CharFilter(
         method="filter_q", label="Search", max_length=MAX_QUERY_LENGTH,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search titles and descriptions"}),
@@ -127,8 +145,8 @@ class ProjectActionFilter(DateRangeMixin, django_filters.FilterSet):
     user = django_filters.ModelChoiceFilter(
         queryset=get_user_model().objects.none(), to_field_name="username", label="User", empty_label="Anyone"
     )
-    since = django_filters.DateFilter(method="filter_since", label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = django_filters.DateFilter(method="filter_until", label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    since = day_filter("From")
+    until = day_filter("To")
     q = django_filters.CharFilter(
         method="filter_q", label="Search", max_length=MAX_QUERY_LENGTH,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search details"}),

@@ -9,7 +9,6 @@ status and failure figures, and one GROUP BY type counts and computes average an
 `project_insights` also takes a filtered queryset (the API narrows it with the feed's filters).
 """
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -144,16 +143,22 @@ def _percentile(sorted_values, fraction):
 
 # ----- plain-language summaries -----
 
-# For actions whose details carry a number ("Added 2 endpoints: …"), count the things, not the actions.
-_COUNTED_THINGS = {
-    ActionType.ENDPOINTS_ADDED: (r"(\d+)\s+endpoints?", "endpoint added", "endpoints added"),
-    ActionType.ENDPOINTS_MODIFIED: (None, "endpoint change", "endpoint changes"),
-    ActionType.TABLES_ADDED: (r"(\d+)\s+tables?", "table added", "tables added"),
-    ActionType.DATABASE_CREATED: (None, "database created", "databases created"),
-    ActionType.QUERIES_EXECUTED: (r"(\d+)\s+quer", "query executed", "queries executed"),
-    ActionType.DEPLOYMENT: (None, "deployment", "deployments"),
-    ActionType.GITHUB_PUSH: (r"(\d+)\s+files?", "file pushed to GitHub", "files pushed to GitHub"),
-    ActionType.PROJECT_CREATED: (None, "project created", "projects created"),
+# What one action of each type is, in words (singular, plural). Counts come from the rows, never from their text.
+ACTION_NOUNS = {
+    ActionType.PROJECT_CREATED: ("project created", "projects created"),
+    ActionType.DATABASE_CREATED: ("database created", "databases created"),
+    ActionType.ENDPOINTS_ADDED: ("endpoint addition", "endpoint additions"),
+    ActionType.ENDPOINTS_MODIFIED: ("endpoint change", "endpoint changes"),
+    ActionType.TABLES_ADDED: ("table addition", "table additions"),
+    ActionType.QUERIES_EXECUTED: ("query run", "query runs"),
+    ActionType.DEPLOYMENT: ("deployment", "deployments"),
+    ActionType.GITHUB_PUSH: ("GitHub push", "GitHub pushes"),
+    # Recorded by the app's own flows (events.receivers, the API-keys card).
+    "member_added": ("member added", "members added"),
+    "member_removed": ("member removed", "members removed"),
+    "member_role_changed": ("role change", "role changes"),
+    "api_key_created": ("API key created", "API keys created"),
+    "api_key_revoked": ("API key revoked", "API keys revoked"),
 }
 
 
@@ -161,35 +166,33 @@ def _plural(n, one, many):
     return f"{n} {one if n == 1 else many}"
 
 
+def _action_nouns(action_type):
+    if action_type in ACTION_NOUNS:
+        return ACTION_NOUNS[action_type]
+    name = action_type.replace("_", " ")
+    return (f"“{name}” action", f"“{name}” actions")  # a type the app does not know: still a counted sentence
+
+
 def action_summaries(actions_queryset, period="today"):
-    """Sentences such as "5 endpoints added today" from audit actions (one query)."""
-    things, failed, running, counts = Counter(), Counter(), Counter(), Counter()
-    for action_type, details, status in actions_queryset.order_by().values_list("action_type", "action_details", "status"):
-        counts[action_type] += 1
+    """Sentences such as "1 member added today." or "3 deployments today (1 failed)." (one query)."""
+    rows = actions_queryset.order_by().values_list("action_type", "status").annotate(n=Count("action_id"))
+    counts, failed, running = Counter(), Counter(), Counter()
+    for action_type, status, n in rows:
+        counts[action_type] += n
         if status == ActionStatus.FAILED:
-            failed[action_type] += 1
-            continue
-        if status == ActionStatus.IN_PROGRESS:
-            running[action_type] += 1
-            continue
-        pattern = _COUNTED_THINGS.get(action_type, (None,))[0]
-        match = re.search(pattern, details or "", re.IGNORECASE) if pattern else None
-        things[action_type] += int(match.group(1)) if match else 1
+            failed[action_type] += n
+        elif status == ActionStatus.IN_PROGRESS:
+            running[action_type] += n
     sentences = []
-    for action_type, total in counts.most_common():
-        succeeded = total - failed[action_type] - running[action_type]
-        if action_type in _COUNTED_THINGS:
-            _, one, many = _COUNTED_THINGS[action_type]
-            parts = [_plural(things[action_type], one, many)] if succeeded else []
-        else:
-            # Types beyond the eight built-in ones ("member_added", …) read as "member added: 2".
-            parts = [f"{action_type.replace('_', ' ')}: {succeeded}"] if succeeded else []
-        if failed[action_type]:
-            parts.append(f"{failed[action_type]} failed {action_type.replace('_', ' ')}")
+    for action_type, total in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        one, many = _action_nouns(action_type)
+        text = f"{_plural(total, one, many)} {period}"
+        notes = [f"{failed[action_type]} failed"] if failed[action_type] else []
         if running[action_type]:
-            parts.append(f"{running[action_type]} {action_type.replace('_', ' ')} in progress")
-        text = ", ".join(parts)
-        sentences.append(f"{text[0].upper()}{text[1:]} {period}.")
+            notes.append(f"{running[action_type]} still in progress")
+        if notes:
+            text += f" ({', '.join(notes)})"
+        sentences.append(f"{text[0].upper()}{text[1:]}.")
     return sentences
 
 

@@ -1,5 +1,7 @@
 """Signal receivers that record the app's own flows in the audit trail (connected in EventsConfig.ready)."""
 
+from projects.models import Role
+
 from .tracking import track_activity
 
 
@@ -17,6 +19,27 @@ def record_member_added(sender, membership, user=None, **kwargs):
         project=membership.project,
         action_type="member_added",
         action_details=f"{membership.user.get_username()} added as {membership.get_role_display().lower()}",
+        user=user,
+    )
+
+
+def record_member_role_changed(sender, membership, old_role, user=None, **kwargs):
+    old_label = Role(old_role).label.lower() if old_role in Role.values else old_role
+    track_activity(
+        project=membership.project,
+        action_type="member_role_changed",
+        action_details=f"{membership.user.get_username()} changed from {old_label} to {membership.get_role_display().lower()}",
+        user=user,
+    )
+
+
+def record_member_removed(sender, membership, user=None, **kwargs):
+    username = membership.user.get_username()
+    left = user is not None and user.pk == membership.user_id
+    track_activity(
+        project=membership.project,
+        action_type="member_removed",
+        action_details=f"{username} left the project" if left else f"{username} ({membership.get_role_display().lower()}) removed",
         user=user,
     )
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from django.utils import timezone
-from ninja import Router, Schema, Status
+from ninja import Path, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
@@ -29,8 +29,13 @@ MAX_COUNT = 1_000_000_000
 
 
 def _no_nul(value: str) -> str:
+    """Text a database can store: no NUL characters and no lone surrogates (both are a 422, never a 500)."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogate code points)") from None
     return value
 
 
@@ -46,9 +51,10 @@ def _sane_moment(value: datetime | None) -> datetime | None:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)]
-RunId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
-]
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+RunId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=RUN_ID_PATTERN)]
+# The same shape in a URL path: a NUL or any other character no run id has is a 422 before any query.
+RunIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=RUN_ID_PATTERN, description="The run's run_id")]
 Moment = Annotated[datetime | None, AfterValidator(_sane_moment)]
 Count = Annotated[int | None, Field(ge=0, le=MAX_COUNT)]
 
@@ -177,7 +183,7 @@ def run_start(request, payload: RunStartIn):
     response={200: RunOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow run's outcome (duration is computed from its start)",
 )
-def run_finish(request, run_id: str, payload: RunFinishIn):
+def run_finish(request, run_id: RunIdPath, payload: RunFinishIn):
     require_write(request)
     try:
         execution = finish_run(
@@ -200,7 +206,7 @@ def run_finish(request, run_id: str, payload: RunFinishIn):
 
 
 @router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut, **READ_ERRORS}, summary="Read one run")
-def run_detail(request, run_id: str):
+def run_detail(request, run_id: RunIdPath):
     execution = WorkflowExecution.objects.filter(project=request.auth.project, run_id=run_id[:128]).first()
     if execution is None:
         raise HttpError(404, f"No run '{run_id[:128]}' in this project.")

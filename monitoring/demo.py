@@ -1,6 +1,7 @@
 """Demo data for monitoring: two weeks of runs for eight workflows, schedules, health checks, reports and a few
 notifications. Idempotent: runs, schedules and checks have fixed ids, so a second run adds nothing."""
 
+import os
 import random
 from datetime import timedelta
 
@@ -35,11 +36,21 @@ WORKFLOWS = [
     ("stale-link-check", "docs-assistant", None, 3, 0.3, 60),
 ]
 DAYS = 14
-CHECKS = [
-    ("dashboard-login", "Dashboard login page", "http://127.0.0.1:8000/login/", 200),
-    ("api-openapi", "API schema", "http://127.0.0.1:8000/api/v1/openapi.json", 200),
-    ("status-page", "Public status page", "http://127.0.0.1:9/status", 200),
-]
+
+
+def demo_checks():
+    """The demo checks its own server: `make demo` serves on $PORT (default 8000), and the checks follow it."""
+    origin = f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}"
+    return [
+        ("dashboard-login", "Dashboard login page", f"{origin}/login/", 200),
+        ("api-openapi", "API schema", f"{origin}/api/v1/openapi.json", 200),
+        ("status-page", "Public status page", "http://127.0.0.1:9/status", 200),
+    ]
+
+
+# Reset on every run: due a few seconds after `make demo` starts, so a visitor watches it turn late and alert.
+LATE_SCHEDULE = "invoice-sync"
+LATE_AFTER = timedelta(seconds=10)
 
 
 def add_demo(context, log):
@@ -99,10 +110,17 @@ def add_demo(context, log):
         defaults={"cron_expression": "0 5 * * *", "grace_period_seconds": 900, "alert_state": "LATE",
                   "next_run_at": now.replace(hour=5, minute=0) - timedelta(days=1 if now.hour < 5 else 0)},
     )
+    WorkflowSchedule.objects.update_or_create(
+        project=projects["acme-api"], workflow_name=LATE_SCHEDULE,
+        defaults={"cron_expression": "*/30 * * * *", "grace_period_seconds": 15, "alert_state": "OK",
+                  "status": "ACTIVE", "next_run_at": timezone.now() + LATE_AFTER},
+    )
     log(f"  monitoring: {WorkflowSchedule.objects.count()} schedules")
 
-    for check_id, name, url, expected in CHECKS:
+    for check_id, name, url, expected in demo_checks():
         if SystemHealthCheck.objects.filter(check_id=check_id).exists():
+            # Point at this run's port and run right after start-up, so fresh results appear within a minute.
+            SystemHealthCheck.objects.open().filter(check_id=check_id).update(url=url, due_at=now + timedelta(seconds=5))
             continue
         down = check_id == "status-page"
         history = [
@@ -120,7 +138,7 @@ def add_demo(context, log):
         SystemHealthCheck.objects.bulk_create(history)
         SystemHealthCheck.objects.create(
             check_id=check_id, check_name=name, url=url, expected_status=expected, interval_seconds=60,
-            due_at=now, alert_state="FAILING" if down else "OK",
+            due_at=now + timedelta(seconds=5), alert_state="FAILING" if down else "OK",
         )
     log(f"  monitoring: {SystemHealthCheck.objects.open().count()} health checks")
 

@@ -9,14 +9,14 @@ MONITORING_MAX_ATTEMPTS (default 5) attempts in all.
 
 import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage
+
+import outbound
 
 from .models import Channel, NotificationLog
 
@@ -86,22 +86,20 @@ class DeliveryError(Exception):
 
 
 def _post_json(url, body, timeout):
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # configured URLs only (settings)
-            response.read(65536)
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"HTTP {exc.code} from {url}") from None
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        raise DeliveryError(f"could not reach {url}: {getattr(exc, 'reason', exc)}") from None
-    if not 200 <= status < 300:
-        raise DeliveryError(f"HTTP {status} from {url}")
+        response = outbound.request(
+            "POST",
+            url,
+            body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+            timeout=timeout,
+        )
+    except outbound.OutboundBlocked as exc:
+        raise DeliveryError(f"refused {url}: {exc}") from None
+    except outbound.OutboundError as exc:
+        raise DeliveryError(f"could not reach {url}: {exc}") from None
+    if not 200 <= response.status < 300:
+        raise DeliveryError(f"HTTP {response.status} from {url}")
 
 
 def deliver(channel, target, subject, message, payload, notification_type, timeout=10.0):

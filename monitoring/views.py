@@ -22,6 +22,7 @@ from .models import (
     WorkflowSchedule,
 )
 from .models.health import OPEN_STATUSES
+from .notify import configured_destinations
 from .reports import build_report
 from .stats import health_board, summary, workflow_overview
 
@@ -30,7 +31,8 @@ def _page(request, template, context, tab, status=200):
     # htmx polling (hx-get on the #live block) asks for the fragment; anything else gets the whole page.
     if request.htmx:
         template = f"{template}#live"
-    return render(request, template, {**context, "active_tab": tab}, status=status)
+    return render(request, template, {**context, "active_tab": tab, "alert_channels": configured_destinations()},
+                  status=status)
 
 
 @require_GET

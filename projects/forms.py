@@ -5,6 +5,16 @@ from django.utils.text import slugify
 from .models import ApiKey, ApiKeyScope, Membership, Project, Role
 
 
+def slug_from_name(name):
+    """The name as a slug, cut at a word boundary to fit the slug field."""
+    slug = slugify(name)
+    limit = Project._meta.get_field("slug").max_length
+    if len(slug) <= limit:
+        return slug
+    cut = slug[: limit + 1].rfind("-")
+    return (slug[:cut] if cut > limit // 2 else slug[:limit]).strip("-")
+
+
 class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
@@ -17,7 +27,7 @@ class ProjectForm(forms.ModelForm):
         self.fields["description"].widget.attrs["rows"] = 3
 
     def clean_slug(self):
-        slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))
+        slug = self.cleaned_data.get("slug") or slug_from_name(self.cleaned_data.get("name", ""))
         if not slug:
             raise forms.ValidationError("Give the project a name or a slug made of letters or digits.")
         if Project.objects.filter(slug=slug).exists():

@@ -19,6 +19,8 @@ from .models import IdempotencyRecord
 
 # Printable ASCII without spaces, like the IETF draft's examples (UUIDs, ULIDs, "batch-42-attempt").
 KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,255}")
+# KEY_SHAPE for the OpenAPI document (documented, not validated by ninja: a bad key is our 400, not a 422).
+KEY_SCHEMA = {"pattern": "^[\\x21-\\x7e]{1,255}$", "minLength": 1, "maxLength": 255}
 REPLAY_HEADER = "Idempotent-Replayed"
 
 

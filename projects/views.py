@@ -7,7 +7,7 @@ from .access import get_project_for_member
 from .forms import AddMemberForm, ProjectForm, RoleForm
 from .models import LastOwnerError, Membership, Project, Role, change_role, remove_member
 from .settings_page import members_card, settings_context
-from .signals import member_added, project_created
+from .signals import member_added, member_removed, member_role_changed, project_created
 
 
 def project_list(request):
@@ -70,10 +70,13 @@ def member_role(request, slug, member_id):
     form = RoleForm(request.POST)
     if not form.is_valid():
         return _members_response(request, project, membership, status=422, error="Choose owner, editor or viewer.")
+    old_role = target.role
     try:
         change_role(target, form.cleaned_data["role"])
     except LastOwnerError as exc:
         return _members_response(request, project, membership, status=409, error=str(exc))
+    if target.role != old_role:
+        member_role_changed.send(sender=Membership, membership=target, old_role=old_role, user=request.user)
     return _members_response(request, project, membership, notice=f"{target.user.username} is now {target.get_role_display().lower()}.")
 
 
@@ -85,6 +88,7 @@ def member_remove(request, slug, member_id):
         remove_member(target)
     except LastOwnerError as exc:
         return _members_response(request, project, membership, status=409, error=str(exc))
+    member_removed.send(sender=Membership, membership=target, user=request.user)
     if target.user_id == request.user.id:
         messages.info(request, f"You left {project.name}.")
         return redirect("projects:list")

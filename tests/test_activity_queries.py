@@ -335,16 +335,23 @@ def test_insights_reject_unbounded_windows(project):
         project_insights(project, days=10_000)
 
 
-def test_summaries_count_things_from_actions(project):
+def test_summaries_are_sentences_counting_actions_not_numbers_in_their_text(project):
     ProjectAction.objects.create(project=project, action_type="endpoints_added", action_details="Added 2 endpoints: GET /a, POST /a")
     ProjectAction.objects.create(project=project, action_type="endpoints_added", action_details="Added 3 endpoints: …")
     ProjectAction.objects.create(project=project, action_type="deployment", action_details="Deployed")
     ProjectAction.objects.create(project=project, action_type="deployment", action_details="Boom", status="failed")
     ProjectAction.objects.create(project=project, action_type="deployment", action_details="Deploying", status="in_progress")
-    ProjectAction.objects.create(project=project, action_type="member_added", action_details="Added vera")
+    ProjectAction.objects.create(project=project, action_type="member_added", action_details="Added 40 people")
+    ProjectAction.objects.create(project=project, action_type="api_key_created", action_details="Key 1")
+    ProjectAction.objects.create(project=project, action_type="api_key_created", action_details="Key 2")
+    ProjectAction.objects.create(project=project, action_type="cache_flushed", action_details="Flushed 9 caches")
     sentences = action_summaries(ProjectAction.objects.for_project(project).today())
-    assert "5 endpoints added today." in sentences
-    assert "1 deployment, 1 failed deployment, 1 deployment in progress today." in sentences
-    assert "Member added: 1 today." in sentences
+    assert sentences == [
+        "3 deployments today (1 failed, 1 still in progress).",
+        "2 API keys created today.",
+        "2 endpoint additions today.",
+        "1 “cache flushed” action today.",
+        "1 member added today.",
+    ]
     data = project_insights(project)
-    assert "5 endpoints added today." in data.summaries
+    assert "1 member added today." in data.summaries

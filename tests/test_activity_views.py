@@ -84,9 +84,25 @@ def test_bad_filter_is_a_400_saying_what_was_wrong(client_for, project, viewer):
 def test_bad_cursor_is_a_400(client_for, project, viewer):
     response = client_for(viewer).get(feed_url(project), {"cursor": "not-a-cursor"})
     assert response.status_code == 400
-    assert "cursor" in response.content.decode()
+    assert "Link to older entries: This link is out of date or damaged" in response.content.decode()
     response = client_for(viewer).get(feed_url(project), {"cursor": "x" * 1000}, headers={"HX-Request": "true"})
     assert response.status_code == 400
+
+
+def test_errors_name_fields_as_the_reader_sees_them(client_for, project, viewer):
+    body = client_for(viewer).get(feed_url(project), {"q": "x" * 300}).content.decode()
+    assert "<li>Search: Ensure this value has at most 200 characters" in body
+    assert "<li>q:" not in body
+    body = client_for(viewer).get(reverse("events:audit", args=[project.slug]), {"until": "soon"}).content.decode()
+    assert "<li>To: Enter a valid date." in body
+
+
+def test_a_bad_new_events_check_is_not_called_a_cursor(client_for, project, viewer):
+    response = client_for(viewer).get(feed_url(project), {"newer_than": "garbage"}, headers={"HX-Request": "true"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Check for new events: It could not be read" in body
+    assert "cursor" not in body.lower()
 
 
 def test_htmx_filter_request_gets_the_results_fragment(client_for, project, viewer):
@@ -156,6 +172,34 @@ def test_event_detail_shows_metadata_as_formatted_json(client_for, project, view
     assert "1.5 s" in body
 
 
+def test_feed_times_have_an_absolute_time_tooltip(client_for, project, viewer):
+    event = make_event(project, minutes_ago=90)
+    body = client_for(viewer).get(feed_url(project)).content.decode()
+    stamp = timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f'title="{stamp}">an hour ago</time>' in body
+
+
+def test_back_to_the_feed_keeps_the_filters(client_for, project, viewer):
+    event = make_event(project, status=EventStatus.FAILED)
+    client = client_for(viewer)
+    feed = client.get(feed_url(project), {"status": "FAILED", "q": "main"}).content.decode()
+    detail_link = reverse("events:event_detail", args=[project.slug, event.pk]) + "?status=FAILED&amp;q=main"
+    assert f'href="{detail_link}"' in feed
+    detail = client.get(reverse("events:event_detail", args=[project.slug, event.pk]), {"status": "FAILED", "q": "main"})
+    back = reverse("events:feed", args=[project.slug]) + "?status=FAILED&amp;q=main"
+    assert f'<a href="{back}">← Back to the activity feed</a>' in detail.content.decode()
+
+
+def test_a_polled_row_keeps_the_filters_in_its_link(client_for, project, viewer):
+    event = make_event(project, status=EventStatus.IN_PROGRESS)
+    current = "http://testserver" + reverse("events:feed", args=[project.slug]) + "?status=IN_PROGRESS&cursor=abc"
+    row = client_for(viewer).get(
+        reverse("events:event_detail", args=[project.slug, event.pk]),
+        headers={"HX-Request": "true", "HX-Target": f"event-{event.pk}", "HX-Current-URL": current},
+    ).content.decode()
+    assert f'{event.pk}/?status=IN_PROGRESS"' in row
+
+
 # ----- exports -----
 
 
@@ -214,7 +258,7 @@ def test_exports_round_trip_awkward_text(client_for, project, viewer, fmt):
 def test_export_with_bad_filter_is_a_400(client_for, project, viewer):
     response = client_for(viewer).get(reverse("events:feed_export_csv", args=[project.slug]), {"since": "soon"})
     assert response.status_code == 400
-    assert b"since" in response.content
+    assert b"From: Enter a valid date." in response.content
 
 
 # ----- insights -----
@@ -225,7 +269,7 @@ def test_insights_page_shows_counts_chart_durations_and_summaries(client_for, pr
     make_event(project, event_type=EventType.APR_FAILED, status=EventStatus.FAILED, duration=500)
     ProjectAction.objects.create(project=project, action_type="endpoints_added", action_details="Added 5 endpoints: …")
     body = client_for(viewer).get(reverse("events:insights", args=[project.slug])).content.decode()
-    assert "5 endpoints added today." in body
+    assert "1 endpoint addition today." in body
     assert "<svg" in body and "bar-failed" in body
     assert "APR completed" in body and "50.0%" in body
 
@@ -316,3 +360,9 @@ def test_feed_rows_escape_what_clients_sent(client_for, project, viewer):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "&quot;&gt;&lt;img src=x&gt;" in body
     assert 'hx-trigger="poll"' in body  # the in-progress row polls its own detail URL
+
+
+def test_pages_that_answer_htmx_with_fragments_vary_on_hx_request(client_for, project, viewer):
+    # Otherwise the browser's Back may show the cached fragment of a URL htmx pushed instead of its page.
+    response = client_for(viewer).get(feed_url(project), {"status": "FAILED"}, headers={"HX-Request": "true", "HX-Target": "feed-results"})
+    assert "HX-Request" in response["Vary"]

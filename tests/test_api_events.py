@@ -444,7 +444,7 @@ def test_only_transient_database_errors_become_503(message, transient):
     """A busy database is a retryable 503; a missing table (schema drift) must stay a loud 500."""
     from django.db import OperationalError
 
-    from activityhub.api import _is_transient
+    from activityhub.faults import is_transient as _is_transient
 
     assert _is_transient(OperationalError(message)) is transient
 

@@ -37,24 +37,88 @@ def test_wrong_password_says_so(client, owner):
     assert b"correct username and password" in response.content
 
 
-@override_settings(LOGIN_RATE_LIMIT=3)
-def test_login_attempts_are_rate_limited_per_username(client, owner):
+def _sign_in(client, username, password, ip="203.0.113.5", path="/login/", **extra):
+    return client.post(path, {"username": username, "password": password}, REMOTE_ADDR=ip, **extra)
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_failed_sign_ins_lock_that_username_from_that_address(client, owner):
     for _ in range(3):
-        client.post(reverse("login"), {"username": "olivia", "password": "nope"}, REMOTE_ADDR="10.0.0.1")
-    # A fourth attempt, even from another address and with the right password, is refused for now.
-    response = client.post(reverse("login"), {"username": "OLIVIA", "password": "pw-olivia"}, REMOTE_ADDR="10.0.0.2")
+        _sign_in(client, "olivia", "nope")
+    response = _sign_in(client, "olivia", "pw-olivia")
     assert response.status_code == 429
-    assert response["Retry-After"] == "60"
-    assert b"Too many sign-in attempts" in response.content
+    assert response["Retry-After"] == "900"
+    assert b"Too many failed sign-in attempts" in response.content
     assert "_auth_user_id" not in client.session
 
 
-@override_settings(LOGIN_RATE_LIMIT=3)
-def test_login_attempts_are_rate_limited_per_ip(client, owner):
-    for name in ["a", "b", "c"]:
-        client.post(reverse("login"), {"username": name, "password": "x"}, REMOTE_ADDR="10.0.0.9")
-    response = client.post(reverse("login"), {"username": "olivia", "password": "pw-olivia"}, REMOTE_ADDR="10.0.0.9")
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_admin_login_is_throttled_too(client, staff):
+    for _ in range(3):
+        _sign_in(client, "ada", "nope", path="/admin/login/")
+    response = _sign_in(client, "ada", "pw-ada", path="/admin/login/")
     assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_failures_on_made_up_usernames_never_lock_out_a_real_user(client, owner):
+    for i in range(20):
+        _sign_in(client, f"made-up-{i}", "x")
+    for _ in range(5):
+        _sign_in(client, "OLIVIA", "x")  # usernames are case-sensitive: another made-up name
+    response = _sign_in(client, "olivia", "pw-olivia")
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_an_attacker_guessing_a_real_username_does_not_lock_the_user_out_elsewhere(client, owner):
+    for _ in range(10):
+        _sign_in(client, "olivia", "guess", ip="198.51.100.66")
+    assert _sign_in(client, "olivia", "pw-olivia", ip="198.51.100.66").status_code == 429
+    response = _sign_in(client, "olivia", "pw-olivia", ip="203.0.113.5")
+    assert response.status_code == 302
+
+
+@override_settings(AXES_FAILURE_LIMIT=3, TRUSTED_PROXY_COUNT=1)
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(client, owner):
+    # Every request arrives from the proxy (10.0.0.1); the attacker forges an extra entry on the left.
+    for _ in range(3):
+        _sign_in(client, "olivia", "x", ip="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5, 198.51.100.66")
+    locked = _sign_in(client, "olivia", "pw-olivia", ip="10.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.66")
+    assert locked.status_code == 429  # the forged left entry changed nothing: the attacker is still locked
+    response = _sign_in(client, "olivia", "pw-olivia", ip="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert response.status_code == 302  # the real user, behind the same proxy, signs in
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+def test_a_junk_forwarded_address_falls_back_to_the_proxy_address(client, owner):
+    response = _sign_in(client, "olivia", "x", ip="10.0.0.1", HTTP_X_FORWARDED_FOR="not-an-address")
+    assert response.status_code == 200  # the form again, not a 500 from storing "not-an-address"
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_failure_counts_live_in_the_database_shared_by_every_worker(client, owner):
+    from axes.models import AccessAttempt
+
+    for _ in range(3):
+        _sign_in(client, "olivia", "nope")
+    cache.clear()  # another worker has its own memory; the database still says locked
+    attempt = AccessAttempt.objects.get(username="olivia", ip_address="203.0.113.5")
+    assert attempt.failures_since_start == 3
+    assert _sign_in(client, "olivia", "pw-olivia").status_code == 429
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_a_successful_sign_in_resets_the_count(client, owner):
+    for _ in range(2):
+        _sign_in(client, "olivia", "nope")
+    assert _sign_in(client, "olivia", "pw-olivia").status_code == 302
+    client.post(reverse("logout"))
+    for _ in range(2):
+        _sign_in(client, "olivia", "nope")
+    assert _sign_in(client, "olivia", "pw-olivia").status_code == 302
 
 
 def test_logout_is_a_post(client_for, owner):

@@ -104,3 +104,12 @@ def test_deleting_a_project_removes_memberships_in_the_database(project):
     project_id = project.pk
     project.delete()
     assert not Membership.objects.filter(project_id=project_id).exists()
+
+
+def test_a_long_name_gets_a_shortened_slug_instead_of_an_error(client_for, outsider):
+    name = "Platform reliability and incident response automation for the payments and settlements group"  # 93 chars
+    response = client_for(outsider).post(reverse("projects:list"), {"name": name, "slug": ""})
+    assert response.status_code == 302
+    project = Project.objects.get(name=name)
+    assert len(project.slug) <= 80
+    assert project.slug == "platform-reliability-and-incident-response-automation-for-the-payments-and"

@@ -120,3 +120,43 @@ def test_adding_a_member_is_audited(client_for, project, owner, outsider):
     action = ProjectAction.objects.get(project=project, action_type="member_added")
     assert action.action_details == "oscar added as editor"
     assert action.user == owner
+
+
+def test_changing_a_role_is_audited(client_for, project, owner, viewer):
+    member = Membership.objects.get(project=project, user=viewer)
+    client_for(owner).post(reverse("projects:member_role", args=[project.slug, member.pk]), {"role": "editor"})
+    action = ProjectAction.objects.get(project=project, action_type="member_role_changed")
+    assert action.action_details == "vera changed from viewer to editor"
+    assert action.user == owner
+
+
+def test_choosing_the_same_role_again_records_nothing(client_for, project, owner, viewer):
+    member = Membership.objects.get(project=project, user=viewer)
+    client_for(owner).post(reverse("projects:member_role", args=[project.slug, member.pk]), {"role": "viewer"})
+    assert not ProjectAction.objects.filter(project=project, action_type="member_role_changed").exists()
+
+
+def test_a_refused_role_change_records_nothing(client_for, project, owner):
+    own = Membership.objects.get(project=project, user=owner)
+    client_for(owner).post(reverse("projects:member_role", args=[project.slug, own.pk]), {"role": "viewer"})
+    own.refresh_from_db()
+    assert own.role == "owner"  # the last owner cannot step down
+    assert not ProjectAction.objects.filter(project=project, action_type="member_role_changed").exists()
+
+
+def test_removing_a_member_is_audited(client_for, project, owner, viewer):
+    member = Membership.objects.get(project=project, user=viewer)
+    client_for(owner).post(reverse("projects:member_remove", args=[project.slug, member.pk]))
+    assert not Membership.objects.filter(project=project, user=viewer).exists()
+    action = ProjectAction.objects.get(project=project, action_type="member_removed")
+    assert action.action_details == "vera (viewer) removed"
+    assert action.user == owner
+
+
+def test_an_owner_leaving_is_audited_as_leaving(client_for, project, owner, viewer):
+    Membership.objects.filter(project=project, user=viewer).update(role="owner")
+    member = Membership.objects.get(project=project, user=viewer)
+    client_for(viewer).post(reverse("projects:member_remove", args=[project.slug, member.pk]))
+    action = ProjectAction.objects.get(project=project, action_type="member_removed")
+    assert action.action_details == "vera left the project"
+    assert action.user == viewer

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from ninja import Schema
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from events.filters import EARLIEST_DAY, LATEST_DAY
 from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
 
 MAX_BATCH = 1000
@@ -241,10 +242,10 @@ class FeedFilters(Schema):
     status: list[EventStatus] | None = Field(default=None, description="Repeat for several.")
     user: UsernameQuery | None = Field(default=None, description="Username of a project member.")
     entity_type: EntityTypeQuery | None = None
-    since: Annotated[date, Field(ge=date(1970, 1, 1), le=date(2999, 12, 31))] | None = Field(
+    since: Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)] | None = Field(
         default=None, description="First day (inclusive, UTC)."
     )
-    until: Annotated[date, Field(ge=date(1970, 1, 1), le=date(2999, 12, 31))] | None = Field(
+    until: Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)] | None = Field(
         default=None, description="Last day (inclusive, UTC)."
     )
     q: SearchQuery | None = Field(default=None, description="Text search in titles and descriptions.")

@@ -8,13 +8,15 @@ counts the table or uses OFFSET.
 import csv
 import io
 import json
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
 from django.db import connection
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django_htmx.http import reswap, retarget
 
 from projects.access import get_project_for_member
 from projects.charts import Bar, share_bar, stacked_bars
@@ -48,18 +50,38 @@ class PageParams(forms.Form):
     newer_than = forms.CharField(required=False, max_length=200)
 
 
-def _filter_query(request):
+def _filter_query(request, query=None):
     """The current filters as a query string, without paging parameters (for links and exports)."""
-    query = request.GET.copy()
+    query = (request.GET if query is None else query).copy()
     for key in ("cursor", "newer_than"):
         query.pop(key, None)
     return query.urlencode()
 
 
-def _bad_request(request, template, context, errors):
-    context = {**context, "errors": errors}
+# The paging parameters are links, not form fields: name them (and what went wrong) as the reader sees them.
+PAGE_PARAM_LABELS = {"cursor": "Link to older entries", "newer_than": "Check for new events"}
+BAD_PAGE_PARAM = {
+    "cursor": "This link is out of date or damaged: start again from the newest entries.",
+    "newer_than": "It could not be read: reload the page.",
+}
+
+
+def labelled_errors(errors, form=None):
+    """[(label, messages)] from {field name: messages}: "Search", not "q"."""
+    labels = {name: str(field.label) for name, field in form.fields.items()} if form is not None else {}
+    labels.update(PAGE_PARAM_LABELS, __all__="Filters")
+    return [(labels.get(name, name), messages) for name, messages in errors.items()]
+
+
+RESULTS_ID = {"events/feed.html": "feed-results", "events/audit.html": "audit-results"}
+
+
+def _bad_request(request, template, context, errors, form=None):
+    context = {**context, "errors": labelled_errors(errors, form)}
     if request.htmx:
-        return render(request, f"{template}#results", context, status=400)
+        # Whatever asked (the filters, a "load more" row, the new-events poll), the error replaces the results.
+        response = render(request, f"{template}#results", context, status=400)
+        return reswap(retarget(response, f"#{RESULTS_ID[template]}"), "outerHTML")
     return render(request, template, context, status=400)
 
 
@@ -69,13 +91,16 @@ def _keyset_listing(request, queryset, template, context, *, banner=False):
     if not params.is_valid():
         return _bad_request(request, template, context, {k: list(v) for k, v in params.errors.items()})
     cursor, newer_than = params.cleaned_data["cursor"], params.cleaned_data["newer_than"]
-    try:
-        if banner and newer_than:
+    if banner and newer_than:
+        try:
             new_count = count_newer(queryset, newer_than, cap=NEW_EVENTS_CAP)
-            return render(request, f"{template}#banner", {**context, "new_count": new_count, "cap": NEW_EVENTS_CAP})
+        except InvalidCursor:
+            return _bad_request(request, template, context, {"newer_than": [BAD_PAGE_PARAM["newer_than"]]})
+        return render(request, f"{template}#banner", {**context, "new_count": new_count, "cap": NEW_EVENTS_CAP})
+    try:
         page = paginate_keyset(queryset, cursor or None, PAGE_SIZE)
-    except InvalidCursor as exc:
-        return _bad_request(request, template, context, {"cursor": [str(exc)]})
+    except InvalidCursor:
+        return _bad_request(request, template, context, {"cursor": [BAD_PAGE_PARAM["cursor"]]})
     context.update(
         page=page,
         items=page.items,
@@ -131,16 +156,20 @@ def feed(request, slug):
         "member_usernames": filterset.filters["user"].queryset.values_list("username", flat=True),
     }
     if not filterset.is_valid():
-        return _bad_request(request, "events/feed.html", context, filter_errors(filterset))
+        return _bad_request(request, "events/feed.html", context, filter_errors(filterset), filterset.form)
     return _keyset_listing(request, filterset.qs, "events/feed.html", context, banner=True)
 
 
 def event_detail(request, slug, pk):
     project, membership = get_project_for_member(request, slug)
     event = get_object_or_404(ActivityEvent.objects.select_related("user", "project"), pk=pk, project=project)
-    context = {"project": project, "membership": membership, "active_tab": "activity", "event": event}
+    # The detail page is opened with the feed's filters in its query: "Back to the activity feed" keeps them.
+    context = {"project": project, "membership": membership, "active_tab": "activity", "event": event,
+               "filter_query": _filter_query(request)}
     # An IN_PROGRESS row of the feed polls its own detail URL to refresh its status and duration.
     if request.htmx and request.htmx.target == f"event-{event.pk}":
+        feed_url = urlsplit(request.htmx.current_url or "")
+        context["filter_query"] = _filter_query(request, QueryDict(feed_url.query))  # the row's link keeps them too
         return render(request, "events/feed.html#row", context)
     context["metadata_json"] = json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False) if event.metadata else ""
     context["duration_text"] = format_duration(event.duration) if event.duration is not None else None
@@ -170,6 +199,17 @@ def _iso(value):
     return value.isoformat() if value is not None else None
 
 
+# OWASP CSV injection: a spreadsheet runs a cell starting with one of these as a formula; a leading ' makes it text.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A CSV cell a spreadsheet shows as text: strings that would start a formula get a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def stream_rows(rows, columns, fmt, *, convert, batch=1000):
     """Yield CSV or JSON Lines text for `rows` (tuples in `columns` order), a batch of rows at a time."""
     if fmt == "csv":
@@ -177,7 +217,7 @@ def stream_rows(rows, columns, fmt, *, convert, batch=1000):
         writer = csv.writer(out)
         writer.writerow(columns)
         for i, row in enumerate(rows, 1):
-            writer.writerow(convert(row, csv_cell=True))
+            writer.writerow([csv_safe(cell) for cell in convert(row, csv_cell=True)])
             if i % batch == 0:
                 yield out.take()
         yield out.take()
@@ -234,12 +274,20 @@ def _sql_category():
     return f"CASE e.event_type {whens} END"
 
 
+_SQL_FORMULA_PREFIXES = "'=', '+', '-', '@', E'\\t', E'\\r'"  # FORMULA_PREFIXES as SQL literals
+
+
+def _sql_csv_safe(expression):
+    """csv_safe in SQL for the COPY path: text starting like a formula gets a leading apostrophe."""
+    return f"CASE WHEN left({expression}, 1) IN ({_SQL_FORMULA_PREFIXES}) THEN '''' || {expression} ELSE {expression} END"
+
+
 EVENT_COPY_SELECT = {
     # column → SQL over the inner query's columns (aliased e.*); timestamps as ISO 8601 like the JSON output.
     "csv": lambda: ", ".join([
         "e.id", "to_json(e.created_at) #>> '{}'", "to_json(e.updated_at) #>> '{}'", "e.event_type", _sql_category(),
-        "e.status", "e.title", "e.description", "e.entity_type", "e.entity_id", "e.username", "e.duration",
-        "e.metadata::text",
+        "e.status", *map(_sql_csv_safe, ["e.title", "e.description", "e.entity_type", "e.entity_id", "e.username"]),
+        "e.duration", "e.metadata::text",
     ]),
     # JSON Lines: (key, expression) pairs, turned into one object per row by row_to_json (faster than json_build_object).
     "jsonl": lambda: [
@@ -254,8 +302,8 @@ EVENT_COPY_ALIASES = ("id", "created_at", "updated_at", "event_type", "status", 
 
 ACTION_COPY_SELECT = {
     "csv": lambda: ", ".join([
-        "e.action_id", "to_json(e.created_at) #>> '{}'", "e.action_type", "e.status", "e.environment",
-        "e.action_details", "e.request_id", "e.username",
+        "e.action_id", "to_json(e.created_at) #>> '{}'",
+        *map(_sql_csv_safe, ["e.action_type", "e.status", "e.environment", "e.action_details", "e.request_id", "e.username"]),
     ]),
     "jsonl": lambda: [
         ("action_id", "e.action_id"), ("created_at", "e.created_at"), ("action_type", "e.action_type"),
@@ -312,7 +360,7 @@ def _streaming_export(rows, columns, fmt, convert, filename, *, copy=None):
 
 
 def _filter_error_response(filterset):
-    lines = [f"{field}: {' '.join(messages)}" for field, messages in filter_errors(filterset).items()]
+    lines = [f"{label}: {' '.join(messages)}" for label, messages in labelled_errors(filter_errors(filterset), filterset.form)]
     return HttpResponse("Invalid filters.\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain; charset=utf-8")
 
 
@@ -395,7 +443,7 @@ def audit_log(request, slug):
         "filter_query": _filter_query(request),
     }
     if not filterset.is_valid():
-        return _bad_request(request, "events/audit.html", context, filter_errors(filterset))
+        return _bad_request(request, "events/audit.html", context, filter_errors(filterset), filterset.form)
     return _keyset_listing(request, filterset.qs, "events/audit.html", context)
 
 

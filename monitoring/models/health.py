@@ -6,9 +6,12 @@ constraint) carries its configuration and when it is due. Running it turns that 
 So the table is both the check list and the full result history, as its columns suggest.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from outbound import validate_outbound_url
 
 
 class CheckStatus(models.TextChoices):
@@ -106,6 +109,15 @@ class SystemHealthCheck(models.Model):
 
     def __str__(self):
         return f"{self.check_name} ({self.status})"
+
+    def clean(self):
+        super().clean()
+        # The daemon will request this URL: refuse internal targets when it is saved (form and admin alike).
+        if self.url:
+            try:
+                validate_outbound_url(self.url)
+            except ValidationError as exc:
+                raise ValidationError({"url": exc.messages}) from None
 
     @property
     def is_open(self):

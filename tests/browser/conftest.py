@@ -63,3 +63,7 @@ def login(page, live_server):
         return page
 
     return do_login
+
+
+# A whole running system (web, worker, scheduler under honcho) on a database file of its own.
+from tests.system.processes import migrated_database, system  # noqa: E402, F401

@@ -1,0 +1,98 @@
+"""The periodic jobs as django.tasks tasks: the scheduler enqueues them, any worker runs them.
+
+Each job also exists as a `--once` management command for cron (`monitor --once`, `rollup_chunk_performance
+--once`, `aggregate_content_gaps`, `prune_idempotency_keys`); these tasks call the same functions.
+A job that raises is enqueued again after a backoff (TASK_RETRY_BASE_SECONDS × 2^(attempt-1)) up to
+TASK_MAX_ATTEMPTS attempts; every failed attempt stays FAILED with its traceback in the task admin.
+"""
+
+import functools
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.tasks import task
+from django.utils import timezone
+
+log = logging.getLogger("activityhub.jobs")
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed."""
+    return timedelta(seconds=settings.TASK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+
+
+def retried_task(func=None, **task_options):
+    """@task, plus: on an exception, enqueue the same call again after the backoff, then fail this attempt."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def run(*args, attempt: int = 1, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except Exception:
+                if attempt < settings.TASK_MAX_ATTEMPTS:
+                    when = timezone.now() + retry_delay(attempt)
+                    retry = the_task.using(run_after=when).enqueue(*args, attempt=attempt + 1, **kwargs)
+                    log.warning("%s attempt %s failed; attempt %s at %s (task %s)",
+                                the_task.name, attempt, attempt + 1, when.isoformat(timespec="seconds"), retry.id)
+                else:
+                    log.error("%s failed %s times; giving up (the failed results stay in the task admin)",
+                              the_task.name, attempt)
+                raise
+
+        the_task = task(**task_options)(run)
+        return the_task
+
+    return decorate(func) if func is not None else decorate
+
+
+@retried_task
+def monitor_pass() -> dict:
+    """One monitoring pass: due health checks, failures and recoveries, missed schedules, notifications."""
+    from monitoring.daemon import Monitor
+
+    monitor = Monitor(workers=8, daily_reports=False)
+    try:
+        return monitor.tick()
+    finally:
+        monitor.close()
+
+
+@retried_task
+def daily_report() -> dict:
+    from monitoring.reports import build_daily_report_if_due
+
+    report = build_daily_report_if_due(timezone.now())
+    return {"report_id": report.report_id if report else None}
+
+
+@retried_task
+def rollup_chunk_performance() -> dict:
+    from events.quality import rollup_chunk_performance as rollup
+
+    return rollup()
+
+
+@retried_task
+def content_gaps(days: int = 30) -> dict:
+    from events.quality import refresh_content_gaps
+    from projects.models import Project
+
+    return {p.slug: refresh_content_gaps(p, days=days)["feedback_count"] for p in Project.objects.all()}
+
+
+@retried_task
+def prune_idempotency_keys(hours: int = 24) -> dict:
+    from projects.models import IdempotencyRecord
+
+    deleted, _ = IdempotencyRecord.objects.expired(hours=hours).delete()
+    return {"deleted": deleted}
+
+
+@retried_task
+def recover_abandoned_tasks() -> dict:
+    """Put back in the queue the database tasks of workers that died mid-task; forget long-dead processes."""
+    from .workers import recover_abandoned_tasks as recover
+
+    return recover()

@@ -1,0 +1,82 @@
+"""The one scheduler: which periodic jobs exist, how often, and enqueueing each due run exactly once.
+
+`manage.py scheduler` calls `enqueue_due_jobs` every second; workers (`manage.py worker`) run what it enqueues.
+Any number of schedulers may run: each due PeriodicJob row is claimed with monitoring.claims (the conditional
+UPDATE repeats `next_run_at <= now`, so only one scheduler moves it on) before its task is enqueued.
+A run whose previous run is still queued or running is skipped, so a slow worker pool never piles up copies.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.tasks import TaskResultStatus
+from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
+from django.utils import timezone
+
+from monitoring import claims
+
+from . import jobs
+from .models import PeriodicJob
+
+log = logging.getLogger("activityhub.scheduler")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    task: object
+    every: timedelta
+    kwargs: dict = field(default_factory=dict)
+
+
+def registered_jobs() -> list[Job]:
+    return [
+        Job("monitor", jobs.monitor_pass, timedelta(seconds=settings.MONITOR_INTERVAL_SECONDS)),
+        Job("daily-report", jobs.daily_report, timedelta(minutes=5)),
+        Job("chunk-rollup", jobs.rollup_chunk_performance, timedelta(minutes=5)),
+        Job("content-gaps", jobs.content_gaps, timedelta(minutes=10), {"days": 30}),
+        Job("prune-idempotency-keys", jobs.prune_idempotency_keys, timedelta(hours=1), {"hours": 24}),
+        Job("recover-abandoned-tasks", jobs.recover_abandoned_tasks, timedelta(minutes=1)),
+    ]
+
+
+def sync_jobs(now=None) -> None:
+    """Give every registered job a row (first run: now); rows of jobs no longer registered stay, unused."""
+    now = now or timezone.now()
+    for job in registered_jobs():
+        PeriodicJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
+
+
+def _still_pending(job: Job, task_id: str) -> bool:
+    if not task_id:
+        return False
+    try:
+        result = job.task.get_result(task_id)
+    except (TaskResultDoesNotExist, TaskResultMismatch, ValueError):
+        return False
+    return result.status in (TaskResultStatus.READY, TaskResultStatus.RUNNING)
+
+
+def enqueue_due_jobs(now=None) -> list[str]:
+    """Enqueue every job due at `now` whose run this call wins; returns the names enqueued."""
+    now = now or timezone.now()
+    enqueued = []
+    for job in registered_jobs():
+        won = claims.claim(
+            PeriodicJob.objects.due(now).filter(name=job.name), 1, next_run_at=now + job.every, claimed_at=now
+        )
+        if not won:
+            continue
+        row = PeriodicJob.objects.get(pk=won[0])
+        if _still_pending(job, row.last_task_id):
+            PeriodicJob.objects.filter(pk=row.pk).update(skipped_count=row.skipped_count + 1)
+            log.info("%s: previous run %s still queued or running; this run skipped", job.name, row.last_task_id)
+            continue
+        result = job.task.enqueue(**job.kwargs)
+        PeriodicJob.objects.filter(pk=row.pk).update(
+            last_task_id=str(result.id), last_enqueued_at=now, enqueued_count=row.enqueued_count + 1
+        )
+        enqueued.append(job.name)
+    return enqueued
