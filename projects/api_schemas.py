@@ -23,7 +23,7 @@ class ErrorOut(Schema):
 
 # What any endpoint may answer besides its own results (activityhub/api.py's handlers): declared so the OpenAPI
 # document lists every status a client can get. Endpoints add 404 / 409 where they can happen.
-READ_ERRORS = {code: ErrorOut for code in (401, 422, 429, 503)}
+READ_ERRORS = {code: ErrorOut for code in (400, 401, 422, 429, 503)}
 WRITE_ERRORS = {code: ErrorOut for code in (400, 401, 403, 413, 422, 429, 503)}
 
 

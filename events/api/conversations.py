@@ -198,13 +198,13 @@ def list_conversations(request, limit: Query[int] = 50):
     return list(Conversation.objects.for_project(request.auth.project).order_by("-created_at", "-id")[:limit])
 
 
-@router.get("/conversations/{conversation_id}", response={200: ConversationOut, **ERRORS}, summary="A conversation with its messages")
+@router.get("/conversations/{int:conversation_id}", response={200: ConversationOut, **ERRORS}, summary="A conversation with its messages")
 def get_conversation(request, conversation_id: int):
     conversation = _conversation(request, conversation_id)
     return _conversation_out(conversation, list(conversation.messages.all()))
 
 
-@router.post("/conversations/{conversation_id}/messages", response={201: MessageBatchOut, **ERRORS}, summary="Add messages (batch)")
+@router.post("/conversations/{int:conversation_id}/messages", response={201: MessageBatchOut, **ERRORS}, summary="Add messages (batch)")
 def add_messages(request, conversation_id: int, payload: MessageBatchIn, idempotency_key: IdempotencyKey = None):
     """Append up to 500 messages to a conversation in one request, all or nothing, in the order given.
 
@@ -303,7 +303,7 @@ def record_message_event(request, payload: MessageEventIn, idempotency_key: Idem
     return run_idempotent(request, project, idempotency_key, work)
 
 
-@router.get("/messages/{message_id}/events", response={200: list[MessageEventOut], **ERRORS}, summary="All events of one message")
+@router.get("/messages/{int:message_id}/events", response={200: list[MessageEventOut], **ERRORS}, summary="All events of one message")
 def message_events(request, message_id: int):
     """Every event recorded on one message, newest first: one indexed lookup on the message FK."""
     message = Message.objects.filter(pk=message_id, conversation__project=request.auth.project).first() if message_id <= MAX_DB_ID else None
