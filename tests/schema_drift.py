@@ -93,3 +93,49 @@ def message_fk_without_cascade():
             'REFERENCES "events_message" ("id") ON DELETE CASCADE', 'REFERENCES "events_message" ("id")'
         ),
     )
+
+
+def run_repair(text):
+    """Execute a printed repair as a human would: SQL statements in order, `manage.py …` lines as commands.
+
+    Commands run with the system checks on (`skip_checks=False`): the pre-migrate check must not block a repair
+    the schema check printed."""
+    import shlex
+
+    from django.core.management import call_command
+
+    sql: list[str] = []
+
+    def flush():
+        text = "\n".join(sql).strip()
+        sql.clear()
+        with connection.cursor() as cursor:
+            for statement in text.split(";\n"):
+                statement = statement.strip().rstrip(";").strip()
+                if statement:
+                    cursor.execute(statement)
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("--", "#")):
+            continue
+        if stripped.startswith("manage.py "):
+            flush()
+            command = stripped.split("#", 1)[0]
+            name, *args = shlex.split(command)[1:]
+            call_command(name, *args, skip_checks=False, verbosity=0)
+            continue
+        sql.append(line)
+    flush()
+
+
+def pg_fk(table, column):
+    return next(f.name for f in live_table(table).foreign_keys if f.columns == (column,))
+
+
+def pg_fk_sql(table, column):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", [pg_fk(table, column)]
+        )
+        return cursor.fetchone()[0]

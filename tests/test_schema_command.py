@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -46,7 +47,7 @@ def test_drift_exits_1_and_names_the_object_and_its_repair():
     assert code == 1
     assert "Schema drift: 1 finding(s)" in out
     assert "[missing_index] events_activityevent.event_project_type_created" in out
-    assert 'repair:\n     CREATE INDEX "event_project_type_created"' in out
+    assert re.search(r'repair:\n     CREATE INDEX "?event_project_type_created"? ON', out)
 
 
 def test_no_repair_leaves_the_sql_out():
@@ -65,7 +66,7 @@ def test_json_format_is_machine_readable():
     assert finding["kind"] == "missing_index"
     assert finding["object"] == "events_activityevent.event_project_type_created"
     assert finding["model"] == "events.ActivityEvent"
-    assert finding["repair"].startswith('CREATE INDEX "event_project_type_created"')
+    assert re.match(r'CREATE INDEX "?event_project_type_created"? ON', finding["repair"])
     code, out = run("--format", "json")
     assert code == 0 and json.loads(out)["findings"] == []
 
@@ -84,7 +85,7 @@ def test_system_check_leaves_unapplied_migrations_to_migrate():
     with drifted("DELETE FROM django_migrations WHERE app = 'sessions' AND name = '0001_initial'"):
         call_command("check", databases=["default"])
         code, out = run()
-    assert code == 1 and "sessions.0001_initial is not applied" in out
+    assert code == 1 and "[migration_records]" in out and "sessions.0001_initial" in out
 
 
 def test_unreachable_database_exits_1_and_says_so():

@@ -1,5 +1,7 @@
 """Each past incident's post-mortem, reproduced on the real test database, is reported with a message naming the object."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.db import connection, models
@@ -34,7 +36,7 @@ def test_dropped_composite_index_is_reported_with_its_columns():
         [finding] = findings("missing_index")
     assert finding.object == "events_activityevent.event_project_type_created"
     assert "(project_id, event_type, created_at DESC, id DESC)" in finding.message
-    assert 'CREATE INDEX "event_project_type_created"' in finding.repair
+    assert re.search(r'CREATE INDEX "?event_project_type_created"? ON', finding.repair)
 
 
 @pytest.mark.parametrize("table", ["workflow_executions", "project_actions"])

@@ -16,11 +16,12 @@ import time
 
 from django.db import DatabaseError, connections
 
-from .compare import compare_tables
+from .compare import compare_tables, sequence_findings
 from .expected import expected_tables
 from .findings import CHECK_IDS, Finding, Report
 from .history import MigrationHistory
 from .live import read_live_schema
+from .render import render_reference
 
 __all__ = ["CHECK_IDS", "Finding", "Report", "check"]
 
@@ -34,8 +35,12 @@ def check(using: str = "default") -> Report:
         history = MigrationHistory(connection)
         report.findings += history.findings()
         report.unapplied = history.unapplied
-        expected = expected_tables(history.applied_state_models(), connection)
+        state = history.applied_state()
+        expected = expected_tables(
+            state.apps.get_models(include_auto_created=True), connection, history.outside_state_indexes(state.apps)
+        )
         live = read_live_schema(connection)
+
     except DatabaseError as exc:
         report.reachable = False
         report.findings.append(
@@ -48,8 +53,11 @@ def check(using: str = "default") -> Report:
         )
         report.seconds = time.perf_counter() - started
         return report
-    history.note_tables_already_present(report.findings, live)
+    history.plan_records(report.findings, live)
     report.tables_checked = len(expected)
-    report.findings += compare_tables(expected, live, connection)
+    report.findings += compare_tables(
+        expected, live, connection, render=lambda tables: render_reference(connection, tables)
+    )
+    report.findings += sequence_findings(expected, live, connection)
     report.seconds = time.perf_counter() - started
     return report

@@ -5,6 +5,7 @@ every installed app, third-party ones included, without a list of tables to main
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models, router
@@ -34,6 +35,11 @@ class ExpectedIndex:
     expressions: bool = False
     pattern_ops: bool = False  # PostgreSQL's extra `_like` index for LIKE queries on varchar/text
     declaration: object = None  # the Index / UniqueConstraint / field(s), to write the repair SQL
+    model: Any = None
+
+    def model_columns(self, names) -> tuple:
+        opts = self.model._meta
+        return tuple(opts.get_field(name).column for name in names)
 
 
 @dataclass
@@ -60,13 +66,15 @@ class ExpectedTable:
     indexes: list = field(default_factory=list)
     foreign_keys: list = field(default_factory=list)
     checks: list = field(default_factory=list)
+    outside_state: list = field(default_factory=list)  # indexes a migration created outside the model state
 
     @property
     def label(self):
         return self.model._meta.label
 
 
-def expected_tables(models_iter, connection) -> dict[str, ExpectedTable]:
+def expected_tables(models_iter, connection, outside_state=()) -> dict[str, ExpectedTable]:
+    """`outside_state`: (model, index, source) for indexes applied migrations created outside the model state."""
     tables = {}
     editor = connection.schema_editor(collect_sql=True)  # only asked what it *would* do; never entered
     for model in models_iter:
@@ -77,7 +85,35 @@ def expected_tables(models_iter, connection) -> dict[str, ExpectedTable]:
         if not opts.can_migrate(connection) or not router.allow_migrate_model(connection.alias, model):
             continue
         tables[opts.db_table] = _expected_table(model, connection, editor)
+        for index in tables[opts.db_table].indexes:
+            index.model = model
+    for model, index, source in outside_state:
+        table = tables.get(model._meta.db_table)
+        if table is None:
+            continue
+        table.outside_state.append(index)
+        columns, orders = _index_columns(index, model._meta)
+        table.indexes.append(
+            ExpectedIndex(
+                "index",
+                columns,
+                orders,
+                index.name,
+                source,
+                partial=index.condition is not None,
+                expressions=bool(index.expressions),
+                declaration=index,
+                model=model,
+            )
+        )
     return tables
+
+
+def _index_columns(index, opts) -> tuple[tuple, tuple]:
+    if index.expressions:
+        return _plain_columns(index.expressions, opts)
+    columns = tuple(opts.get_field(name).column for name, _ in index.fields_orders)
+    return columns, tuple(order or "ASC" for _, order in index.fields_orders)
 
 
 def db_on_delete(field) -> str:
@@ -135,11 +171,7 @@ def _expected_table(model, connection, editor) -> ExpectedTable:
             ExpectedIndex("unique", columns, (), ", ".join(fields), f"unique_together {fields}", declaration=fields)
         )
     for index in opts.indexes:
-        if index.expressions:
-            columns, orders = _plain_columns(index.expressions, opts)
-        else:
-            columns = tuple(opts.get_field(name).column for name, _ in index.fields_orders)
-            orders = tuple(order or "ASC" for _, order in index.fields_orders)
+        columns, orders = _index_columns(index, opts)
         table.indexes.append(
             ExpectedIndex(
                 "index",
@@ -188,7 +220,7 @@ def _plain_columns(expressions, opts) -> tuple[tuple, tuple]:
         if not isinstance(expression, F):
             return (), ()
         try:
-            columns.append(opts.get_field(expression.name).column)  # type: ignore[attr-defined]  # F.name: stubs lack it
+            columns.append(opts.get_field(getattr(expression, "name")).column)  # noqa: B009 (F's stubs lack .name)
         except FieldDoesNotExist:
             return (), ()
         orders.append(order)

@@ -10,6 +10,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import migrations, models
 
 import events.models.activity
+from activityhub.schema.operations import AddIndexOutsideState, RemoveIndexOutsideState
 
 OLD_INDEX = "event_search_gin"
 NEW_INDEX = "event_search_document_gin"
@@ -19,21 +20,6 @@ def _old_index():
     from events.models.activity import search_vector
 
     return GinIndex(search_vector(), name=OLD_INDEX)
-
-
-def index_column(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    model = apps.get_model("events", "ActivityEvent")
-    schema_editor.execute(f'DROP INDEX IF EXISTS "{OLD_INDEX}"')
-    schema_editor.add_index(model, GinIndex(fields=["search_document"], name=NEW_INDEX))
-
-
-def index_expression(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(f'DROP INDEX IF EXISTS "{NEW_INDEX}"')
-    schema_editor.add_index(apps.get_model("events", "ActivityEvent"), _old_index())
 
 
 class Migration(migrations.Migration):
@@ -49,5 +35,6 @@ class Migration(migrations.Migration):
                 output_field=django.contrib.postgres.search.SearchVectorField(),
             ),
         ),
-        migrations.RunPython(index_column, index_expression, elidable=False),
+        RemoveIndexOutsideState("activityevent", _old_index(), vendors=["postgresql"]),
+        AddIndexOutsideState("activityevent", GinIndex(fields=["search_document"], name=NEW_INDEX), vendors=["postgresql"]),
     ]
