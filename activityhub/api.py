@@ -24,6 +24,7 @@ from monitoring.api import router as monitoring_router
 from projects.api_auth import ApiKeyAuth, ApiKeyRateThrottle
 from projects.idempotency import KEY_SCHEMA
 
+from .db_router import note_failed_read
 from .faults import is_transient
 
 BATCH_FIELDS = {"events", "actions"}
@@ -189,6 +190,7 @@ def body_too_big(request, exc):
 def database_busy(request, exc):
     if not is_transient(exc):
         raise exc
+    note_failed_read(exc)  # a replica lost mid-read: the retry goes to the primary
     # The work was rolled back, so the client may retry (with the same Idempotency-Key): a 503, not a 500.
     response = _error(request, 503, "The database is busy; nothing was stored. Retry shortly with the same Idempotency-Key.")
     response["Retry-After"] = "1"

@@ -7,4 +7,5 @@ class ActivityhubConfig(AppConfig):
 
     def ready(self):
         # Registers the schema-integrity system check (tag "database": runs with `check --database default`).
+        from . import deploy_checks  # noqa: F401
         from .schema import checks  # noqa: F401

@@ -2,11 +2,13 @@
 
 Shallow: is the database reachable? No details, no login (a load balancer polls it).
 Deep: migrations applied, no schema drift (see activityhub.schema), every worker role beating (activityhub.workers,
-"processes_down" with 503 otherwise); it reveals the schema, so it needs a staff
+"processes_down" with 503 otherwise), each read replica reachable, within its lag limit and without drift ("degraded"
+with 503 while one is down or lagging: its reads go to the primary); it reveals the schema, so it needs a staff
 session or a project API key (`Authorization: Bearer ah_…`). Both answer 200 when healthy, 503 when not.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
@@ -16,6 +18,7 @@ from django.views.decorators.http import require_GET
 from projects.models import ApiKey
 
 from . import schema
+from .db_router import replica_aliases, replica_health
 from .workers import process_health
 
 
@@ -30,6 +33,29 @@ def _database_reachable() -> bool:
         return True
     except DatabaseError:
         return False
+
+
+def _replicas_report() -> tuple[list[dict], bool, bool]:
+    """Each read replica: reachable, lag, schema; and whether any is unusable (reads fall back) or drifted."""
+    replicas, unusable, drifted = [], False, False
+    for alias in replica_aliases():
+        health = replica_health(alias, fresh=True)
+        report = schema.check(alias) if health.reachable else None
+        drift = report.drift if report else []
+        unusable |= not health.usable
+        drifted |= bool(drift)
+        replicas.append(
+            {
+                "alias": alias,
+                "reachable": health.reachable,
+                "lag_seconds": None if health.lag_seconds is None else round(health.lag_seconds, 3),
+                "max_lag_seconds": settings.REPLICA_MAX_LAG_SECONDS,
+                "in_use": health.usable,
+                "error": health.error,
+                "schema": {"ok": report is not None and not drift, "findings": [f.as_dict() for f in drift]},
+            }
+        )
+    return replicas, unusable, drifted
 
 
 def _may_see_details(request) -> bool:
@@ -60,13 +86,16 @@ def healthz(request):
 
     report = schema.check()
     drift = report.drift
+    replicas, replica_unusable, replica_drift = _replicas_report()
     processes = process_health() if report.reachable and not report.unapplied else {}
     if not report.reachable:
         status = "unavailable"
-    elif report.unapplied or drift:
+    elif report.unapplied or drift or replica_drift:
         status = "drift"
     elif any(role["status"] != "ok" for role in processes.values()):
         status = "processes_down"
+    elif replica_unusable:
+        status = "degraded"  # a replica is down or lagging: its reads go to the primary
     else:
         status = "ok"
     body = {
@@ -78,6 +107,7 @@ def healthz(request):
             "tables_checked": report.tables_checked,
             "findings": [f.as_dict() for f in drift],
         },
+        "replicas": replicas,
         # Worker and scheduler heartbeats per role: a role whose processes all stopped beating is "down".
         "processes": processes,
         "seconds": round(report.seconds, 3),

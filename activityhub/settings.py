@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "activityhub.faults.DatabaseUnavailableMiddleware",  # a busy or lost database: friendly 503 page, not a 500
+    # After the 503 page: a replica failing mid-view is first re-run on the primary (process_exception runs inner first).
+    "activityhub.db_router.ReplicaReadsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -122,6 +124,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": (DATABASE_LOCK_TIMEOUT_MS or 3_600_000) / 1000,
         "init_command": "PRAGMA journal_mode=WAL;",
     })
+# Read replicas (comma-separated URLs): aliases "replica", "replica_2", … Lag-tolerant reads go there (see
+# activityhub/db_router.py); in tests each mirrors default, whose test database streaming replication copies.
+for _number, _url in enumerate(env_list("DATABASE_REPLICA_URL"), 1):
+    _replica = dj_database_url.parse(
+        _url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")), conn_health_checks=True
+    )
+    if _replica["ENGINE"] == "django.db.backends.postgresql":
+        _replica.setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)  # a dead replica host must not hang reads
+        _replica["OPTIONS"].setdefault("options", DATABASES["default"].get("OPTIONS", {}).get("options", ""))
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica" if _number == 1 else f"replica_{_number}"] = _replica
+DATABASE_ROUTERS = ["activityhub.db_router.ReplicaRouter"]
+# A replica further behind than this (seconds) is skipped: its reads go to the primary.
+REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
+# After a write, the same browser session (cookie) or API key reads from the primary for this many seconds.
+REPLICA_READ_YOUR_WRITES_SECONDS = int(os.environ.get("REPLICA_READ_YOUR_WRITES_SECONDS", "5"))
+# How often each process re-probes a replica's reachability and lag.
+REPLICA_CHECK_SECONDS = float(os.environ.get("REPLICA_CHECK_SECONDS", "1"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL speed-up; SQLite builds the same index on its key columns.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]

@@ -12,6 +12,12 @@ def home(request):
     from events.views.activity import home_activity_context
 
     context.update(home_activity_context([m.project for m in memberships]))
+    # Managers also see what monitoring says needs them (monitoring decides who is a manager).
+    from monitoring.access import is_manager
+    from monitoring.stats import needs_attention
+
+    if is_manager(request.user):
+        context["monitoring"] = needs_attention()
     return render(request, "home.html", context)
 
 

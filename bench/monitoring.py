@@ -52,7 +52,7 @@ def load(args):
         return project
     start = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {TABLE}, workflow_daily_stats, workflow_metrics, system_health_checks, notification_logs, monitoring_reports, workflow_schedules RESTART IDENTITY")
+        cursor.execute(f"TRUNCATE {TABLE}, workflow_daily_stats, workflow_metrics, system_health_checks, health_checks, notification_logs, monitoring_reports, workflow_schedules RESTART IDENTITY")
         cursor.execute(LOAD_SQL, {"project": project.pk, "rows": args.executions, "workflows": args.workflows, "days": args.days})
         loaded = time.perf_counter() - start
         cursor.execute(f"VACUUM ANALYZE {TABLE}")
@@ -161,7 +161,7 @@ def bench_checks(args):
     from django.utils import timezone
 
     from monitoring.daemon import Monitor
-    from monitoring.models import SystemHealthCheck
+    from monitoring.models import HealthCheck, SystemHealthCheck
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
     server.daemon_threads, server.hits, server.lock = True, 0, threading.Lock()
@@ -169,9 +169,10 @@ def bench_checks(args):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/health"
     SystemHealthCheck.objects.all().delete()
+    HealthCheck.objects.all().delete()
     now = timezone.now()
-    SystemHealthCheck.objects.bulk_create(
-        [SystemHealthCheck(check_id=f"bench-{i}", check_name=f"Bench {i}", url=f"{url}?n={i}", due_at=now, timeout_ms=10000)
+    HealthCheck.objects.bulk_create(
+        [HealthCheck(check_id=f"bench-{i}", check_name=f"Bench {i}", url=f"{url}?n={i}", due_at=now, timeout_ms=10000)
          for i in range(args.checks)]
     )
     monitor = Monitor(workers=args.workers, batch=200, daily_reports=False)
@@ -185,7 +186,7 @@ def bench_checks(args):
     latencies = list(results.values_list("response_time_ms", flat=True))
     return {
         "checks": done, "seconds": elapsed, "hits": server.hits, "healthy": healthy, "results": results.count(),
-        "next_open": SystemHealthCheck.objects.open().count(),
+        "next_open": HealthCheck.objects.filter(due_at__gt=now, claimed_by__isnull=True).count(),
         "median_response_ms": statistics.median(latencies) if latencies else None,
         "board_ms": _board_ms(),
     }

@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.utils import timezone
 
 from .models import (
-    CheckStatus,
+    HealthCheck,
     MonitoringReport,
     NotificationLog,
     SystemHealthCheck,
+    WorkflowAnomaly,
+    WorkflowAnomalySettings,
     WorkflowDailyStats,
     WorkflowExecution,
     WorkflowMetrics,
@@ -26,8 +28,8 @@ class MonitoringReportAdmin(admin.ModelAdmin):
 
 @admin.register(WorkflowExecution)
 class WorkflowExecutionAdmin(admin.ModelAdmin):
-    list_display = ["workflow_name", "run_id", "project", "status", "started_at", "duration_ms", "tests_failed", "alert_state"]
-    list_filter = ["status", "alert_state", "project", "started_at"]
+    list_display = ["workflow_name", "run_id", "project", "environment", "status", "started_at", "duration_ms", "tests_failed", "alert_state"]
+    list_filter = ["environment", "status", "alert_state", "project", "started_at"]
     search_fields = ["workflow_name", "run_id", "error_message", "triggered_by"]
     date_hierarchy = "started_at"
     list_select_related = ["project"]
@@ -45,19 +47,38 @@ class WorkflowMetricsAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
-@admin.register(SystemHealthCheck)
-class SystemHealthCheckAdmin(admin.ModelAdmin):
-    list_display = ["check_name", "check_id", "status", "method", "url", "actual_status", "response_time_ms", "checked_at", "due_at", "alert_state"]
-    list_filter = ["status", "alert_state", "method"]
-    search_fields = ["check_id", "check_name", "url", "error_message"]
-    raw_id_fields = ["execution"]
-    readonly_fields = ["claimed_by", "claimed_at", "created_at"]
+@admin.register(HealthCheck)
+class HealthCheckAdmin(admin.ModelAdmin):
+    """One row per check: its configuration and when it is due."""
+
+    list_display = ["check_name", "check_id", "environment", "method", "url", "expected_status", "interval_seconds", "paused", "due_at", "alert_state"]
+    list_filter = ["environment", "paused", "alert_state", "method"]
+    search_fields = ["check_id", "check_name", "url"]
+    readonly_fields = ["claimed_by", "claimed_at", "created_at", "updated_at"]
     actions = ["run_now"]
 
-    @admin.action(description="Run selected scheduled checks now")
+    @admin.action(description="Run selected checks now")
     def run_now(self, request, queryset):
-        n = queryset.filter(status=CheckStatus.PENDING).update(due_at=timezone.now())
+        n = queryset.filter(paused=False).update(due_at=timezone.now())
         self.message_user(request, f"{n} check(s) due now; the daemon runs them on its next pass.")
+
+
+@admin.register(SystemHealthCheck)
+class SystemHealthCheckAdmin(admin.ModelAdmin):
+    """The result history: written by the daemon, so read-only here."""
+
+    list_display = ["check_name", "check_id", "status", "actual_status", "response_time_ms", "checked_at"]
+    list_filter = ["status", "checked_at"]
+    search_fields = ["check_id", "check_name", "error_message"]
+    raw_id_fields = ["execution", "health_check"]
+    date_hierarchy = "checked_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(NotificationLog)
@@ -72,8 +93,8 @@ class NotificationLogAdmin(admin.ModelAdmin):
 
 @admin.register(WorkflowSchedule)
 class WorkflowScheduleAdmin(admin.ModelAdmin):
-    list_display = ["workflow_name", "project", "cron_expression", "timezone", "status", "alert_state", "last_run_at", "next_run_at", "run_count", "failure_count"]
-    list_filter = ["status", "alert_state", "project"]
+    list_display = ["workflow_name", "project", "environment", "cron_expression", "timezone", "status", "alert_state", "last_run_at", "next_run_at", "run_count", "failure_count"]
+    list_filter = ["environment", "status", "alert_state", "project"]
     search_fields = ["workflow_name", "schedule_id"]
     readonly_fields = ["schedule_id", "created_at", "updated_at"]
 
@@ -91,3 +112,19 @@ class WorkflowDailyStatsAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WorkflowAnomaly)
+class WorkflowAnomalyAdmin(admin.ModelAdmin):
+    list_display = ["workflow_name", "environment", "kind", "status", "reason", "opened_at", "cleared_at"]
+    list_filter = ["kind", "status", "environment"]
+    search_fields = ["workflow_name", "reason"]
+    raw_id_fields = ["execution"]
+    date_hierarchy = "opened_at"
+
+
+@admin.register(WorkflowAnomalySettings)
+class WorkflowAnomalySettingsAdmin(admin.ModelAdmin):
+    list_display = ["workflow_name", "project", "environment", "sensitivity", "updated_at"]
+    list_filter = ["sensitivity", "environment"]
+    search_fields = ["workflow_name"]

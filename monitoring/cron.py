@@ -73,3 +73,104 @@ def next_fire(expression: str, tz_name: str, after: datetime) -> datetime:
         seen += 1
         if seen > 2000:  # pragma: no cover - validate_cron rejects expressions that never fire
             raise CronError(f"'{expression}' has no fire time after {after.isoformat()}.")
+
+
+def next_fires(expression: str, tz_name: str, after: datetime, count: int = 5) -> list[datetime]:
+    """The next `count` fire times after `after`, in UTC (each one as next_fire would compute it)."""
+    times = []
+    for _ in range(count):
+        after = next_fire(expression, tz_name, after)
+        times.append(after)
+    return times
+
+
+# --- a plain-English reading of an expression -------------------------------------------------------------------
+
+DAY_NAMES = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+               "November", "December"]
+_ALIASES = {name[:3].lower(): i for i, name in enumerate(DAY_NAMES)} | {
+    name[:3].lower(): i + 1 for i, name in enumerate(MONTH_NAMES)
+}
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() else _ALIASES[text.lower()]
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _items(field: str, name) -> list[str]:
+    """Each comma-separated part of a field in words, `name(n)` naming one value."""
+    words = []
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            span = ""
+        elif "-" in base:
+            low, high = base.split("-", 1)
+            span = f"{name(_number(low))} through {name(_number(high))}"
+        else:
+            span = name(_number(base))
+        if step:
+            words.append(f"every {step}{'' if not span else ' from ' + span}")
+        else:
+            words.append(span or "every")
+    return words
+
+
+def _single(field: str) -> bool:
+    return field.isdigit()
+
+
+def _time_of_day(minute: str, hour: str) -> str:
+    if _single(minute) and all(p.isdigit() for p in hour.split(",")):
+        return "at " + _join([f"{int(h):02d}:{int(minute):02d}" for h in hour.split(",")])
+    if minute == "*" and hour == "*":
+        return "every minute"
+    if minute.startswith("*/") and hour == "*":
+        return f"every {minute[2:]} minutes"
+    if _single(minute) and hour == "*":
+        return "every hour" if minute == "0" else f"every hour at {int(minute)} minute{'s' if minute != '1' else ''} past"
+    if _single(minute) and hour.startswith("*/") and "," not in hour:
+        return f"every {hour[2:]} hours at :{int(minute):02d} (from 00:{int(minute):02d})"
+    if minute == "*":
+        minutes = "every minute"
+    elif minute.startswith("*/") and minute[2:].isdigit():
+        minutes = f"every {minute[2:]} minutes"
+    else:
+        minutes = ("at minutes " if "," in minute or "-" in minute else "at minute ") + _join(_items(minute, str))
+    if hour == "*":
+        return minutes
+    low, dash, high = hour.partition("-")
+    if dash and low.isdigit() and high.isdigit():
+        return f"{minutes} from {int(low):02d}:00 through {int(high):02d}:59"
+    return f"{minutes} past hour " + _join(_items(hour, lambda n: f"{n:02d}"))
+
+
+def describe(expression: str) -> str:
+    """'0 6 * * 1-5' → 'At 06:00 on Monday through Friday'. Assumes a valid expression (validate_cron first)."""
+    try:
+        return _describe(expression)
+    except (KeyError, ValueError, IndexError):  # croniter extensions (L, #, W) are not put into words
+        return f"As the cron expression '{expression}' says"
+
+
+def _describe(expression: str) -> str:
+    minute, hour, dom, month, dow = expression.split()
+    text = _time_of_day(minute, hour)
+    days = []
+    if dom != "*":
+        days.append(("on days " if "," in dom or "-" in dom else "on day ") + _join(_items(dom, str)) + " of the month")
+    if dow != "*":
+        days.append("on " + _join(_items(dow, lambda n: DAY_NAMES[n % 7])))
+    # With both set, cron fires when either matches.
+    if days:
+        text += " " + " or ".join(days)
+    elif not text.startswith("every"):
+        text += " every day"
+    if month != "*":
+        text += " in " + _join(_items(month, lambda n: MONTH_NAMES[n - 1]))
+    return (text[0].upper() + text[1:]).replace("  ", " ").strip()

@@ -14,11 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import claims
+from .anomalies import detect as detect_anomalies
 from .checks import probe
 from .models import (
     CheckAlert,
     CheckStatus,
     DeliveryStatus,
+    HealthCheck,
     NotificationLog,
     NotificationType,
     RunAlert,
@@ -64,6 +66,7 @@ class Monitor:
             "failures_and_recoveries": self.evaluate_finished_runs(),
             "missed_schedules": self.detect_missed_schedules(),
             "schedule_recoveries": self.announce_schedule_recoveries(),
+            "anomalies": self.detect_anomalies(),
             "daily_report": 0,
         }
         if self.daily_reports and build_daily_report_if_due(self.clock()) is not None:
@@ -77,16 +80,13 @@ class Monitor:
         total = 0
         while True:
             now = self.clock()
-            SystemHealthCheck.objects.stale_running(now - STALE_CHECK_CLAIM).update(
-                status=CheckStatus.PENDING, claimed_by=None, claimed_at=None
-            )
+            HealthCheck.objects.stale_claims(now - STALE_CHECK_CLAIM).update(claimed_by=None, claimed_at=None)
             ids = claims.claim(
-                SystemHealthCheck.objects.due(now).order_by("due_at"), min(self.batch, self.workers * 4),
-                status=CheckStatus.RUNNING, claimed_at=now,
+                HealthCheck.objects.due(now).order_by("due_at"), min(self.batch, self.workers * 4), claimed_at=now,
             )
             if not ids:
                 return total
-            checks = list(SystemHealthCheck.objects.filter(pk__in=ids))
+            checks = list(HealthCheck.objects.filter(pk__in=ids))
             results = self._map(lambda c: probe(c.url, c.method, c.expected_status, c.timeout_ms), checks)
             for check, result in zip(checks, results, strict=True):
                 self._record_check(check, result)
@@ -95,49 +95,47 @@ class Monitor:
     def _record_check(self, check, result):
         now = self.clock()
         alert = check.alert_state
+        where = f"{check.method} {check.url} ({check.environment})"
         with transaction.atomic():
-            updated = SystemHealthCheck.objects.filter(
-                pk=check.pk, status=CheckStatus.RUNNING, claimed_by=check.claimed_by
-            ).update(
-                status=CheckStatus.HEALTHY if result.healthy else CheckStatus.UNHEALTHY,
-                checked_at=now,
-                response_time_ms=result.response_time_ms,
-                actual_status=result.actual_status,
-                error_message=result.error,
+            if not result.healthy and alert == CheckAlert.OK:
+                alert = CheckAlert.FAILING
+            elif result.healthy and alert == CheckAlert.FAILING:
+                alert = CheckAlert.OK
+            # Releasing our claim and moving due_at is the proof the claim was still ours.
+            updated = HealthCheck.objects.filter(pk=check.pk, claimed_by=check.claimed_by).update(
+                claimed_by=None, claimed_at=None, alert_state=alert,
+                due_at=now + timedelta(seconds=check.interval_seconds),
             )
             if not updated:
                 return  # our claim went stale and another daemon took the check over
-            if not result.healthy and alert == CheckAlert.OK:
-                alert = CheckAlert.FAILING
-                enqueue(
-                    NotificationType.CHECK_DOWN,
-                    subject=f"Health check down: {check.check_name}",
-                    message=f"{check.method} {check.url}: {result.error}",
-                    dedupe_key=f"check:{check.check_id}:down:{check.pk}",
-                    payload={"check_id": check.check_id, "url": check.url, "actual_status": result.actual_status},
-                )
-            elif result.healthy and alert == CheckAlert.FAILING:
-                alert = CheckAlert.OK
-                enqueue(
-                    NotificationType.CHECK_RECOVERED,
-                    subject=f"Health check recovered: {check.check_name}",
-                    message=f"{check.method} {check.url} answers {result.actual_status} again "
-                    f"({result.response_time_ms} ms).",
-                    dedupe_key=f"check:{check.check_id}:up:{check.pk}",
-                    payload={"check_id": check.check_id, "url": check.url},
-                )
-            SystemHealthCheck.objects.filter(pk=check.pk).update(alert_state=alert)
-            SystemHealthCheck.objects.create(
+            stored = SystemHealthCheck.objects.create(
+                health_check=check,
                 check_id=check.check_id,
                 check_name=check.check_name,
-                url=check.url,
-                method=check.method,
+                status=CheckStatus.HEALTHY if result.healthy else CheckStatus.UNHEALTHY,
+                checked_at=now,
+                response_time_ms=result.response_time_ms,
                 expected_status=check.expected_status,
-                timeout_ms=check.timeout_ms,
-                interval_seconds=check.interval_seconds,
-                due_at=now + timedelta(seconds=check.interval_seconds),
-                alert_state=alert,
+                actual_status=result.actual_status,
+                error_message=result.error,
             )
+            if alert != check.alert_state and alert == CheckAlert.FAILING:
+                enqueue(
+                    NotificationType.CHECK_DOWN,
+                    subject=f"Health check down: {check.check_name} [{check.environment}]",
+                    message=f"{where}: {result.error}",
+                    dedupe_key=f"check:{check.check_id}:down:{stored.pk}",
+                    payload={"check_id": check.check_id, "url": check.url, "actual_status": result.actual_status,
+                             "environment": check.environment},
+                )
+            elif alert != check.alert_state:
+                enqueue(
+                    NotificationType.CHECK_RECOVERED,
+                    subject=f"Health check recovered: {check.check_name} [{check.environment}]",
+                    message=f"{where} answers {result.actual_status} again ({result.response_time_ms} ms).",
+                    dedupe_key=f"check:{check.check_id}:up:{stored.pk}",
+                    payload={"check_id": check.check_id, "url": check.url, "environment": check.environment},
+                )
 
     # --- runs and schedules --------------------------------------------------------------------------------
 
@@ -151,6 +149,7 @@ class Monitor:
                 WorkflowExecution.objects.filter(
                     project_id=execution.project_id,
                     workflow_name=execution.workflow_name,
+                    environment=execution.environment,
                     status__in=[RunStatus.SUCCESS, RunStatus.FAILED],
                     started_at__lt=execution.started_at,
                 )
@@ -174,21 +173,23 @@ class Monitor:
                 if decision == RunAlert.FAILURE:
                     enqueue(
                         NotificationType.WORKFLOW_FAILED,
-                        subject=f"Workflow failed: {execution.workflow_name}",
+                        subject=f"Workflow failed: {execution.workflow_name} [{execution.environment}]",
                         message=f"Run {execution.run_id} failed"
                         + (f": {execution.error_message}" if execution.error_message else ".")
                         + _tests_line(execution),
                         dedupe_key=f"run:{execution.pk}:failed",
-                        payload={"workflow_name": execution.workflow_name, "run_id": execution.run_id},
+                        payload={"workflow_name": execution.workflow_name, "run_id": execution.run_id,
+                                 "environment": execution.environment},
                         execution=execution,
                     )
                 else:
                     enqueue(
                         NotificationType.WORKFLOW_RECOVERED,
-                        subject=f"Workflow recovered: {execution.workflow_name}",
+                        subject=f"Workflow recovered: {execution.workflow_name} [{execution.environment}]",
                         message=f"Run {execution.run_id} succeeded after failures.",
                         dedupe_key=f"run:{execution.pk}:recovered",
-                        payload={"workflow_name": execution.workflow_name, "run_id": execution.run_id},
+                        payload={"workflow_name": execution.workflow_name, "run_id": execution.run_id,
+                                 "environment": execution.environment},
                         execution=execution,
                     )
         return raised
@@ -208,11 +209,12 @@ class Monitor:
                 raised += 1
                 enqueue(
                     NotificationType.SCHEDULE_MISSED,
-                    subject=f"Scheduled run missed: {schedule.workflow_name}",
+                    subject=f"Scheduled run missed: {schedule.workflow_name} [{schedule.environment}]",
                     message=f"Expected at {schedule.next_run_at:%Y-%m-%d %H:%M} UTC ({schedule.cron_expression} "
                     f"{schedule.timezone}); nothing started within {schedule.grace_period_seconds} s.",
                     dedupe_key=f"schedule:{schedule.schedule_id}:missed:{schedule.next_run_at.isoformat()}",
-                    payload={"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name},
+                    payload={"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name,
+                             "environment": schedule.environment},
                 )
         return raised
 
@@ -227,13 +229,19 @@ class Monitor:
                 announced += 1
                 enqueue(
                     NotificationType.SCHEDULE_RECOVERED,
-                    subject=f"Schedule back on time: {schedule.workflow_name}",
+                    subject=f"Schedule back on time: {schedule.workflow_name} [{schedule.environment}]",
                     message=f"A run started at {schedule.last_run_at:%Y-%m-%d %H:%M} UTC; "
                     f"next expected {schedule.next_run_at:%Y-%m-%d %H:%M} UTC.",
                     dedupe_key=f"schedule:{schedule.schedule_id}:recovered:{schedule.last_run_at.isoformat()}",
-                    payload={"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name},
+                    payload={"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name,
+                             "environment": schedule.environment},
                 )
         return announced
+
+    def detect_anomalies(self):
+        """Unusual durations and failure-rate spikes opened or cleared this pass (monitoring/anomalies.py)."""
+        done = detect_anomalies(self.clock())
+        return done["opened"] + done["cleared"]
 
     # --- notifications -------------------------------------------------------------------------------------
 

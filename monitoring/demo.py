@@ -11,6 +11,7 @@ from .models import (
     Channel,
     CheckStatus,
     DeliveryStatus,
+    HealthCheck,
     MonitoringReport,
     NotificationLog,
     NotificationType,
@@ -118,29 +119,27 @@ def add_demo(context, log):
     log(f"  monitoring: {WorkflowSchedule.objects.count()} schedules")
 
     for check_id, name, url, expected in demo_checks():
-        if SystemHealthCheck.objects.filter(check_id=check_id).exists():
+        if HealthCheck.objects.filter(check_id=check_id).exists():
             # Point at this run's port and run right after start-up, so fresh results appear within a minute.
-            SystemHealthCheck.objects.open().filter(check_id=check_id).update(url=url, due_at=now + timedelta(seconds=5))
+            HealthCheck.objects.filter(check_id=check_id).update(url=url, due_at=now + timedelta(seconds=5))
             continue
         down = check_id == "status-page"
-        history = [
+        check = HealthCheck.objects.create(
+            project=projects["acme-api"], check_id=check_id, check_name=name, url=url, expected_status=expected,
+            interval_seconds=60, due_at=now + timedelta(seconds=5), alert_state="FAILING" if down else "OK",
+        )
+        SystemHealthCheck.objects.bulk_create([
             SystemHealthCheck(
-                check_id=check_id, check_name=name, url=url, expected_status=expected, interval_seconds=60,
+                health_check=check, check_id=check_id, check_name=name, expected_status=expected,
                 status=CheckStatus.UNHEALTHY if down else CheckStatus.HEALTHY,
-                checked_at=now - timedelta(minutes=10 * i), due_at=now - timedelta(minutes=10 * i),
+                checked_at=now - timedelta(minutes=10 * i),
                 response_time_ms=rng.randint(20, 180) if not down else 3,
                 actual_status=None if down else expected,
                 error_message="connection failed: [Errno 111] Connection refused" if down else None,
-                alert_state="FAILING" if down else "OK",
             )
             for i in range(12, 0, -1)
-        ]
-        SystemHealthCheck.objects.bulk_create(history)
-        SystemHealthCheck.objects.create(
-            check_id=check_id, check_name=name, url=url, expected_status=expected, interval_seconds=60,
-            due_at=now + timedelta(seconds=5), alert_state="FAILING" if down else "OK",
-        )
-    log(f"  monitoring: {SystemHealthCheck.objects.open().count()} health checks")
+        ])
+    log(f"  monitoring: {HealthCheck.objects.count()} health checks")
 
     for days_back in range(3, 0, -1):
         start, end = daily_window(now - timedelta(days=days_back - 1))

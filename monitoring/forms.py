@@ -9,44 +9,75 @@ from django.utils.text import slugify
 from projects.models import Project
 
 from .models import (
+    DEFAULT_ENVIRONMENT,
+    STANDARD_ENVIRONMENTS,
     Channel,
     DeliveryStatus,
+    HealthCheck,
     NotificationLog,
     NotificationType,
-    SystemHealthCheck,
+    Sensitivity,
+    WorkflowDailyStats,
     WorkflowSchedule,
 )
-from .models.health import OPEN_STATUSES
+from .models.environments import normalise_environment, validate_environment
+from .models.health import validate_check_url
 
 TIMEZONES = sorted(available_timezones())
 
 
-class ScheduleForm(forms.ModelForm):
+class EnvironmentDefaultMixin:
+    """An empty environment means production, as for API clients that send none."""
+
+    def _environment_optional(self):
+        self.fields["environment"].required = False
+        self.fields["environment"].widget.attrs["placeholder"] = DEFAULT_ENVIRONMENT
+
+    def clean_environment(self):
+        return normalise_environment(self.cleaned_data.get("environment"))
+
+
+class ScheduleForm(EnvironmentDefaultMixin, forms.ModelForm):
     timezone = forms.ChoiceField(choices=[(tz, tz) for tz in TIMEZONES], initial="UTC")
 
     class Meta:
         model = WorkflowSchedule
-        fields = ["project", "workflow_name", "cron_expression", "timezone", "grace_period_seconds"]
+        fields = ["project", "workflow_name", "environment", "cron_expression", "timezone", "grace_period_seconds"]
         labels = {"cron_expression": "Cron expression", "grace_period_seconds": "Grace period (seconds)"}
         help_texts = {"grace_period_seconds": "A run may start this many seconds late before it counts as missed."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["project"].queryset = Project.objects.order_by("name")
+        self._environment_optional()
 
 
-class HealthCheckForm(forms.ModelForm):
+class CheckURLField(forms.URLField):
+    # One validator with one message: only http and https, which the probe speaks.
+    default_validators = [validate_check_url]
+    default_error_messages = {"invalid": validate_check_url.message}
+
+
+class HealthCheckForm(EnvironmentDefaultMixin, forms.ModelForm):
     check_id = forms.SlugField(required=False, max_length=100, help_text="Leave empty to derive it from the name.")
 
     class Meta:
-        model = SystemHealthCheck
-        fields = ["check_name", "check_id", "url", "method", "expected_status", "timeout_ms", "interval_seconds"]
+        model = HealthCheck
+        fields = ["check_name", "check_id", "project", "environment", "url", "method", "expected_status", "timeout_ms",
+                  "interval_seconds"]
         labels = {"url": "URL", "timeout_ms": "Timeout (ms)", "interval_seconds": "Interval (seconds)"}
+        field_classes = {"url": CheckURLField}
         widgets = {
             "expected_status": forms.NumberInput(attrs={"min": 100, "max": 599}),
             "timeout_ms": forms.NumberInput(attrs={"min": 100, "max": 60000}),
             "interval_seconds": forms.NumberInput(attrs={"min": 10}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = Project.objects.order_by("name")
+        self._environment_optional()
+        self.fields["url"].widget.attrs["placeholder"] = "https://…"
 
     def clean_expected_status(self):
         value = self.cleaned_data["expected_status"]
@@ -71,7 +102,7 @@ class HealthCheckForm(forms.ModelForm):
         check_id = data.get("check_id") or slugify(data.get("check_name") or "")[:100]
         if not check_id:
             self.add_error("check_name", "Give the check a name with letters or digits.")
-        elif SystemHealthCheck.objects.filter(check_id=check_id, status__in=OPEN_STATUSES).exists():
+        elif HealthCheck.objects.filter(check_id=check_id).exclude(pk=self.instance.pk).exists():
             self.add_error("check_id", f"A check with id '{check_id}' already exists.")
         data["check_id"] = check_id
         self.instance.check_id = check_id
@@ -80,13 +111,56 @@ class HealthCheckForm(forms.ModelForm):
 
 class ReportForm(forms.Form):
     hours = forms.IntegerField(min_value=1, max_value=24 * 31, initial=24, help_text="Window ending now, in hours.")
+    environment = forms.ChoiceField(required=False, label="Environment")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].choices = [("", "All environments")] + [(e, e) for e in known_environments()]
+
+
+def known_environments() -> list[str]:
+    """The standard names plus every one in use (read from the small tables, never from the runs)."""
+    used = set(WorkflowDailyStats.objects.values_list("environment", flat=True).distinct())
+    used |= set(WorkflowSchedule.objects.values_list("environment", flat=True).distinct())
+    used |= set(HealthCheck.objects.values_list("environment", flat=True).distinct())
+    return STANDARD_ENVIRONMENTS + sorted(used - set(STANDARD_ENVIRONMENTS))
+
+
+class EnvironmentFilter(django_filters.FilterSet):
+    """?environment=NAME on every monitoring page; empty means all environments; an unknown name is a 400."""
+
+    environment = django_filters.ChoiceFilter(empty_label="All environments", label="Environment", method="by_environment")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["environment"].extra["choices"] = [(e, e) for e in known_environments()]
+
+    def by_environment(self, queryset, name, value):
+        return queryset  # each page applies the environment to its own queries
+
+    class Meta:
+        model = WorkflowSchedule
+        fields = ["environment"]
 
 
 class NotificationFilter(django_filters.FilterSet):
     delivery_status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, label="Delivery", empty_label="Any")
     channel = django_filters.ChoiceFilter(choices=Channel.choices, empty_label="Any")
     notification_type = django_filters.ChoiceFilter(choices=NotificationType.choices, label="Type", empty_label="Any")
+    environment = django_filters.ChoiceFilter(empty_label="All environments", field_name="payload__environment")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["environment"].extra["choices"] = [(e, e) for e in known_environments()]
 
     class Meta:
         model = NotificationLog
         fields = ["delivery_status", "channel", "notification_type"]
+
+
+class SensitivityForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.all(), widget=forms.HiddenInput)
+    workflow_name = forms.CharField(max_length=200, widget=forms.HiddenInput)
+    environment = forms.CharField(max_length=32, widget=forms.HiddenInput, validators=[validate_environment])
+    sensitivity = forms.ChoiceField(choices=Sensitivity.choices, label="Anomaly detection")
+    next = forms.CharField(required=False, widget=forms.HiddenInput)

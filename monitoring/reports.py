@@ -4,13 +4,14 @@ stored atomically with the links from the executions it covers."""
 from datetime import UTC, datetime, time, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Avg, Count, Q, Sum
 from django.dispatch import Signal
 from django.utils import timezone
 
 from projects.durations import format_duration
 from projects.models import Project
 
-from .models import MonitoringReport, NotificationType, ReportType, WorkflowExecution
+from .models import MonitoringReport, NotificationType, ReportRun, ReportType, RunStatus, WorkflowExecution
 from .notify import enqueue
 
 # Sent inside the report's transaction, after its executions are linked: a receiver that raises undoes it all.
@@ -22,62 +23,95 @@ def _rate(successful, failed):
     return round(100.0 * successful / decided, 2) if decided else 0.0
 
 
-def build_report(start, end, report_type=ReportType.ON_DEMAND, requested_by=None, notify=True):
-    """Create the report for [start, end) and link its executions, all or nothing.
+SNAPSHOT_FIELDS = ["id", "project_id", "workflow_name", "environment", "run_id", "status", "started_at", "duration_ms",
+                   "error_message"]
 
-    A daily report owns its day's runs (it takes them over from on-demand reports); an on-demand report links
-    only runs no report covers yet. Totals are computed inside the same transaction as the links.
+
+def build_report(start, end, report_type=ReportType.ON_DEMAND, requested_by=None, notify=True, environment=""):
+    """Create the report for [start, end) (one environment, or all when empty), all or nothing.
+
+    Every run started in the window is counted, whichever report it is linked to, and recorded in the report's
+    run list (monitoring_report_runs) as it is now; the totals are counted from that list, so they always equal
+    the runs the report shows. A daily report owns its day's runs (report_id on the run); an on-demand report
+    sets report_id only on runs no report covers yet.
     """
     with transaction.atomic():
         runs = WorkflowExecution.objects.between(start, end)
-        totals = runs.totals()
-        names = dict(Project.objects.values_list("id", "name"))
-        breakdown = [
-            {
-                "project": names.get(row["project_id"], "?"),
-                "workflow_name": row["workflow_name"],
-                "total": row["total"],
-                "successful": row["successful"],
-                "failed": row["failed"],
-                "avg_duration_ms": round(row["avg_duration_ms"] or 0, 1),
-                "success_rate": _rate(row["successful"], row["failed"]),
-            }
-            for row in runs.per_workflow()
-        ]
+        if environment:
+            runs = runs.filter(environment=environment)
         report = MonitoringReport.objects.create(
-            report_type=report_type,
-            start_time=start,
-            end_time=end,
-            total_runs=totals["total"],
-            successful_runs=totals["successful"],
-            failed_runs=totals["failed"],
-            total_duration_ms=totals["total_duration_ms"] or 0,
-            avg_duration_ms=round(totals["avg_duration_ms"] or 0, 1),
-            success_rate=_rate(totals["successful"], totals["failed"]),
-            workflow_breakdown=breakdown,
-            requested_by=requested_by,
-            generated_at=timezone.now(),
+            report_type=report_type, environment=environment, start_time=start, end_time=end,
+            requested_by=requested_by, generated_at=timezone.now(),
         )
+        batch = []
+        for row in runs.order_by().values_list(*SNAPSHOT_FIELDS).iterator(chunk_size=5000):
+            values = dict(zip(SNAPSHOT_FIELDS, row, strict=True))
+            batch.append(ReportRun(report=report, execution_id=values.pop("id"), **values))
+            if len(batch) >= 5000:
+                ReportRun.objects.bulk_create(batch)
+                batch = []
+        ReportRun.objects.bulk_create(batch)
+        _count(report)
         if report_type == ReportType.DAILY:
             to_link = runs.exclude(report__report_type=ReportType.DAILY)
         else:
             to_link = runs.filter(report__isnull=True)
         to_link.update(report=report)
         if notify:
+            scope = f" [{environment}]" if environment else ""
             enqueue(
                 NotificationType.REPORT,
-                subject=f"{report.get_report_type_display()} monitoring report: {report.success_rate:g}% success",
+                subject=f"{report.get_report_type_display()} monitoring report{scope}: {report.success_rate:g}% success",
                 message=(
                     f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC: {report.total_runs} runs, "
                     f"{report.successful_runs} succeeded, {report.failed_runs} failed, "
                     f"average {format_duration(report.avg_duration_ms)}."
                 ),
                 dedupe_key=f"report:{report.report_id}",
-                payload={"report_id": report.report_id, "success_rate": report.success_rate},
+                payload={"report_id": report.report_id, "success_rate": report.success_rate,
+                         "environment": environment or "all"},
                 report=report,
             )
         report_built.send(sender=MonitoringReport, report=report)
     return report
+
+
+def _count(report):
+    """Totals and the per-workflow breakdown, counted from the report's own run list."""
+    listed = ReportRun.objects.filter(report=report)
+    totals = listed.aggregate(
+        total=Count("id"),
+        successful=Count("id", filter=Q(status=RunStatus.SUCCESS)),
+        failed=Count("id", filter=Q(status=RunStatus.FAILED)),
+        total_duration_ms=Sum("duration_ms"),
+        avg_duration_ms=Avg("duration_ms"),
+    )
+    names = dict(Project.objects.values_list("id", "name"))
+    report.workflow_breakdown = [
+        {
+            "project": names.get(row["project_id"], "?"),
+            "workflow_name": row["workflow_name"],
+            "environment": row["environment"],
+            "total": row["total"],
+            "successful": row["successful"],
+            "failed": row["failed"],
+            "avg_duration_ms": round(row["avg_duration_ms"] or 0, 1),
+            "success_rate": _rate(row["successful"], row["failed"]),
+        }
+        for row in listed.values("project_id", "workflow_name", "environment").annotate(
+            total=Count("id"),
+            successful=Count("id", filter=Q(status=RunStatus.SUCCESS)),
+            failed=Count("id", filter=Q(status=RunStatus.FAILED)),
+            avg_duration_ms=Avg("duration_ms"),
+        ).order_by("workflow_name", "project_id", "environment")
+    ]
+    report.total_runs = totals["total"]
+    report.successful_runs = totals["successful"]
+    report.failed_runs = totals["failed"]
+    report.total_duration_ms = totals["total_duration_ms"] or 0
+    report.avg_duration_ms = round(totals["avg_duration_ms"] or 0, 1)
+    report.success_rate = _rate(totals["successful"], totals["failed"])
+    report.save()
 
 
 def daily_window(now):

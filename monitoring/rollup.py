@@ -17,7 +17,8 @@ COUNTER = {
 def add_finished_run(execution):
     """Count one run that just finished (called once per run, in the transaction that finishes it)."""
     day = execution.started_at.astimezone(UTC).date()
-    key = {"project_id": execution.project_id, "workflow_name": execution.workflow_name, "day": day}
+    key = {"project_id": execution.project_id, "workflow_name": execution.workflow_name,
+           "environment": execution.environment, "day": day}
     with transaction.atomic():
         row = WorkflowDailyStats.objects.select_for_update().filter(**key).first()
         if row is None:
@@ -48,13 +49,15 @@ def rebuild(since=None):
         runs = runs.filter(started_at__gte=day_start)
         stats = stats.filter(day__gte=day_start.date())
     rows = {}
-    for pid, name, status, started, ms in runs.values_list(
-        "project_id", "workflow_name", "status", "started_at", "duration_ms"
+    for pid, name, env, status, started, ms in runs.values_list(
+        "project_id", "workflow_name", "environment", "status", "started_at", "duration_ms"
     ).iterator(chunk_size=5000):
-        key = (pid, name, started.astimezone(UTC).date())
+        key = (pid, name, env, started.astimezone(UTC).date())
         row = rows.get(key)
         if row is None:
-            row = rows[key] = WorkflowDailyStats(project_id=pid, workflow_name=name, day=key[2], duration_histogram={})
+            row = rows[key] = WorkflowDailyStats(
+                project_id=pid, workflow_name=name, environment=env, day=key[3], duration_histogram={}
+            )
         setattr(row, COUNTER[status], getattr(row, COUNTER[status]) + 1)
         if ms is not None:
             row.total_duration_ms += ms
@@ -71,31 +74,31 @@ def rebuild(since=None):
 
 # PostgreSQL-side rebuild for large tables (the benchmark): same buckets as bucket_of().
 REBUILD_SQL = """
-INSERT INTO workflow_daily_stats (project_id, workflow_name, day, successful_runs, failed_runs, cancelled_runs,
+INSERT INTO workflow_daily_stats (project_id, workflow_name, environment, day, successful_runs, failed_runs, cancelled_runs,
     total_duration_ms, timed_runs, last_started_at, duration_histogram)
 WITH b AS (
-    SELECT project_id, workflow_name, (started_at AT TIME ZONE 'UTC')::date AS day, status,
+    SELECT project_id, workflow_name, environment, (started_at AT TIME ZONE 'UTC')::date AS day, status,
            CASE WHEN duration_ms IS NOT NULL
                 THEN greatest(0, floor(ln(greatest(duration_ms, 100) / 100.0) / ln(1.1)))::int END AS bucket,
            count(*) AS n, sum(duration_ms) AS ms, count(duration_ms) AS timed, max(started_at) AS last
     FROM workflow_executions WHERE status <> 'RUNNING'
-    GROUP BY 1, 2, 3, 4, 5
+    GROUP BY 1, 2, 3, 4, 5, 6
 ), h AS (
-    SELECT project_id, workflow_name, day, jsonb_object_agg(bucket::text, timed) AS histogram
-    FROM (SELECT project_id, workflow_name, day, bucket, sum(timed) AS timed FROM b WHERE bucket IS NOT NULL
-          GROUP BY 1, 2, 3, 4) AS per_bucket
-    GROUP BY 1, 2, 3
+    SELECT project_id, workflow_name, environment, day, jsonb_object_agg(bucket::text, timed) AS histogram
+    FROM (SELECT project_id, workflow_name, environment, day, bucket, sum(timed) AS timed FROM b
+          WHERE bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5) AS per_bucket
+    GROUP BY 1, 2, 3, 4
 ), t AS (
-    SELECT project_id, workflow_name, day,
+    SELECT project_id, workflow_name, environment, day,
            coalesce(sum(n) FILTER (WHERE status = 'SUCCESS'), 0) AS ok,
            coalesce(sum(n) FILTER (WHERE status = 'FAILED'), 0) AS failed,
            coalesce(sum(n) FILTER (WHERE status = 'CANCELLED'), 0) AS cancelled,
            coalesce(sum(ms), 0) AS ms, sum(timed) AS timed, max(last) AS last
-    FROM b GROUP BY 1, 2, 3
+    FROM b GROUP BY 1, 2, 3, 4
 )
-SELECT t.project_id, t.workflow_name, t.day, t.ok, t.failed, t.cancelled, t.ms, t.timed, t.last,
+SELECT t.project_id, t.workflow_name, t.environment, t.day, t.ok, t.failed, t.cancelled, t.ms, t.timed, t.last,
        coalesce(h.histogram, '{}'::jsonb)
-FROM t LEFT JOIN h USING (project_id, workflow_name, day)
+FROM t LEFT JOIN h USING (project_id, workflow_name, environment, day)
 """
 
 

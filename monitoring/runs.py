@@ -4,8 +4,17 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
-from .models import RunAlert, RunStatus, ScheduleAlert, WorkflowExecution, WorkflowMetrics, WorkflowSchedule
+from .models import (
+    DEFAULT_ENVIRONMENT,
+    RunAlert,
+    RunStatus,
+    ScheduleAlert,
+    WorkflowExecution,
+    WorkflowMetrics,
+    WorkflowSchedule,
+)
 from .rollup import add_finished_run
 
 
@@ -17,7 +26,7 @@ class RunInvalid(Exception):
     """The request is well-formed but impossible (HTTP 422)."""
 
 
-def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None):
+def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None, environment=DEFAULT_ENVIRONMENT):
     """Record a run's start. Returns (execution, created); repeating the same start returns the stored run."""
     existing = WorkflowExecution.objects.filter(project=project, run_id=run_id).first()
     if existing is None:
@@ -27,6 +36,7 @@ def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None):
                     project=project,
                     run_id=run_id,
                     workflow_name=workflow_name,
+                    environment=environment,
                     started_at=started_at,
                     triggered_by=triggered_by,
                 )
@@ -39,15 +49,15 @@ def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None):
         raise RunConflict(
             f"Run '{run_id}' was started for workflow '{existing.workflow_name}', not '{workflow_name}'."
         )
+    if existing.environment != environment:
+        raise RunConflict(f"Run '{run_id}' was started in environment '{existing.environment}', not '{environment}'.")
     return existing, False
 
 
 def _count_scheduled_run(execution):
     """A run of a scheduled workflow counts for its schedule and moves the expected next run."""
     schedule = (
-        WorkflowSchedule.objects.select_for_update().active().filter(
-            project_id=execution.project_id, workflow_name=execution.workflow_name
-        ).first()
+        WorkflowSchedule.objects.select_for_update().active().for_run(execution).first()
     )
     if schedule is None:
         return
@@ -85,6 +95,7 @@ def finish_run(project, run_id, *, status, completed_at, tests_passed=None, test
             error_message=error_message,
             error_stack=error_stack,
             alert_state=RunAlert.PENDING,
+            updated_at=timezone.now(),  # update() skips auto_now; dashboards watch updated_at for changes
         )
         execution.refresh_from_db()
         if changed:

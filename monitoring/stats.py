@@ -13,7 +13,15 @@ from django.utils import timezone
 from projects.charts import Bar, stacked_bars
 from projects.models import Project
 
-from .models import RunStatus, ScheduleAlert, WorkflowDailyStats, WorkflowExecution, WorkflowSchedule
+from .models import (
+    AnomalyStatus,
+    RunStatus,
+    ScheduleAlert,
+    WorkflowAnomaly,
+    WorkflowDailyStats,
+    WorkflowExecution,
+    WorkflowSchedule,
+)
 from .models.rollup import histogram_percentile
 
 TREND_DAYS = 7
@@ -28,6 +36,7 @@ def rate(ok, total):
 class WorkflowRow:
     project_id: int
     workflow_name: str
+    environment: str
     project_name: str = ""
     last_status: str | None = None
     last_started_at: datetime | None = None
@@ -41,6 +50,8 @@ class WorkflowRow:
     p95_ms: float | None = None
     days: list = field(default_factory=list)  # [(date, ok, failed)] oldest first
     schedule: WorkflowSchedule | None = None
+    anomalies: list = field(default_factory=list)  # open findings (WorkflowAnomaly)
+    anomaly_days: dict = field(default_factory=dict)  # {date: reason} of findings opened in the trend's days
 
     @property
     def rate_24h(self):
@@ -68,34 +79,43 @@ class WorkflowRow:
         return {"failing": "badge-bad", "late": "badge-warn", "running": "badge-info", "ok": "badge-ok"}.get(self.state, "")
 
     def trend_svg(self):
-        """The 7-day sparkline: one bar per day, height by run count, failed part in red on top."""
-        bars = [Bar(f"{day:%b %d}: {ok} succeeded, {failed} failed", ok, failed) for day, ok, failed in self.days]
+        """The 7-day sparkline: one bar per day, height by run count, failed part in red on top; a day on which an
+        anomaly opened carries a mark."""
+        bars = [
+            Bar(f"{day:%b %d}: {ok} succeeded, {failed} failed", ok, failed,
+                mark=f"{day:%b %d}: {self.anomaly_days[day]}" if day in self.anomaly_days else None)
+            for day, ok, failed in self.days
+        ]
         return stacked_bars(
             bars, width=len(bars) * 10, height=32, css_class="chart mon-spark", track=True, fixed_size=True,
             label=f"Runs per day over {len(bars)} days for {self.workflow_name}",
         )
 
 
-def workflow_overview(now=None):
+def workflow_overview(now=None, environment=None):
+    """Every workflow (per project and environment); `environment` limits it to one."""
     now = now or timezone.now()
     day = now - timedelta(hours=24)
     today = now.astimezone(UTC).date()
     dates = [today - timedelta(days=TREND_DAYS - 1 - i) for i in range(TREND_DAYS)]
-    runs = WorkflowExecution.objects
+    runs = WorkflowExecution.objects.all()
+    stats = WorkflowDailyStats.objects.filter(day__gte=dates[0])
+    schedule_rows = WorkflowSchedule.objects.all()
+    if environment:
+        runs, stats = runs.filter(environment=environment), stats.filter(environment=environment)
+        schedule_rows = schedule_rows.filter(environment=environment)
 
     # The last 7 UTC days from the daily rollup (≈ 7 rows per workflow): trend, 7-day rate, average, p95.
     rows, per_day, histograms, timing = {}, {}, {}, {}
-    for pid, name, d, ok, failed, ms, timed, histogram, last in WorkflowDailyStats.objects.filter(
-        day__gte=dates[0]
-    ).values_list(
-        "project_id", "workflow_name", "day", "successful_runs", "failed_runs", "total_duration_ms", "timed_runs",
-        "duration_histogram", "last_started_at",
+    for pid, name, env, d, ok, failed, ms, timed, histogram, last in stats.values_list(
+        "project_id", "workflow_name", "environment", "day", "successful_runs", "failed_runs", "total_duration_ms",
+        "timed_runs", "duration_histogram", "last_started_at",
     ):
-        key = (pid, name)
+        key = (pid, name, env)
         row = rows.get(key) or rows.setdefault(key, WorkflowRow(*key))
         row.ok_7d += ok
         row.runs_7d += ok + failed
-        per_day[(pid, name, d)] = (ok, failed)
+        per_day[(*key, d)] = (ok, failed)
         total = timing.setdefault(key, [0, 0])
         total[0] += ms
         total[1] += timed
@@ -110,90 +130,138 @@ def workflow_overview(now=None):
         row.p95_ms = histogram_percentile(histograms[key], 0.95)
 
     # The last 24 hours exactly, from the runs themselves (a seventh of the week; index range on started_at).
-    for item in runs.since(day).values("project_id", "workflow_name").annotate(
+    for item in runs.since(day).values("project_id", "workflow_name", "environment").annotate(
         ok_24h=Count("id", filter=Q(status=RunStatus.SUCCESS)),
         runs_24h=Count("id", filter=Q(status__in=DECIDED)),
         last=Max("started_at"),
     ).order_by():
-        key = (item["project_id"], item["workflow_name"])
+        key = (item["project_id"], item["workflow_name"], item["environment"])
         row = rows.get(key) or rows.setdefault(key, WorkflowRow(*key))
         row.ok_24h, row.runs_24h = item["ok_24h"], item["runs_24h"]
         if row.last_started_at is None or item["last"] > row.last_started_at:
             row.last_started_at = item["last"]  # includes runs still running
 
-    schedules = {(s.project_id, s.workflow_name): s for s in WorkflowSchedule.objects.all()}
+    schedules = {(s.project_id, s.workflow_name, s.environment): s for s in schedule_rows}
     for key, schedule in schedules.items():
         rows.setdefault(key, WorkflowRow(*key)).schedule = schedule
     # Scheduled workflows that did not run this week: their last run from the per-workflow index.
     for key, row in rows.items():
         if row.last_started_at is None:
-            row.last_started_at = runs.filter(project_id=key[0], workflow_name=key[1]).aggregate(m=Max("started_at"))["m"]
+            row.last_started_at = runs.filter(
+                project_id=key[0], workflow_name=key[1], environment=key[2]
+            ).aggregate(m=Max("started_at"))["m"]
 
     # The last run of each workflow: one indexed lookup per (project, workflow, started_at) in a single query.
     # The last run of each workflow: runs started at one of the last-start moments (an index range on started_at),
     # matched to their workflow here; cheaper to build than one OR-ed condition per workflow.
     moments = {row.last_started_at for row in rows.values() if row.last_started_at is not None}
     if moments:
-        for pk, pid, name, started, status, error in runs.filter(started_at__in=moments).order_by("id").values_list(
-            "id", "project_id", "workflow_name", "started_at", "status", "error_message"
-        ):
-            row = rows.get((pid, name))
+        for pk, pid, name, env, started, status, error in runs.filter(started_at__in=moments).order_by(
+            "id"
+        ).values_list("id", "project_id", "workflow_name", "environment", "started_at", "status", "error_message"):
+            row = rows.get((pid, name, env))
             if row is not None and row.last_started_at == started:
                 row.last_run_pk, row.last_status, row.last_error = pk, status, error
 
+    findings = WorkflowAnomaly.objects.filter(Q(status=AnomalyStatus.OPEN) | Q(opened_at__date__gte=dates[0]))
+    if environment:
+        findings = findings.filter(environment=environment)
+    for finding in findings.order_by("opened_at"):
+        row = rows.get((finding.project_id, finding.workflow_name, finding.environment))
+        if row is None:
+            continue
+        if finding.status == AnomalyStatus.OPEN:
+            row.anomalies.append(finding)
+        row.anomaly_days[finding.opened_at.astimezone(UTC).date()] = finding.reason
+
     names = dict(Project.objects.filter(id__in={k[0] for k in rows}).values_list("id", "name"))
-    for (pid, name), row in rows.items():
-        row.project_name = names.get(pid, "?")
-        row.days = [(d, *per_day.get((pid, name, d), (0, 0))) for d in dates]
+    for key, row in rows.items():
+        row.project_name = names.get(key[0], "?")
+        row.days = [(d, *per_day.get((*key, d), (0, 0))) for d in dates]
 
     order = {"failing": 0, "late": 1, "running": 2, "ok": 3, "idle": 4}
-    return sorted(rows.values(), key=lambda r: (order[r.state], r.workflow_name.lower(), r.project_name))
+    return sorted(rows.values(), key=lambda r: (order[r.state], r.workflow_name.lower(), r.project_name, r.environment))
 
 
-def summary(workflows, undelivered):
-    from .models import CheckAlert, SystemHealthCheck
+def summary(workflows, undelivered, environment=None):
+    from .models import HealthCheck
 
-    checks = SystemHealthCheck.objects.open()
+    checks = HealthCheck.objects.all()
+    if environment:
+        checks = checks.filter(environment=environment)
     return {
         "workflows": len(workflows),
         "failing": sum(1 for w in workflows if w.state == "failing"),
         "late": sum(1 for w in workflows if w.state == "late"),
-        "checks_down": checks.filter(alert_state=CheckAlert.FAILING).count(),
+        "unusual": sum(1 for w in workflows if w.anomalies),
+        "checks_down": checks.down().count(),
         "checks": checks.count(),
         "undelivered": undelivered,
     }
 
 
-def health_board(now=None):
-    """Each check's open row (configuration, next due), its latest result and its 24-hour uptime."""
-    from .models import CheckStatus, SystemHealthCheck
+def health_board(now=None, environment=None):
+    """Each check (configuration, next due), its latest result and its 24-hour uptime."""
+    from .models import CheckStatus, HealthCheck, SystemHealthCheck
 
     now = now or timezone.now()
-    latest_pk = SystemHealthCheck.objects.results().filter(check_id=OuterRef("check_id")).order_by("-checked_at", "-id")
-    current = list(
-        SystemHealthCheck.objects.open().annotate(last_pk=Subquery(latest_pk.values("pk")[:1])).order_by("check_name", "check_id")
-    )
-    ids = [c.check_id for c in current]
-    day = SystemHealthCheck.objects.results().filter(check_id__in=ids, checked_at__gte=now - timedelta(hours=24))
+    latest_pk = SystemHealthCheck.objects.filter(health_check=OuterRef("pk")).order_by("-checked_at", "-id")
+    current = HealthCheck.objects.annotate(last_pk=Subquery(latest_pk.values("pk")[:1])).order_by("check_name", "check_id")
+    if environment:
+        current = current.filter(environment=environment)
+    current = list(current)
+    day = SystemHealthCheck.objects.filter(health_check__in=current, checked_at__gte=now - timedelta(hours=24))
     uptime = {
-        item["check_id"]: item
-        for item in day.values("check_id").annotate(
+        item["health_check"]: item
+        for item in day.values("health_check").annotate(
             total=Count("id"), healthy=Count("id", filter=Q(status=CheckStatus.HEALTHY)),
             avg_ms=Avg("response_time_ms"), last_checked_at=Max("checked_at"),
         ).order_by()
     }
-    # Each check's latest result: one indexed lookup per check (check_id, -checked_at), then one fetch by pk.
+    # Each check's latest result: one indexed lookup per check, then one fetch by pk.
     last_pks = [c.last_pk for c in current if c.last_pk]
-    latest = {r.check_id: r for r in SystemHealthCheck.objects.filter(pk__in=last_pks)}
+    latest = {r.health_check_id: r for r in SystemHealthCheck.objects.filter(pk__in=last_pks)}
     board = []
     for check in current:
-        stats = uptime.get(check.check_id, {})
+        stats = uptime.get(check.pk, {})
         board.append({
             "current": check,
-            "last": latest.get(check.check_id),
+            "last": latest.get(check.pk),
             "uptime_24h": rate(stats.get("healthy", 0), stats.get("total", 0)),
             "avg_ms_24h": stats.get("avg_ms"),
             "results_24h": stats.get("total", 0),
         })
     board.sort(key=lambda b: (b["current"].alert_state != "FAILING", b["current"].check_name.lower()))
     return board
+
+
+def needs_attention(now=None):
+    """What a manager's Home shows: failing workflows, late schedules and health checks that are down."""
+    from .models import HealthCheck
+
+    workflows = workflow_overview(now)
+    late = WorkflowSchedule.objects.filter(alert_state=ScheduleAlert.LATE).select_related("project").order_by("next_run_at")
+    return {
+        "failing": [w for w in workflows if w.state == "failing"],
+        "late": list(late[:20]),
+        "checks_down": list(HealthCheck.objects.down().order_by("check_name")[:20]),
+    }
+
+
+def change_token():
+    """A short string that changes whenever something a dashboard shows may have changed: a run started or
+    finished, a check ran, a check or schedule was edited, an anomaly opened or cleared. Index lookups only."""
+    from django.db.models import Max
+    from django.db.models.functions import Coalesce
+
+    from .models import HealthCheck, NotificationLog, SystemHealthCheck
+
+    parts = [
+        WorkflowExecution.objects.aggregate(m=Max("updated_at"))["m"],
+        SystemHealthCheck.objects.aggregate(m=Max("id"))["m"],
+        HealthCheck.objects.aggregate(m=Max("updated_at"))["m"],
+        WorkflowSchedule.objects.aggregate(m=Max("updated_at"))["m"],
+        WorkflowAnomaly.objects.aggregate(m=Max(Coalesce("cleared_at", "opened_at")))["m"],
+        NotificationLog.objects.aggregate(m=Max("id"))["m"],
+    ]
+    return "-".join(str(int(p.timestamp() * 1000)) if hasattr(p, "timestamp") else str(p or 0) for p in parts)

@@ -6,15 +6,18 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("changes/", views.changes, name="changes"),
     path("schedules/", views.schedules, name="schedules"),
-    path("schedules/<str:schedule_id>/toggle/", views.schedule_toggle, name="schedule_toggle"),
-    path("schedules/<str:schedule_id>/delete/", views.schedule_delete, name="schedule_delete"),
+    path("schedules/<slug:schedule_id>/edit/", views.schedule_edit, name="schedule_edit"),
+    path("schedules/<slug:schedule_id>/toggle/", views.schedule_toggle, name="schedule_toggle"),
+    path("schedules/<slug:schedule_id>/delete/", views.schedule_delete, name="schedule_delete"),
     path("health/", views.health, name="health"),
     path("health/<slug:check_id>/", views.health_detail, name="health_detail"),
     path("health/<slug:check_id>/toggle/", views.health_toggle, name="health_toggle"),
     path("health/<slug:check_id>/delete/", views.health_delete, name="health_delete"),
     path("reports/", views.reports, name="reports"),
-    path("reports/<str:report_id>/", views.report_detail, name="report_detail"),
+    path("reports/<slug:report_id>/", views.report_detail, name="report_detail"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("notifications/", views.notifications, name="notifications"),
+    path("workflows/sensitivity/", views.workflow_sensitivity, name="workflow_sensitivity"),
 ]

@@ -4,62 +4,170 @@ A page and its live-refresh fragment are one view: htmx polling asks for the `#l
 from datetime import timedelta
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .access import manager_required
-from .forms import HealthCheckForm, NotificationFilter, ReportForm, ScheduleForm
+from .cron import CronError, describe, next_fires, validate_cron, validate_timezone
+from .forms import (
+    EnvironmentFilter,
+    HealthCheckForm,
+    NotificationFilter,
+    ReportForm,
+    ScheduleForm,
+    SensitivityForm,
+)
 from .models import (
-    CheckStatus,
+    HealthCheck,
     MonitoringReport,
     NotificationLog,
     ScheduleStatus,
+    Sensitivity,
     SystemHealthCheck,
+    WorkflowAnomaly,
+    WorkflowAnomalySettings,
     WorkflowExecution,
     WorkflowSchedule,
 )
-from .models.health import OPEN_STATUSES
 from .notify import configured_destinations
 from .reports import build_report
-from .stats import health_board, summary, workflow_overview
+from .stats import change_token, health_board, summary, workflow_overview
 
 
-def _page(request, template, context, tab, status=200):
+def selected_environment(request):
+    """The ?environment= of the page ("" for all); a name no run, schedule or check uses is a 400."""
+    filterset = EnvironmentFilter(request.GET, queryset=WorkflowSchedule.objects.none())
+    if not filterset.is_valid():
+        raise BadRequest(f"Unknown environment {request.GET.get('environment', '')!r}: pick one from the list.")
+    return filterset.form.cleaned_data.get("environment") or ""
+
+
+def _page(request, template, context, tab, status=200, partial="live"):
     # htmx polling (hx-get on the #live block) asks for the fragment; anything else gets the whole page.
-    if request.htmx:
-        template = f"{template}#live"
-    return render(request, template, {**context, "active_tab": tab, "alert_channels": configured_destinations()},
-                  status=status)
+    if request.htmx and partial:
+        template = f"{template}#{partial}"
+    environment = context.get("environment")
+    if environment is None:
+        environment = selected_environment(request)
+    env_filter = None if context.get("hide_env_switch") else EnvironmentFilter(
+        {"environment": environment}, queryset=WorkflowSchedule.objects.none()
+    )
+    return render(request, template, {
+        **context, "active_tab": tab, "environment": environment, "env_filter": env_filter,
+        "env_query": f"?environment={environment}" if environment else "", "alert_channels": configured_destinations(),
+    }, status=status)
+
+
+@require_GET
+@manager_required
+def changes(request):
+    """The dashboards' cheap poll: 204 while nothing changed since `since`; otherwise a new poller (with the new
+    token) and an HX-Trigger that makes the page refetch its live block once."""
+    token = change_token()
+    if request.GET.get("since") == token:
+        return HttpResponse(status=204)
+    response = render(request, "monitoring/_changes.html", {"token": token})
+    response["HX-Trigger"] = "monitoring-changed"
+    return response
 
 
 @require_GET
 @manager_required
 def overview(request):
     now = timezone.now()
-    workflows = workflow_overview(now)
-    undelivered = NotificationLog.objects.undelivered().filter(created_at__gte=now - timedelta(days=7)).count()
+    environment = selected_environment(request)
+    workflows = workflow_overview(now, environment or None)
+    undelivered = NotificationLog.objects.undelivered().filter(created_at__gte=now - timedelta(days=7))
+    if environment:
+        undelivered = undelivered.filter(payload__environment=environment)
     return _page(request, "monitoring/overview.html", {
+        "change_token": change_token(),
         "workflows": workflows,
-        "summary": summary(workflows, undelivered),
+        "summary": summary(workflows, undelivered.count(), environment or None),
         "now": now,
+        "environment": environment,
     }, "overview")
 
 
 @require_http_methods(["GET", "POST"])
 @manager_required
 def schedules(request):
-    form = ScheduleForm(request.POST or None)
+    environment = selected_environment(request)
+    if _wants_cron_preview(request):
+        return _cron_preview(request)
+    form = ScheduleForm(request.POST or None, initial={"environment": environment or "production"})
     if request.method == "POST":
         if form.is_valid():
             schedule = form.save()
             messages.success(request, f"Schedule for {schedule.workflow_name} created; next run {schedule.next_run_at:%Y-%m-%d %H:%M} UTC.")
             return redirect("monitoring:schedules")
-    rows = WorkflowSchedule.objects.select_related("project").order_by("workflow_name", "project__name")
-    return _page(request, "monitoring/schedules.html", {"schedules": rows, "form": form}, "schedules",
-                 status=422 if form.errors else 200)
+    rows = WorkflowSchedule.objects.select_related("project").order_by("workflow_name", "project__name", "environment")
+    if environment:
+        rows = rows.filter(environment=environment)
+    return _page(request, "monitoring/schedules.html", {
+        "schedules": rows, "form": form, "environment": environment, "form_action": reverse("monitoring:schedules"),
+        "preview": cron_preview_for(form),
+    }, "schedules", status=422 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def schedule_edit(request, schedule_id):
+    """Edit a schedule; while typing, the same view answers the htmx request for the cron reading."""
+    schedule = get_object_or_404(WorkflowSchedule.objects.select_related("project"), schedule_id=schedule_id)
+    if _wants_cron_preview(request):
+        return _cron_preview(request)
+    before = (schedule.cron_expression, schedule.timezone)
+    form = ScheduleForm(request.POST or None, instance=schedule)
+    if request.method == "POST" and form.is_valid():
+        edited = form.save(commit=False)
+        if (edited.cron_expression, edited.timezone) != before and edited.status == ScheduleStatus.ACTIVE:
+            edited.next_run_at = None  # recomputed from now by save()
+        edited.save()
+        messages.success(request, f"Schedule for {edited.workflow_name} saved; next run "
+                         + (f"{edited.next_run_at:%Y-%m-%d %H:%M} UTC." if edited.next_run_at else "— (paused)."))
+        return redirect("monitoring:schedules")
+    return _page(request, "monitoring/schedule_edit.html", {
+        "schedule": schedule, "form": form, "form_action": reverse("monitoring:schedule_edit", args=[schedule_id]),
+        "cancel_url": reverse("monitoring:schedules"), "preview": cron_preview_for(form),
+    }, "schedules", status=422 if form.errors else 200, partial=None)
+
+
+def _wants_cron_preview(request):
+    return request.method == "GET" and request.htmx and request.htmx.target == "cron-preview"
+
+
+def cron_preview(expression, tz_name, now=None):
+    """The plain-English reading and the next five runs (local and UTC), or the error saying what is wrong."""
+    try:
+        expression = validate_cron(expression)
+        zone = validate_timezone(tz_name)
+    except CronError as exc:
+        return {"error": str(exc)}
+    times = next_fires(expression, tz_name, now or timezone.now(), 5)
+    return {"description": describe(expression), "timezone": tz_name,
+            "times": [(t.astimezone(zone), t) for t in times]}
+
+
+def cron_preview_for(form):
+    data = form.data if form.is_bound else {}
+    instance = form.instance
+    expression = data.get("cron_expression", form.initial.get("cron_expression", instance.cron_expression or ""))
+    tz_name = data.get("timezone", form.initial.get("timezone", instance.timezone or "UTC"))
+    return cron_preview(expression, tz_name) if expression else {}
+
+
+def _cron_preview(request):
+    preview = cron_preview(request.GET.get("cron_expression", ""), request.GET.get("timezone", "UTC"))
+    return render(request, "monitoring/schedule_form.html#cron_preview", {"preview": preview},
+                  status=422 if "error" in preview else 200)
 
 
 @require_POST
@@ -72,7 +180,7 @@ def schedule_toggle(request, schedule_id):
         schedule.status, schedule.next_run_at = ScheduleStatus.ACTIVE, None  # recomputed from now on save
     schedule.save()
     messages.success(request, f"Schedule for {schedule.workflow_name} {schedule.get_status_display().lower()}.")
-    return redirect("monitoring:schedules")
+    return _after_change(request, "monitoring:schedules")
 
 
 @require_POST
@@ -81,30 +189,29 @@ def schedule_delete(request, schedule_id):
     schedule = get_object_or_404(WorkflowSchedule, schedule_id=schedule_id)
     schedule.delete()
     messages.success(request, f"Schedule for {schedule.workflow_name} deleted; its runs are kept.")
-    return redirect("monitoring:schedules")
+    return _after_change(request, "monitoring:schedules")
 
 
 @require_http_methods(["GET", "POST"])
 @manager_required
 def health(request):
-    form = HealthCheckForm(request.POST or None)
+    environment = selected_environment(request)
+    form = HealthCheckForm(request.POST or None, initial={"environment": environment or "production"})
     if request.method == "POST" and form.is_valid():
         check = form.save()
         messages.success(request, f"Health check {check.check_name} added; the daemon runs it within seconds.")
         return redirect("monitoring:health")
-    return _page(request, "monitoring/health.html", {"board": health_board(), "form": form}, "health",
-                 status=422 if form.errors else 200)
+    return _page(request, "monitoring/health.html", {
+        "board": health_board(environment=environment or None), "form": form, "environment": environment,
+    }, "health", status=422 if form.errors else 200)
 
 
 @require_GET
 @manager_required
 def health_detail(request, check_id):
-    results = SystemHealthCheck.objects.for_check(check_id)
-    current = results.filter(status__in=OPEN_STATUSES).first()
-    history = list(results.results().order_by("-checked_at", "-id")[:100])
+    current = HealthCheck.objects.filter(check_id=check_id).first()
+    history = list(SystemHealthCheck.objects.for_check(check_id).order_by("-checked_at", "-id")[:100])
     if current is None and not history:
-        from django.http import Http404
-
         raise Http404("No such health check.")
     return _page(request, "monitoring/health_detail.html", {"current": current, "history": history, "check_id": check_id}, "health")
 
@@ -112,51 +219,75 @@ def health_detail(request, check_id):
 @require_POST
 @manager_required
 def health_toggle(request, check_id):
-    check = get_object_or_404(SystemHealthCheck, check_id=check_id, status__in=[CheckStatus.PENDING, CheckStatus.PAUSED])
-    if check.status == CheckStatus.PAUSED:
-        SystemHealthCheck.objects.filter(pk=check.pk, status=CheckStatus.PAUSED).update(
-            status=CheckStatus.PENDING, due_at=timezone.now()
-        )
+    check = get_object_or_404(HealthCheck, check_id=check_id)
+    if check.paused:
+        HealthCheck.objects.filter(pk=check.pk).update(paused=False, due_at=timezone.now())
         messages.success(request, f"{check.check_name} resumed.")
     else:
-        SystemHealthCheck.objects.filter(pk=check.pk, status=CheckStatus.PENDING).update(status=CheckStatus.PAUSED)
+        HealthCheck.objects.filter(pk=check.pk).update(paused=True)
         messages.success(request, f"{check.check_name} paused.")
-    return redirect("monitoring:health")
+    return _after_change(request, "monitoring:health")
 
 
 @require_POST
 @manager_required
 def health_delete(request, check_id):
-    deleted, _ = SystemHealthCheck.objects.filter(check_id=check_id, status__in=[CheckStatus.PENDING, CheckStatus.PAUSED]).delete()
-    if not deleted:
-        messages.error(request, "That check is running right now (or no longer exists); try again in a moment.")
-    else:
-        messages.success(request, "Health check removed; its past results are kept.")
-    return redirect("monitoring:health")
+    check = get_object_or_404(HealthCheck, check_id=check_id)
+    check.delete()
+    messages.success(request, f"Health check {check.check_name} removed; its past results are kept.")
+    return _after_change(request, "monitoring:health")
+
+
+def _after_change(request, url_name):
+    """Back to the list; an htmx post (sent after its confirmation) is told to load it (HX-Redirect)."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse(url_name)
+        return response
+    return redirect(url_name)
 
 
 @require_http_methods(["GET", "POST"])
 @manager_required
 def reports(request):
-    form = ReportForm(request.POST or None)
+    environment = selected_environment(request)
+    form = ReportForm(request.POST or None, initial={"environment": environment})
     if request.method == "POST" and form.is_valid():
         end = timezone.now()
-        report = build_report(end - timedelta(hours=form.cleaned_data["hours"]), end, requested_by=request.user)
+        report = build_report(end - timedelta(hours=form.cleaned_data["hours"]), end, requested_by=request.user,
+                              environment=form.cleaned_data["environment"])
         messages.success(request, f"Report {report.report_id} generated.")
         return redirect("monitoring:report_detail", report_id=report.report_id)
-    page = Paginator(MonitoringReport.objects.all(), 25).get_page(request.GET.get("page"))
-    return _page(request, "monitoring/reports.html", {"page": page, "form": form}, "reports", status=422 if form.errors else 200)
+    rows = MonitoringReport.objects.all()
+    if environment:
+        rows = rows.filter(environment__in=[environment, ""])  # that environment's reports and those covering all
+    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    return _page(request, "monitoring/reports.html", {"page": page, "form": form, "environment": environment},
+                 "reports", status=422 if form.errors else 200)
+
+
+REPORT_RUN_STATUSES = {"SUCCESS", "FAILED", "CANCELLED", "RUNNING"}
 
 
 @require_GET
 @manager_required
 def report_detail(request, report_id):
+    """The report's totals above the very runs they count (paged; ?status= narrows the list to one outcome)."""
     report = get_object_or_404(MonitoringReport, report_id=report_id)
-    failed = report.executions.select_related("project").failed().order_by("-started_at")[:50]
+    status = request.GET.get("status", "")
+    if status and status not in REPORT_RUN_STATUSES:
+        raise BadRequest(f"Unknown status {status!r}: use one of {', '.join(sorted(REPORT_RUN_STATUSES))}.")
+    listed = report.runs.select_related("project")
+    if status:
+        listed = listed.filter(status=status)
+    page = Paginator(listed, 50).get_page(request.GET.get("page"))
+    counts = dict(report.runs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return _page(request, "monitoring/report_detail.html", {
         "report": report,
-        "failed_runs": failed,
-        "linked_runs": report.executions.count(),
+        "page": page,
+        "status": status,
+        "status_counts": counts,
+        "filter_query": f"status={status}" if status else "",
         "notifications": report.notification_logs.order_by("created_at", "id"),
     }, "reports")
 
@@ -165,22 +296,59 @@ def report_detail(request, report_id):
 @manager_required
 def run_detail(request, pk):
     run = get_object_or_404(WorkflowExecution.objects.select_related("project", "report"), pk=pk)
+    workflow = {"project_id": run.project_id, "workflow_name": run.workflow_name, "environment": run.environment}
+    findings = list(WorkflowAnomaly.objects.filter(**workflow)[:10])
+    settings_row = WorkflowAnomalySettings.objects.filter(**workflow).first()
     return _page(request, "monitoring/run_detail.html", {
+        "change_token": change_token(),
+        "findings": findings,
+        "anomalous_runs": {f.execution_id for f in findings if f.execution_id},
+        "sensitivity_form": SensitivityForm(initial={
+            "project": run.project_id, "workflow_name": run.workflow_name, "environment": run.environment,
+            "sensitivity": settings_row.sensitivity if settings_row else Sensitivity.NORMAL,
+            "next": request.get_full_path(),
+        }),
         "run": run,
         "metrics": run.metrics.order_by("metric_name", "-recorded_at"),
         "notifications": run.notification_logs.order_by("created_at", "id"),
-        "recent": WorkflowExecution.objects.filter(project_id=run.project_id, workflow_name=run.workflow_name)
+        "recent": WorkflowExecution.objects.filter(**workflow)
         .filter(~Q(pk=run.pk)).order_by("-started_at")[:20],
     }, "overview")
+
+
+@require_POST
+@manager_required
+def workflow_sensitivity(request):
+    """How closely anomaly detection watches one workflow (off / low / normal / high)."""
+    form = SensitivityForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=422,
+                            content_type="text/plain")
+    data = form.cleaned_data
+    WorkflowAnomalySettings.objects.update_or_create(
+        project=data["project"], workflow_name=data["workflow_name"], environment=data["environment"],
+        defaults={"sensitivity": data["sensitivity"]},
+    )
+    messages.success(request, f"Anomaly detection for {data['workflow_name']} ({data['environment']}): "
+                     f"{Sensitivity(data['sensitivity']).label.lower()}.")
+    target = data.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("monitoring:overview")
+    return redirect(target)
 
 
 @require_GET
 @manager_required
 def notifications(request):
+    environment = selected_environment(request)
     filterset = NotificationFilter(request.GET, queryset=NotificationLog.objects.select_related("execution"))
-    rows = filterset.qs if filterset.is_valid() else NotificationLog.objects.none()
+    if not filterset.is_valid():
+        raise BadRequest("Unknown filter value: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in filterset.errors.items()))
+    rows = filterset.qs
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return _page(request, "monitoring/notifications.html",
-                 {"filter": filterset, "page": page, "filter_query": query.urlencode()}, "notifications")
+                 {"filter": filterset, "page": page, "filter_query": query.urlencode(), "environment": environment,
+                  "hide_env_switch": True},
+                 "notifications")

@@ -16,6 +16,7 @@ class Bar:
     ok: int
     failed: int
     label: str | None = None  # written under the bar when the chart has an axis
+    mark: str | None = None  # a dot above the bar with this tooltip (e.g. an anomaly that day)
 
 
 def _n(value: float) -> str:
@@ -48,6 +49,8 @@ def stacked_bars(bars, *, width, height, label, css_class="chart", axis=False, t
             parts.append(f'<rect class="bar-ok" {geometry} y="{_n(usable - ok_h)}" height="{_n(ok_h)}"></rect>')
         if bar.failed:
             parts.append(f'<rect class="bar-failed" {geometry} y="{_n(usable - ok_h - failed_h)}" height="{_n(failed_h)}"></rect>')
+        if bar.mark:
+            parts.append(f'<circle class="bar-mark" cx="{_n(x + bar_width / 2)}" cy="3" r="3"><title>{escape(bar.mark)}</title></circle>')
         parts.append("</g>")
         if axis and bar.label:
             parts.append(f'<text x="{_n(x + bar_width / 2)}" y="{height - 6}" text-anchor="middle">{escape(bar.label)}</text>')

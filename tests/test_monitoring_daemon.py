@@ -18,6 +18,7 @@ from monitoring.daemon import Monitor
 from monitoring.models import (
     CheckStatus,
     DeliveryStatus,
+    HealthCheck,
     MonitoringReport,
     NotificationLog,
     NotificationType,
@@ -81,7 +82,7 @@ def posts_to(server, path):
 
 
 def add_check(server, check_id="api", path="/health", **extra):
-    return SystemHealthCheck.objects.create(
+    return HealthCheck.objects.create(
         check_id=check_id, check_name=check_id.title(), url=f"{server.url}{path}", due_at=timezone.now(), **extra
     )
 
@@ -103,8 +104,8 @@ def test_due_health_check_stores_its_result_and_schedules_the_next(db, http_serv
     result = SystemHealthCheck.objects.results().get()
     assert (result.status, result.actual_status, result.error_message) == (CheckStatus.HEALTHY, 200, None)
     assert result.response_time_ms is not None and result.checked_at is not None
-    upcoming = SystemHealthCheck.objects.open().get()
-    assert upcoming.status == CheckStatus.PENDING
+    upcoming = HealthCheck.objects.get()
+    assert upcoming.claimed_by is None and result.health_check == upcoming
     assert upcoming.due_at >= result.checked_at + timedelta(seconds=60)
     assert run_once()["checks"] == 0  # not due again yet
     assert [(m, p) for m, p, _ in http_server.hits] == [("GET", "/health")]
@@ -113,7 +114,7 @@ def test_due_health_check_stores_its_result_and_schedules_the_next(db, http_serv
 def test_unexpected_status_and_unreachable_host_are_unhealthy_with_an_error(db, http_server):
     http_server.plan["/broken"] = [503]
     add_check(http_server, "broken", "/broken")
-    SystemHealthCheck.objects.create(check_id="closed", check_name="Closed", url="http://127.0.0.1:9/", timeout_ms=500)
+    HealthCheck.objects.create(check_id="closed", check_name="Closed", url="http://127.0.0.1:9/", timeout_ms=500)
     run_once()
     broken = SystemHealthCheck.objects.results().get(check_id="broken")
     assert (broken.status, broken.actual_status, broken.error_message) == ("UNHEALTHY", 503, "expected HTTP 200, got 503")
@@ -134,11 +135,11 @@ def test_a_check_that_stays_down_alerts_once_and_its_recovery_is_announced(db, s
     add_check(slack, "flaky", "/flaky", interval_seconds=10)
     for _ in range(4):
         run_once()
-        SystemHealthCheck.objects.open().update(due_at=timezone.now())
+        HealthCheck.objects.update(due_at=timezone.now())
     messages = [m["text"] for m in posts_to(slack, "/slack")]
     assert len(messages) == 2
-    assert messages[0].startswith("*Health check down: Flaky*")
-    assert messages[1].startswith("*Health check recovered: Flaky*")
+    assert messages[0].startswith("*Health check down: Flaky [production]*")
+    assert messages[1].startswith("*Health check recovered: Flaky [production]*")
 
 
 # --- notifications -----------------------------------------------------------------------------------------
@@ -217,8 +218,8 @@ def test_an_ongoing_failure_alerts_once_and_recovery_is_announced(project, slack
     run_once()
     texts = [m["text"] for m in posts_to(slack, "/slack")]
     assert texts == [
-        "*Workflow failed: nightly*\nRun 2 failed: disk full",
-        "*Workflow recovered: nightly*\nRun 5 succeeded after failures.",
+        "*Workflow failed: nightly [production]*\nRun 2 failed: disk full",
+        "*Workflow recovered: nightly [production]*\nRun 5 succeeded after failures.",
     ]
     assert NotificationLog.objects.filter(notification_type="workflow_failed").get().execution.run_id == "2"
     assert not WorkflowExecution.objects.awaiting_alert_evaluation().exists()
@@ -236,12 +237,12 @@ def test_missed_scheduled_run_alerts_once_and_the_next_run_announces_recovery(pr
     run_once()
     schedule.refresh_from_db()
     assert schedule.alert_state == ScheduleAlert.LATE
-    assert [m["text"].split("\n")[0] for m in posts_to(slack, "/slack")] == ["*Scheduled run missed: hourly*"]
+    assert [m["text"].split("\n")[0] for m in posts_to(slack, "/slack")] == ["*Scheduled run missed: hourly [production]*"]
     start_run(project, run_id="late-1", workflow_name="hourly", started_at=timezone.now())
     run_once()
     schedule.refresh_from_db()
     assert schedule.alert_state == ScheduleAlert.OK and schedule.next_run_at > timezone.now()
-    assert posts_to(slack, "/slack")[-1]["text"].startswith("*Schedule back on time: hourly*")
+    assert posts_to(slack, "/slack")[-1]["text"].startswith("*Schedule back on time: hourly [production]*")
 
 
 # --- reports ---------------------------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def test_two_daemons_in_parallel_send_each_notification_once(slack):
 @pytest.mark.django_db(transaction=True)
 def test_two_daemons_in_parallel_run_each_health_check_once(http_server):
     for i in range(30):
-        SystemHealthCheck.objects.create(check_id=f"c{i}", check_name=f"C{i}", url=f"{http_server.url}/c{i}")
+        HealthCheck.objects.create(check_id=f"c{i}", check_name=f"C{i}", url=f"{http_server.url}/c{i}")
     if connection.vendor == "postgresql":
         barrier = threading.Barrier(2)
 
@@ -404,11 +405,11 @@ def test_two_daemons_in_parallel_run_each_health_check_once(http_server):
         for t in threads:
             t.join()
     else:
-        queue = SystemHealthCheck.objects.due(timezone.now())
+        queue = HealthCheck.objects.due(timezone.now())
         picked_by_a = claims.find_candidates(queue, 1000)
         assert Monitor(workers=4, batch=5, daily_reports=False).run_due_checks() == 30
-        assert claims.take(queue, picked_by_a, claims.new_token(), status=CheckStatus.RUNNING) == []
+        assert claims.take(queue, picked_by_a, claims.new_token(), claimed_at=timezone.now()) == []
     paths = sorted(p for _, p, _ in http_server.hits)
     assert paths == sorted(f"/c{i}" for i in range(30))
     assert SystemHealthCheck.objects.results().count() == 30
-    assert SystemHealthCheck.objects.open().count() == 30
+    assert HealthCheck.objects.filter(claimed_by__isnull=True, due_at__gt=timezone.now()).count() == 30

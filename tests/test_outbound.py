@@ -11,7 +11,7 @@ from django.urls import reverse
 
 import outbound
 from monitoring.checks import probe
-from monitoring.models import SystemHealthCheck
+from monitoring.models import HealthCheck
 from monitoring.notify import DeliveryError, deliver
 
 INTERNAL_URLS = [
@@ -134,18 +134,19 @@ def test_manager_cannot_save_a_health_check_for_the_metadata_service(client_for,
     })
     assert response.status_code == 422
     assert "link-local" in response.content.decode()
-    assert not SystemHealthCheck.objects.exists()
+    assert not HealthCheck.objects.exists()
 
 
 def test_the_admin_refuses_an_internal_health_check_url(client_for, staff, production_policy):
-    response = client_for(staff).post("/admin/monitoring/systemhealthcheck/add/", {
-        "check_id": "redis", "check_name": "Redis", "status": "PENDING", "url": "http://[::ffff:127.0.0.1]:6379/",
+    # Health checks are configured in their own table (health_checks); results are read-only in the admin.
+    response = client_for(staff).post("/admin/monitoring/healthcheck/add/", {
+        "check_id": "redis", "check_name": "Redis", "environment": "production", "url": "http://[::ffff:127.0.0.1]:6379/",
         "method": "GET", "expected_status": 200, "timeout_ms": 2000, "interval_seconds": 60,
         "due_at_0": "2026-01-01", "due_at_1": "00:00:00", "alert_state": "OK",
     })
     assert response.status_code == 200  # the form again, with the error
     assert "loopback" in response.content.decode()
-    assert not SystemHealthCheck.objects.exists()
+    assert not HealthCheck.objects.exists()
 
 
 def test_a_check_saved_while_public_is_refused_when_dns_later_points_inside(http_server, production_policy, monkeypatch):

@@ -21,7 +21,8 @@ from events.conversation_forms import ChunkSortForm, ConversationSearchForm, Cop
 from events.filters import ActivityEventFilter, ProjectActionFilter
 from events.models import ActivityEvent, Conversation, Message, ProjectAction
 from events.views.activity import InsightsForm, PageParams
-from monitoring.models import NotificationLog, SystemHealthCheck, WorkflowExecution, WorkflowSchedule
+from monitoring.models import HealthCheck as HealthCheckConfig
+from monitoring.models import NotificationLog, WorkflowExecution, WorkflowSchedule
 from monitoring.reports import build_report
 from monitoring.runs import finish_run, start_run
 from monitoring.views import NotificationFilter
@@ -89,7 +90,7 @@ def targets(project, staff, owner):
     finish_run(project, "run-1", status="FAILED", completed_at=now, error_message="disk full")
     run = WorkflowExecution.objects.get(run_id="run-1")
     WorkflowSchedule.objects.create(project=project, workflow_name="nightly", cron_expression="0 2 * * *")
-    check = SystemHealthCheck.objects.create(check_id="api", check_name="API", url="http://127.0.0.1:9/")
+    check = HealthCheckConfig.objects.create(project=project, check_id="api", check_name="API", url="http://127.0.0.1:9/")
     report = build_report(now - timedelta(days=1), now, notify=False)
     NotificationLog.objects.create(notification_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
                                    subject="s", message="m", dedupe_key="k")
@@ -110,13 +111,18 @@ def targets(project, staff, owner):
         (reverse("events:conversations", args=[slug]), _names(ConversationSearchForm)),
         (reverse("events:conversation", args=[slug, conversation.pk]), _names(CopiedForm)),
         (reverse("events:quality", args=[slug]), _names(ChunkSortForm)),
-        (reverse("monitoring:overview"), []), (reverse("monitoring:schedules"), ["page"]),
-        (reverse("monitoring:health"), ["page"]), (reverse("monitoring:health_detail", args=[check.check_id]), ["page"]),
-        (reverse("monitoring:reports"), ["page"]), (reverse("monitoring:report_detail", args=[report.report_id]), []),
-        (reverse("monitoring:run_detail", args=[run.pk]), []),
+        (reverse("monitoring:overview"), ["environment"]), (reverse("monitoring:schedules"), ["page", "environment"]),
+        (reverse("monitoring:schedule_edit", args=[WorkflowSchedule.objects.get().schedule_id]),
+         ["cron_expression", "timezone"]),
+        (reverse("monitoring:health"), ["page", "environment"]),
+        (reverse("monitoring:health_detail", args=[check.check_id]), ["page"]),
+        (reverse("monitoring:reports"), ["page", "environment"]),
+        (reverse("monitoring:report_detail", args=[report.report_id]), ["status", "page"]),
+        (reverse("monitoring:run_detail", args=[run.pk]), []), (reverse("monitoring:changes"), ["since"]),
         (reverse("monitoring:notifications"), _names(NotificationFilter) + ["page"]),
     ]
-    ids = {"conversation_id": conversation.pk, "message_id": message.pk, "run_id": "run-1", "event_id": event.pk}
+    ids = {"conversation_id": conversation.pk, "message_id": message.pk, "run_id": "run-1", "event_id": event.pk,
+           "schedule_id": WorkflowSchedule.objects.get().schedule_id, "check_id": check.check_id}
     return {"pages": pages + _admin_targets(), "api": _api_targets(ids), "token": token}
 
 

@@ -16,13 +16,25 @@ def test_production_mode_passes_check_deploy(tmp_path):
     # the suite's DATABASE_URL names a database that only exists under its test_ prefix.
     env = {**os.environ, "PRODUCTION": "1", "SECRET_KEY": "x" * 64 + "-a-long-random-production-key",
            "ALLOWED_HOSTS": "activityhub.example.com", "DEBUG": "", "DJANGO_ALLOW_ASYNC_UNSAFE": "",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy-check.sqlite3'}"}
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy-check.sqlite3'}", "REDIS_URL": "redis://127.0.0.1:6379/15"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_rate_limits_would_be_counted_per_process(tmp_path):
+    env = {**os.environ, "PRODUCTION": "1", "SECRET_KEY": "x" * 64 + "-a-long-random-production-key",
+           "ALLOWED_HOSTS": "activityhub.example.com", "DEBUG": "", "DJANGO_ALLOW_ASYNC_UNSAFE": "",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy-check.sqlite3'}", "REDIS_URL": ""}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "activityhub.W001" in result.stderr + result.stdout
 
 
 def test_production_mode_refuses_to_start_without_secret_key():

@@ -1,24 +1,43 @@
 """Monitoring: the six tables, with snake_case table and column names as the external tools expect.
 
 Runs: MonitoringReport, WorkflowExecution, WorkflowMetrics (runs.py). Schedules: WorkflowSchedule (schedules.py).
-Health checks: SystemHealthCheck (health.py). Delivery: NotificationLog (notifications.py).
+Health checks: HealthCheck (configuration) and SystemHealthCheck (results) (health.py). Delivery: NotificationLog (notifications.py).
 """
 
-from .health import CheckAlert, CheckMethod, CheckStatus, SystemHealthCheck
+from .anomalies import AnomalyKind, AnomalyStatus, Sensitivity, WorkflowAnomaly, WorkflowAnomalySettings
+from .environments import DEFAULT_ENVIRONMENT, STANDARD_ENVIRONMENTS
+from .health import CheckAlert, CheckMethod, CheckStatus, HealthCheck, SystemHealthCheck
 from .notifications import Channel, DeliveryStatus, NotificationLog, NotificationType
 from .rollup import WorkflowDailyStats
-from .runs import MonitoringReport, ReportType, RunAlert, RunStatus, WorkflowExecution, WorkflowMetrics
+from .runs import (
+    MonitoringReport,
+    ReportRun,
+    ReportType,
+    RunAlert,
+    RunStatus,
+    WorkflowExecution,
+    WorkflowMetrics,
+)
 from .schedules import ScheduleAlert, ScheduleStatus, WorkflowSchedule
 
 __all__ = [
+    "AnomalyKind",
+    "AnomalyStatus",
+    "Sensitivity",
+    "WorkflowAnomaly",
+    "WorkflowAnomalySettings",
+    "DEFAULT_ENVIRONMENT",
+    "STANDARD_ENVIRONMENTS",
     "Channel",
     "CheckAlert",
     "CheckMethod",
     "CheckStatus",
     "DeliveryStatus",
+    "HealthCheck",
     "MonitoringReport",
     "NotificationLog",
     "NotificationType",
+    "ReportRun",
     "ReportType",
     "RunAlert",
     "RunStatus",

@@ -1,28 +1,30 @@
-"""HTTP health checks. Each row of system_health_checks is one occurrence of a check.
+"""HTTP health checks: the configuration (HealthCheck, one row per check) and its results (SystemHealthCheck,
+the seed's system_health_checks table: one row per time the check ran).
 
-The open row of a check (PENDING, RUNNING or PAUSED; at most one per check_id, enforced by a partial unique
-constraint) carries its configuration and when it is due. Running it turns that row into the stored result
-(HEALTHY/UNHEALTHY with response time, status code and error) and inserts the next open row, in one transaction.
-So the table is both the check list and the full result history, as its columns suggest.
+The daemon claims a due, unpaused check, probes it, then in one transaction stores the result row and moves the
+check's due_at by its interval. A check's alert state lives on the check, so a check that stays down alerts once.
 """
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from outbound import validate_outbound_url
 
+from .environments import environment_field
+
+# Only what the probe can speak: an ftp:// URL would otherwise be stored and fail later with a misleading error.
+CHECK_URL_SCHEMES = ["http", "https"]
+validate_check_url = URLValidator(schemes=CHECK_URL_SCHEMES, message="Enter an http:// or https:// URL.")
+
 
 class CheckStatus(models.TextChoices):
-    PENDING = "PENDING", "Scheduled"
-    RUNNING = "RUNNING", "Running"
-    PAUSED = "PAUSED", "Paused"
     HEALTHY = "HEALTHY", "Healthy"
     UNHEALTHY = "UNHEALTHY", "Unhealthy"
 
 
-OPEN_STATUSES = [CheckStatus.PENDING, CheckStatus.RUNNING, CheckStatus.PAUSED]
 RESULT_STATUSES = [CheckStatus.HEALTHY, CheckStatus.UNHEALTHY]
 
 
@@ -37,42 +39,103 @@ class CheckAlert(models.TextChoices):
     FAILING = "FAILING", "Down (alerted)"
 
 
-class SystemHealthCheckQuerySet(models.QuerySet):
-    def open(self):
-        return self.filter(status__in=OPEN_STATUSES)
-
-    def results(self):
-        return self.filter(status__in=RESULT_STATUSES)
+class HealthCheckQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(paused=False)
 
     def due(self, now):
-        return self.filter(status=CheckStatus.PENDING, due_at__lte=now)
+        """Unpaused, due and not claimed by a running daemon."""
+        return self.filter(paused=False, due_at__lte=now, claimed_by__isnull=True)
 
-    def stale_running(self, before):
+    def stale_claims(self, before):
         """Claimed by a daemon that stopped before writing the result."""
-        return self.filter(status=CheckStatus.RUNNING, claimed_at__lt=before)
+        return self.filter(claimed_by__isnull=False, claimed_at__lt=before)
+
+    def down(self):
+        return self.filter(alert_state=CheckAlert.FAILING)
+
+
+class HealthCheck(models.Model):
+    """What to check and how often; listed once in the admin and on the health board."""
+
+    project = models.ForeignKey(
+        "projects.Project", null=True, blank=True, on_delete=models.DB_CASCADE, related_name="health_checks",
+        help_text="The project whose API keys may manage the check",
+    )
+    check_id = models.SlugField(max_length=100, unique=True, help_text="Identifies the check and its results")
+    check_name = models.CharField(max_length=200)
+    environment = environment_field()
+    url = models.URLField(max_length=2000, validators=[validate_check_url])
+    method = models.CharField(max_length=8, choices=CheckMethod.choices, default=CheckMethod.GET)
+    expected_status = models.PositiveSmallIntegerField(default=200)
+    timeout_ms = models.PositiveIntegerField(default=5000)
+    interval_seconds = models.PositiveIntegerField(default=60)
+    paused = models.BooleanField(default=False)
+    due_at = models.DateTimeField(default=timezone.now)
+    claimed_by = models.CharField(max_length=64, null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    alert_state = models.CharField(max_length=16, choices=CheckAlert.choices, default=CheckAlert.OK)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = HealthCheckQuerySet.as_manager()
+
+    class Meta:
+        db_table = "health_checks"
+        ordering = ["check_name", "check_id"]
+        indexes = [models.Index(fields=["paused", "due_at"], name="healthcheck_config_due")]
+        constraints = [
+            models.CheckConstraint(condition=Q(method__in=CheckMethod.values), name="healthcheck_config_method_valid"),
+            models.CheckConstraint(condition=Q(alert_state__in=CheckAlert.values), name="healthcheck_config_alert_valid"),
+            models.CheckConstraint(
+                condition=Q(expected_status__gte=100, expected_status__lte=599),
+                name="healthcheck_config_expected_status_http",
+            ),
+            models.CheckConstraint(
+                condition=Q(timeout_ms__gte=100, timeout_ms__lte=60000), name="healthcheck_config_timeout_range"
+            ),
+            models.CheckConstraint(condition=Q(interval_seconds__gte=10), name="healthcheck_config_interval_min"),
+        ]
+
+    def __str__(self):
+        return f"{self.check_name} ({self.method} {self.url})"
+
+    def clean(self):
+        super().clean()
+        # The daemon will request this URL: refuse internal targets when it is saved (form, admin and API alike).
+        if self.url:
+            try:
+                validate_outbound_url(self.url)
+            except ValidationError as exc:
+                raise ValidationError({"url": exc.messages}) from None
+
+    @property
+    def is_running(self):
+        return self.claimed_by is not None
+
+
+class SystemHealthCheckQuerySet(models.QuerySet):
+    def results(self):
+        return self.filter(status__in=RESULT_STATUSES)
 
     def for_check(self, check_id):
         return self.filter(check_id=check_id)
 
 
 class SystemHealthCheck(models.Model):
-    check_id = models.SlugField(max_length=100, help_text="Identifies the check across its occurrences")
+    """One result of a check (the seed's columns). Kept when the check is removed (health_check becomes null)."""
+
+    health_check = models.ForeignKey(
+        HealthCheck, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="results"
+    )
+    check_id = models.SlugField(max_length=100, help_text="The check's id when it ran")
     check_name = models.CharField(max_length=200)
-    status = models.CharField(max_length=16, choices=CheckStatus.choices, default=CheckStatus.PENDING)
-    url = models.URLField(max_length=2000)
-    method = models.CharField(max_length=8, choices=CheckMethod.choices, default=CheckMethod.GET)
-    expected_status = models.PositiveSmallIntegerField(default=200)
-    timeout_ms = models.PositiveIntegerField(default=5000)
-    interval_seconds = models.PositiveIntegerField(default=60)
-    due_at = models.DateTimeField(default=timezone.now)
-    claimed_by = models.CharField(max_length=64, null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=CheckStatus.choices)
     response_time_ms = models.PositiveIntegerField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    expected_status = models.PositiveSmallIntegerField(default=200)
     actual_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error_message = models.TextField(null=True, blank=True)
-    # Carried from each occurrence to the next: a check that stays down alerts once.
-    alert_state = models.CharField(max_length=16, choices=CheckAlert.choices, default=CheckAlert.OK)
     execution = models.ForeignKey(
         "monitoring.WorkflowExecution",
         null=True,
@@ -88,37 +151,12 @@ class SystemHealthCheck(models.Model):
         db_table = "system_health_checks"
         ordering = ["-checked_at", "-id"]
         indexes = [
-            models.Index(fields=["status", "due_at"], name="healthcheck_status_due"),
             models.Index(fields=["check_id", "-checked_at"], name="healthcheck_check_time"),
+            models.Index(fields=["health_check", "-checked_at"], name="healthcheck_result_time"),
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["check_id"], condition=Q(status__in=OPEN_STATUSES), name="healthcheck_one_open_per_check"
-            ),
-            models.CheckConstraint(condition=Q(status__in=CheckStatus.values), name="healthcheck_status_valid"),
-            models.CheckConstraint(condition=Q(method__in=CheckMethod.values), name="healthcheck_method_valid"),
-            models.CheckConstraint(condition=Q(alert_state__in=CheckAlert.values), name="healthcheck_alert_valid"),
-            models.CheckConstraint(
-                condition=Q(expected_status__gte=100, expected_status__lte=599), name="healthcheck_expected_status_http"
-            ),
-            models.CheckConstraint(
-                condition=Q(timeout_ms__gte=100, timeout_ms__lte=60000), name="healthcheck_timeout_range"
-            ),
-            models.CheckConstraint(condition=Q(interval_seconds__gte=10), name="healthcheck_interval_min"),
+            models.CheckConstraint(condition=Q(status__in=CheckStatus.values), name="healthcheck_result_status_valid"),
         ]
 
     def __str__(self):
         return f"{self.check_name} ({self.status})"
-
-    def clean(self):
-        super().clean()
-        # The daemon will request this URL: refuse internal targets when it is saved (form and admin alike).
-        if self.url:
-            try:
-                validate_outbound_url(self.url)
-            except ValidationError as exc:
-                raise ValidationError({"url": exc.messages}) from None
-
-    @property
-    def is_open(self):
-        return self.status in OPEN_STATUSES

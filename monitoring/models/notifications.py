@@ -24,6 +24,8 @@ class NotificationType(models.TextChoices):
     CHECK_DOWN = "check_down", "Health check down"
     CHECK_RECOVERED = "check_recovered", "Health check recovered"
     REPORT = "report", "Monitoring report"
+    ANOMALY = "anomaly", "Unusual behaviour"
+    ANOMALY_CLEARED = "anomaly_cleared", "Back to normal"
 
 
 class Channel(models.TextChoices):

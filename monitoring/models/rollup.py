@@ -9,6 +9,8 @@ import math
 
 from django.db import models
 
+from .environments import environment_field
+
 HISTOGRAM_BASE_MS = 100
 HISTOGRAM_GROWTH = 1.1
 
@@ -42,6 +44,7 @@ def histogram_percentile(histogram: dict, fraction: float):
 class WorkflowDailyStats(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="+")
     workflow_name = models.CharField(max_length=200)
+    environment = environment_field()
     day = models.DateField(help_text="UTC day the runs started")
     successful_runs = models.PositiveIntegerField(default=0)
     failed_runs = models.PositiveIntegerField(default=0)
@@ -56,7 +59,7 @@ class WorkflowDailyStats(models.Model):
         db_table = "workflow_daily_stats"
         verbose_name_plural = "workflow daily stats"
         constraints = [
-            models.UniqueConstraint(fields=["project", "workflow_name", "day"], name="dailystats_one_per_workflow_day")
+            models.UniqueConstraint(fields=["project", "workflow_name", "environment", "day"], name="dailystats_one_per_workflow_env_day")
         ]
         indexes = [models.Index(fields=["day"], name="dailystats_day")]
 

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Avg, Count, Max, Q
 from django.utils import timezone
 
+from .environments import environment_field, validate_environment
+
 
 def new_report_id() -> str:
     return f"rpt_{timezone.now():%Y%m%d}_{secrets.token_hex(5)}"
@@ -22,6 +24,10 @@ class MonitoringReport(models.Model):
 
     report_id = models.CharField(max_length=64, unique=True, default=new_report_id, editable=False)
     report_type = models.CharField(max_length=16, choices=ReportType.choices, default=ReportType.ON_DEMAND)
+    environment = models.CharField(
+        max_length=32, blank=True, default="", validators=[validate_environment],
+        help_text="The environment the report covers; empty for all of them",
+    )
     start_time = models.DateTimeField()
     end_time = models.DateTimeField()
     total_runs = models.PositiveIntegerField(default=0)
@@ -147,6 +153,7 @@ class WorkflowExecution(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="workflow_executions")
     run_id = models.CharField(max_length=128, help_text="Client-chosen id that pairs a run's start with its finish")
     workflow_name = models.CharField(max_length=200)
+    environment = environment_field()
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -179,12 +186,14 @@ class WorkflowExecution(models.Model):
             # The overview's time-window aggregates read only this index (index-only scan; key columns rather
             # than INCLUDE so SQLite builds the same index).
             models.Index(
-                fields=["started_at", "project", "workflow_name", "status", "duration_ms"],
+                fields=["started_at", "project", "workflow_name", "environment", "status", "duration_ms"],
                 name="execution_started_cover",
             ),
             # Last run of a workflow, a workflow's history.
             models.Index(fields=["project", "workflow_name", "-started_at"], name="execution_workflow_started"),
             models.Index(fields=["status", "-started_at"], name="execution_status_started"),
+            # The dashboards' "anything changed since?" poll reads max(updated_at).
+            models.Index(fields=["updated_at"], name="execution_updated"),
             # The daemon's queue of finished runs still to evaluate for alerts.
             models.Index(fields=["completed_at"], condition=Q(alert_state="PENDING"), name="execution_alert_pending"),
         ]
@@ -251,3 +260,30 @@ class WorkflowMetrics(models.Model):
 
     def __str__(self):
         return f"{self.workflow_id}.{self.metric_name} = {self.metric_value}"
+
+
+class ReportRun(models.Model):
+    """A run a report counted, as it was when the report was built: the report's totals are counts of these rows,
+    so the runs a report lists always add up to its totals (a daily report's runs included)."""
+
+    report = models.ForeignKey(
+        MonitoringReport, to_field="report_id", db_column="report_id", on_delete=models.DB_CASCADE, related_name="runs"
+    )
+    execution = models.ForeignKey(WorkflowExecution, on_delete=models.DB_CASCADE, related_name="+")
+    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="+")
+    workflow_name = models.CharField(max_length=200)
+    environment = models.CharField(max_length=32)
+    run_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    started_at = models.DateTimeField()
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "monitoring_report_runs"
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["report", "execution"], name="report_run_once")]
+        indexes = [models.Index(fields=["report", "status", "-started_at"], name="report_run_status")]
+
+    def __str__(self):
+        return f"{self.report_id}: {self.workflow_name} #{self.run_id} ({self.status})"

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from monitoring.cron import CronError, next_fire, validate_cron, validate_timezone
 
+from .environments import environment_field
+
 
 def new_schedule_id() -> str:
     return f"sch_{secrets.token_hex(6)}"
@@ -38,13 +40,16 @@ class WorkflowScheduleQuerySet(models.QuerySet):
         return self.filter(alert_state=ScheduleAlert.RECOVERED)
 
     def for_run(self, execution):
-        return self.filter(project_id=execution.project_id, workflow_name=execution.workflow_name)
+        return self.filter(
+            project_id=execution.project_id, workflow_name=execution.workflow_name, environment=execution.environment
+        )
 
 
 class WorkflowSchedule(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="workflow_schedules")
     schedule_id = models.CharField(max_length=64, unique=True, default=new_schedule_id, editable=False)
     workflow_name = models.CharField(max_length=200)
+    environment = environment_field()
     cron_expression = models.CharField(
         max_length=100, help_text="Five fields: minute hour day-of-month month day-of-week, e.g. 0 6 * * 1-5"
     )
@@ -69,8 +74,8 @@ class WorkflowSchedule(models.Model):
         ordering = ["workflow_name", "id"]
         indexes = [models.Index(fields=["status", "next_run_at"], name="schedule_status_next_run")]
         constraints = [
-            # Runs are matched to their schedule by (project, workflow_name): it must be unambiguous.
-            models.UniqueConstraint(fields=["project", "workflow_name"], name="schedule_one_per_workflow"),
+            # Runs are matched to their schedule by (project, workflow_name, environment): it must be unambiguous.
+            models.UniqueConstraint(fields=["project", "workflow_name", "environment"], name="schedule_one_per_workflow_environment"),
             models.CheckConstraint(condition=Q(status__in=ScheduleStatus.values), name="schedule_status_valid"),
             models.CheckConstraint(condition=Q(alert_state__in=ScheduleAlert.values), name="schedule_alert_valid"),
         ]

@@ -30,3 +30,11 @@ def ago(moment, now=None):
 def percent(value):
     """A rate as "97.5%" (pre-formatted: localising floats per cell is measurable on the overview)."""
     return "—" if value is None else f"{value:.1f}%"
+
+
+@register.filter
+def can_open_monitoring(user):
+    """The navigation shows Monitoring only to those monitoring/access.py lets in."""
+    from monitoring.access import is_manager
+
+    return is_manager(user)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from events.models.activity import ActivityEvent
 from events.models.messages import Conversation
-from monitoring.models import MonitoringReport, SystemHealthCheck, WorkflowExecution
+from monitoring.models import HealthCheck, MonitoringReport, WorkflowExecution
 
 from .conftest import SCREENSHOTS
 
@@ -45,7 +45,7 @@ def demo(transactional_db):
         "everyone": ["/", "/projects/", "/bookmarks/"],
         "monitoring": [
             "/monitoring/", "/monitoring/schedules/", "/monitoring/health/",
-            f"/monitoring/health/{SystemHealthCheck.objects.first().check_id}/", "/monitoring/reports/",
+            f"/monitoring/health/{HealthCheck.objects.first().check_id}/", "/monitoring/reports/",
             f"/monitoring/reports/{MonitoringReport.objects.first().report_id}/",
             f"/monitoring/runs/{WorkflowExecution.objects.order_by('-pk').first().pk}/", "/monitoring/notifications/",
         ],

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from monitoring.models import NotificationLog, SystemHealthCheck, WorkflowSchedule
+from monitoring.models import HealthCheck, NotificationLog, WorkflowSchedule
 from monitoring.runs import finish_run, start_run
 
 
@@ -56,14 +56,14 @@ def test_manager_watches_workflows_live_and_manages_checks_and_reports(
     page.get_by_label("Timeout (ms)").fill("2000")
     page.get_by_role("button", name="Add check").click()
     expect(page.locator("[data-check='login-page']")).to_contain_text("not run yet")
-    assert SystemHealthCheck.objects.open().get().url == f"{live_server.url}/login/"
+    assert HealthCheck.objects.get().url == f"{live_server.url}/login/"
     screenshot("monitoring-health")
 
     # Reports: generate one now and read its per-workflow breakdown.
     page.get_by_role("navigation", name="Monitoring sections").get_by_role("link", name="Reports").click()
     page.get_by_role("button", name="Generate report").click()
     expect(page.get_by_role("heading", name="Per workflow")).to_be_visible()
-    expect(page.locator("table")).to_contain_text("nightly-backup")
+    expect(page.locator("table").first).to_contain_text("nightly-backup")
     screenshot("monitoring-report")
 
     page.get_by_role("navigation", name="Monitoring sections").get_by_role("link", name="Notifications").click()
@@ -76,3 +76,19 @@ def test_non_manager_sees_403(page, live_server, login, owner):
     login(owner)
     response = page.goto(f"{live_server.url}/monitoring/")
     assert response.status == 403
+
+
+def test_open_dashboard_shows_a_finished_run_within_two_seconds_without_reloading(
+    page, live_server, login, project, manager
+):
+    _runs(project, "nightly-backup", ["SUCCESS"] * 3)
+    login(manager)
+    page.goto(f"{live_server.url}/monitoring/")
+    expect(page.locator("tr[data-workflow='nightly-backup']")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
+    now = timezone.now()
+    start_run(project, run_id="live-1", workflow_name="deploy-prod", started_at=now - timedelta(seconds=30))
+    finish_run(project, "live-1", status="FAILED", completed_at=now, error_message="migration failed")
+    row = page.locator("tr[data-workflow='deploy-prod']")
+    expect(row).to_contain_text("migration failed", timeout=2500)
+    assert page.evaluate("window.__sameDocument") is True

@@ -14,11 +14,11 @@ from tests.system.processes import free_port, wait_for
 SETUP = """
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
-from monitoring.models import SystemHealthCheck
+from monitoring.models import HealthCheck
 user = User.objects.create_user("maya", password="pw-maya")
 user.groups.add(Group.objects.get_or_create(name="managers")[0])
-SystemHealthCheck.objects.create(check_id="own-login", check_name="Own login page", url="{origin}/login/",
-                                 expected_status=200, interval_seconds=60, due_at=timezone.now())
+HealthCheck.objects.create(check_id="own-login", check_name="Own login page", url="{origin}/login/",
+                           expected_status=200, interval_seconds=60, due_at=timezone.now())
 """
 
 

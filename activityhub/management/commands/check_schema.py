@@ -3,7 +3,7 @@
 import json
 
 from django.core.management.base import BaseCommand
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 
 from activityhub import schema
 
@@ -18,17 +18,29 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, choices=list(connections), help="Database alias.")
+        parser.add_argument(
+            "--database", choices=list(connections), help="Database alias (default: every database, replicas too)."
+        )
         parser.add_argument("--format", choices=["text", "json"], default="text", help="Report format.")
         parser.add_argument("--no-repair", action="store_true", help="Text format: leave out the repair SQL.")
 
     def handle(self, *args, database, format, no_repair, **options):
-        report = schema.check(database)
+        aliases = [database] if database else list(connections)
+        reports = {alias: schema.check(alias) for alias in aliases}
         if format == "json":
-            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+            # One database: its report, as always; several (read replicas): {"ok", "databases": {alias: report}}.
+            body = (
+                reports[aliases[0]].as_dict()
+                if len(aliases) == 1
+                else {"ok": all(r.ok for r in reports.values()), "databases": {a: r.as_dict() for a, r in reports.items()}}
+            )
+            self.stdout.write(json.dumps(body, indent=2))
         else:
-            self._write_text(report, show_repair=not no_repair)
-        if not report.ok:
+            for alias, report in reports.items():
+                if len(aliases) > 1:
+                    self.stdout.write(f"[{alias}]")
+                self._write_text(report, show_repair=not no_repair)
+        if not all(report.ok for report in reports.values()):
             raise SystemExit(1)
 
     def _write_text(self, report, show_repair):

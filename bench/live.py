@@ -1,0 +1,112 @@
+"""Live dashboards: what 50 open dashboards cost the server, "changed since?" poll every second versus the old
+full live-block refresh every 15 seconds.
+
+    python -m bench live [--dashboards 50] [--seconds 20] [--port 8590]
+
+Serves the app with `manage.py runserver --noreload` (threaded) on loopback in a child process, signs one manager
+in, then opens N simulated dashboards (threads) for a bounded time. Reports requests, latency and the server
+process's CPU seconds (from /proc), so the client threads' own work is not counted.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+
+def add_arguments(parser):
+    parser.add_argument("--dashboards", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=20, help="how long each way is measured")
+    parser.add_argument("--port", type=int, default=8590, help="loopback port (h15's range is 85xx)")
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _session_cookie():
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user, _ = User.objects.get_or_create(username="bench-manager")
+    user.groups.add(Group.objects.get_or_create(name="managers")[0])
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def _hammer(base, cookie, path_for, interval, seconds, dashboards):
+    latencies, statuses, stop = [], {}, time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def dashboard(i):
+        time.sleep(interval * i / dashboards)  # dashboards opened at different moments
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            request = urllib.request.Request(base + path_for(), headers={"Cookie": cookie, "HX-Request": "true"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+                    status = response.status
+            except Exception as exc:  # a refused or failed request is counted, never fatal
+                status = type(exc).__name__
+            with lock:
+                latencies.append((time.monotonic() - started) * 1000)
+                statuses[status] = statuses.get(status, 0) + 1
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    threads = [threading.Thread(target=dashboard, args=(i,)) for i in range(dashboards)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, statuses
+
+
+def run(args):
+    from monitoring.models import WorkflowExecution
+    from monitoring.stats import change_token
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "activityhub.settings", "DEBUG": "0",
+           "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{args.port}"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except Exception:
+                time.sleep(0.2)
+        cookie = _session_cookie()
+        token = change_token()
+        rows = WorkflowExecution.objects.count()
+        ways = [
+            ("changed-since poll every 1 s", lambda: f"/monitoring/changes/?since={token}", 1.0),
+            ("full live block every 15 s", lambda: "/monitoring/", 15.0),
+        ]
+        print(f"{args.dashboards} dashboards for {args.seconds} s each way, {rows:,} runs in the database")
+        print("| way | requests | per second | median latency | p95 latency | server CPU s | CPU per dashboard-minute |")
+        print("|---|---|---|---|---|---|---|")
+        for label, path_for, interval in ways:
+            cpu_before = _cpu_seconds(server.pid)
+            latencies, statuses = _hammer(base, cookie, path_for, interval, args.seconds, args.dashboards)
+            cpu = _cpu_seconds(server.pid) - cpu_before
+            latencies.sort()
+            p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else 0
+            per_minute = cpu / args.dashboards / (args.seconds / 60)
+            print(f"| {label} | {len(latencies)} {statuses} | {len(latencies) / args.seconds:.1f} | "
+                  f"{statistics.median(latencies):.1f} ms | {p95:.1f} ms | {cpu:.2f} | {per_minute * 1000:.0f} ms |")
+        print(f"uptime: {os.popen('uptime').read().strip()}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

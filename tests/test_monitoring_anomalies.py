@@ -1,0 +1,157 @@
+"""Anomaly detection from a workflow's own history: no false alert on a steady workflow with daily seasonality;
+each injected anomaly is found once, alerted once and cleared once."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from monitoring.anomalies import detect, judge_duration
+from monitoring.models import (
+    NotificationLog,
+    WorkflowAnomaly,
+    WorkflowAnomalySettings,
+    WorkflowExecution,
+)
+from monitoring.models.rollup import bucket_of
+from monitoring.rollup import rebuild
+from monitoring.runs import finish_run, start_run
+
+T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # a Monday
+MIN = 60_000
+
+
+@pytest.fixture(autouse=True)
+def webhook(settings):
+    settings.MONITORING_NOTIFICATIONS = [{"channel": "webhook", "target": "http://127.0.0.1:9/hook"}]
+
+
+def usual_ms(at, rng):
+    """12 min at night, 15 min by day, ±4 % noise: a steady workflow with daily seasonality."""
+    base = 12 * MIN if at.hour < 7 or at.hour >= 20 else 15 * MIN
+    return int(base * rng.uniform(0.96, 1.04))
+
+
+def history(project, hours, *, name="backup", fail_every=0, rng=None, start=T0):
+    rng = rng or random.Random(7)
+    runs = []
+    for h in range(hours):
+        at = start + timedelta(hours=h)
+        ms = usual_ms(at, rng)
+        status = "FAILED" if fail_every and h % fail_every == 0 else "SUCCESS"
+        runs.append(WorkflowExecution(project=project, run_id=f"{name}-{h}", workflow_name=name, status=status,
+                                      started_at=at, completed_at=at + timedelta(milliseconds=ms), duration_ms=ms,
+                                      alert_state="NONE"))
+    WorkflowExecution.objects.bulk_create(runs)
+    rebuild()
+    return start + timedelta(hours=hours)
+
+
+def one_run(project, at, ms, *, name="backup", status="SUCCESS"):
+    run_id = f"{name}-{at:%Y%m%d%H%M}"
+    start_run(project, run_id=run_id, workflow_name=name, started_at=at)
+    finish_run(project, run_id, status=status, completed_at=at + timedelta(milliseconds=ms))
+    return at + timedelta(milliseconds=ms, minutes=1)
+
+
+def anomaly_notes():
+    return list(NotificationLog.objects.filter(notification_type__in=["anomaly", "anomaly_cleared"])
+                .order_by("id").values_list("notification_type", "subject"))
+
+
+def test_steady_workflow_with_daily_seasonality_raises_nothing(project):
+    end = history(project, 24 * 28)
+    rng = random.Random(11)
+    for h in range(48):
+        at = end + timedelta(hours=h)
+        assert detect(one_run(project, at, usual_ms(at, rng))) == {"opened": 0, "cleared": 0}
+    assert not WorkflowAnomaly.objects.exists() and anomaly_notes() == []
+
+
+def test_slow_run_is_found_once_explained_and_cleared_once(project):
+    end = history(project, 24 * 28)
+    now = one_run(project, end + timedelta(hours=2), 41 * MIN)  # 02:00, usually ~12 min
+    assert detect(now) == {"opened": 1, "cleared": 0}
+    finding = WorkflowAnomaly.objects.get()
+    assert (finding.kind, finding.status) == ("duration", "OPEN")
+    assert finding.reason.startswith("took 41 m 00 s, usually 11 m") and "–12 m" in finding.reason
+    assert detect(now + timedelta(minutes=10)) == {"opened": 0, "cleared": 0}  # still unusual: no second alert
+    later = one_run(project, end + timedelta(hours=3), 12 * MIN)
+    assert detect(later) == {"opened": 0, "cleared": 1}
+    assert detect(later + timedelta(minutes=5)) == {"opened": 0, "cleared": 0}
+    finding.refresh_from_db()
+    assert finding.status == "CLEARED" and finding.cleared_at is not None
+    assert anomaly_notes() == [("anomaly", "Unusual duration: backup [production]"),
+                               ("anomaly_cleared", "Back to normal: backup [production]")]
+
+
+def test_a_run_usual_for_its_hour_is_not_an_anomaly_at_that_hour_only(project):
+    # Nightly at 02:00 takes 40 min; during the day the same workflow takes 5 min.
+    runs = []
+    for day in range(28):
+        for hour in (2, 10, 14, 18):
+            at = T0 + timedelta(days=day, hours=hour)
+            ms = 40 * MIN if hour == 2 else 5 * MIN
+            runs.append(WorkflowExecution(project=project, run_id=f"n-{day}-{hour}", workflow_name="etl", status="SUCCESS",
+                                          started_at=at, completed_at=at + timedelta(milliseconds=ms), duration_ms=ms))
+    WorkflowExecution.objects.bulk_create(runs)
+    rebuild()
+    night = T0 + timedelta(days=28, hours=2)
+    assert detect(one_run(project, night, 41 * MIN, name="etl"))["opened"] == 0, list(WorkflowAnomaly.objects.values_list("kind", "reason"))
+    afternoon = T0 + timedelta(days=28, hours=14)
+    assert detect(one_run(project, afternoon, 40 * MIN, name="etl"))["opened"] == 1
+
+
+def test_failure_rate_spike_is_found_once_and_clears_when_runs_succeed_again(project):
+    end = history(project, 24 * 28, fail_every=20)  # 5 % of runs fail
+    for h in range(24):  # then 10 of 24 fail
+        one_run(project, end + timedelta(hours=h), 12 * MIN, status="FAILED" if h % 12 < 5 else "SUCCESS")
+    now = end + timedelta(hours=24)
+    assert detect(now)["opened"] == 1
+    finding = WorkflowAnomaly.objects.get(kind="failure_rate")
+    assert finding.reason == "10 of 24 runs failed in the last 24 h, usually 5 %"
+    assert detect(now + timedelta(minutes=5))["opened"] == 0
+    for h in range(24, 48):
+        one_run(project, end + timedelta(hours=h), usual_ms(end + timedelta(hours=h), random.Random(h)))
+    assert detect(end + timedelta(hours=48)) == {"opened": 0, "cleared": 1}
+    kinds = [kind for kind, _ in anomaly_notes()]
+    assert kinds == ["anomaly", "anomaly_cleared"]
+
+
+def test_sensitivity_off_finds_nothing_and_high_finds_smaller_deviations(project):
+    end = history(project, 24 * 28)
+    WorkflowAnomalySettings.objects.create(project=project, workflow_name="backup", sensitivity="off")
+    now = one_run(project, end + timedelta(hours=2), 41 * MIN)
+    assert detect(now)["opened"] == 0
+    # 22 min against the usual 12: unusual only for a workflow watched closely.
+    histogram = {bucket_of(12 * MIN): 20, bucket_of(12 * MIN) + 1: 6, bucket_of(12 * MIN) - 1: 4}
+    assert judge_duration(histogram, 22 * MIN, 3.5).anomalous is True
+    assert judge_duration(histogram, 22 * MIN, 5.0).anomalous is False
+
+
+def test_too_little_history_makes_no_judgement(project):
+    end = history(project, 5)
+    assert detect(one_run(project, end, 60 * MIN)) == {"opened": 0, "cleared": 0}
+
+
+def test_findings_are_marked_on_the_overview_and_the_run_page(client_for, manager, project):
+    end = history(project, 24 * 28)
+    detect(one_run(project, end + timedelta(hours=2), 41 * MIN))
+    client = client_for(manager)
+    overview = client.get(reverse("monitoring:overview")).content.decode()
+    assert "took 41 m 00 s" in overview and "mon-anomaly" in overview
+    run = WorkflowAnomaly.objects.get().execution
+    page = client.get(reverse("monitoring:run_detail", args=[run.pk])).content.decode()
+    assert "took 41 m 00 s" in page
+
+
+def test_manager_sets_a_workflows_sensitivity_and_bad_values_are_422(client_for, manager, viewer, project):
+    history(project, 3)
+    run = WorkflowExecution.objects.first()
+    url = reverse("monitoring:workflow_sensitivity")
+    body = {"project": project.pk, "workflow_name": "backup", "environment": "production", "sensitivity": "high"}
+    assert client_for(viewer).post(url, body).status_code == 403
+    assert client_for(manager).post(url, {**body, "sensitivity": "extreme"}).status_code == 422
+    assert client_for(manager).post(url, {**body, "next": reverse("monitoring:run_detail", args=[run.pk])}).status_code == 302
+    assert WorkflowAnomalySettings.objects.get().sensitivity == "high"
