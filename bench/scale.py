@@ -43,7 +43,7 @@ def add_arguments(parser):
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # Which processes are ours, by group, for the CPU split: set by the part that starts them.
-WATCH = {"pids": lambda: {}}
+WATCH: dict = {"pids": lambda: {}}
 
 
 def _cpu_seconds(pid):
