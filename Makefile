@@ -1,4 +1,5 @@
-# The two commands: `make demo` (SQLite + demo data + web, worker and scheduler, on :$PORT, default 8000) and `make test`.
+# The two commands: `make demo` (SQLite + demo data + web, worker and scheduler, on :$PORT, default 8000) and `make test`;
+# `make test-fast` skips the fuzz, concurrency and browser tests, `make lint` runs ruff and mypy.
 # uv is bootstrapped into .tools/ when it is not on the machine; Python 3.12 comes from .python-version.
 SHELL := /bin/bash
 UV_SYSTEM := $(shell command -v uv 2>/dev/null)
@@ -7,7 +8,7 @@ PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: demo test install lint serve chromium
+.PHONY: demo test test-fast install lint serve chromium
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -30,8 +31,14 @@ demo: install
 chromium:
 	@tools/ensure-chromium
 
+# In parallel (pytest-xdist, one worker per core; PostgreSQL gets a test database per worker).
 test: install chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+
+# Everything but the slow kinds (fuzzing, concurrency races, real browser): the loop while developing.
+test-fast: install
+	$(PY) -m pytest -n auto -m "not fuzz and not concurrency and not browser" $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy

@@ -9,6 +9,7 @@ A run whose previous run is still queued or running is skipped, so a slow worker
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.tasks import TaskResultStatus
@@ -26,7 +27,7 @@ log = logging.getLogger("activityhub.scheduler")
 @dataclass(frozen=True)
 class Job:
     name: str
-    task: object
+    task: Any  # a django.tasks Task (enqueue, get_result)
     every: timedelta
     kwargs: dict = field(default_factory=dict)
 

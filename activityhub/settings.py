@@ -156,7 +156,7 @@ else:
 # TASKS_URL=db forces the database even when REDIS_URL is set for the cache.
 TASKS_URL = os.environ.get("TASKS_URL") or os.environ.get("REDIS_URL") or "db"
 if TASKS_URL == "db":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    TASKS: dict[str, dict[str, object]] = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 elif TASKS_URL.startswith(("redis://", "rediss://", "unix://")):
     INSTALLED_APPS.append("django_tasks_redis")  # its admin lists the tasks stored in Redis
     TASKS = {

@@ -16,7 +16,7 @@ urlpatterns = [
     path("api/v1/", api_urls()),
     re_path(r"^api/v1/", api_not_found),  # after the API's own routes: whatever they did not match
     path("favicon.ico", views.favicon),
-    path("healthz", health.healthz, name="healthz"),  # schema integrity (issue 7)
+    path("healthz", health.healthz, name="healthz"),  # database reachable; ?deep=1: schema integrity
     path("", include("projects.urls")),
     path("", include("events.urls")),
     path("monitoring/", include("monitoring.urls")),

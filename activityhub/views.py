@@ -8,7 +8,7 @@ from projects.models import Membership
 def home(request):
     memberships = Membership.objects.of_user(request.user)
     context = {"memberships": memberships}
-    # Activity across my projects (events app, issue 3).
+    # Activity across my projects (events app).
     from events.views.activity import home_activity_context
 
     context.update(home_activity_context([m.project for m in memberships]))

@@ -1,12 +1,12 @@
-"""Message events: "all events of one message" by the FK vs the seed's metadata-JSON messageId; cascade delete.
+"""Message events: "all events of one message" by the FK vs the old metadata-JSON messageId; cascade delete.
 
     python -m bench feedback --rows 1000000
 
 Loads --rows MessageEvents (COPY) spread over --messages assistant answers, then times:
   * fk       — MessageEvent.objects.for_message(m): the indexed message FK (what the app does);
-  * json     — the seed's old way in SQL: metadata->>'messageId' = m (the bench rows carry messageId in
+  * json     — the old way in SQL: metadata->>'messageId' = m (the bench rows carry messageId in
                metadata on purpose, only to reproduce it; the app strips it);
-  * seed-app — the seed's old way literally: the conversation's events by sessionId, filtered in Python;
+  * in-app   — the old way literally: the conversation's events by sessionId, filtered in Python;
   * delete   — deleting one message that has --cascade-events events (ON DELETE CASCADE in the database).
 The data is kept between runs when its shape is unchanged (--reload forces a fresh load).
 """
@@ -28,7 +28,7 @@ def add_arguments(parser):
     parser.add_argument("--conversations", type=int, default=200, help="conversations (default 200)")
     parser.add_argument("--repeat", type=int, default=300,
                         help="timed runs of each FK query (default 300: the CPU is shared, medians need many samples)")
-    parser.add_argument("--slow-repeat", type=int, default=10, help="timed runs of each JSON / seed query (default 10)")
+    parser.add_argument("--slow-repeat", type=int, default=10, help="timed runs of each JSON / in-app query (default 10)")
     parser.add_argument("--cascade-events", type=int, default=10_000, help="events on the message deleted (default 10,000)")
     parser.add_argument("--cascade-repeat", type=int, default=5, help="cascade deletes timed (default 5)")
     parser.add_argument("--reload", action="store_true", help="drop the bench data and load it again")
@@ -172,16 +172,16 @@ def run(args):
 
     conversation_of = dict(Message.objects.for_project(project).values_list("pk", "conversation_id"))
 
-    def seed_app():
+    def in_app():
         message = next(ids)
         rows = MessageEvent.objects.filter(conversation_id=conversation_of[message]).values_list("id", "metadata")
         return [pk for pk, metadata in rows if (metadata or {}).get("messageId") == str(message)]
 
     expected = len(fk())
-    assert len(json_way()) == expected == len(seed_app()), "the three ways must find the same events"
+    assert len(json_way()) == expected == len(in_app()), "the three ways must find the same events"
     results = {}
     slow = args.slow_repeat
-    for name, fn, repeat in [("fk", fk, args.repeat), ("json", json_way, slow), ("seed-app", seed_app, slow),
+    for name, fn, repeat in [("fk", fk, args.repeat), ("json", json_way, slow), ("in-app", in_app, slow),
                              ("fk-sql", fk_sql, args.repeat), ("json-sql", json_sql, slow)]:
         results[name] = timed(fn, repeat=repeat, warmup=2)
         median, p95, _ = results[name]
@@ -267,7 +267,7 @@ def run(args):
     sql_ratio = results["json-sql"][0] / results["fk-sql"][0]
     server_ratio = results["json-server"][0] / results["fk-server"][0]
     print(f"ratio json/fk = {results['json'][0] / fk_median:.0f}× (ORM), {sql_ratio:.0f}× (SQL), {server_ratio:.0f}× (server); "
-          f"seed-app/fk = {results['seed-app'][0] / fk_median:.0f}×")
+          f"in-app/fk = {results['in-app'][0] / fk_median:.0f}×")
     print(f"cascade delete of {args.cascade_events:,} events: median {delete_median:.1f} ms")
     for name, (median, p95, _) in jobs.items():
         print(f"| {name} | {median:.0f} ms | {p95:.0f} ms |")

@@ -6,11 +6,20 @@ class EventsConfig(AppConfig):
 
     def ready(self):
         # The projects app announces its flows with signals; recording them here keeps projects unaware of events.
-        from projects.signals import member_added, member_removed, member_role_changed, project_created
+        from projects.signals import (
+            api_key_created,
+            api_key_revoked,
+            member_added,
+            member_removed,
+            member_role_changed,
+            project_created,
+        )
 
         from . import receivers
 
         project_created.connect(receivers.record_project_created, dispatch_uid="events.record_project_created")
         member_added.connect(receivers.record_member_added, dispatch_uid="events.record_member_added")
+        api_key_created.connect(receivers.record_api_key_created, dispatch_uid="events.record_api_key_created")
+        api_key_revoked.connect(receivers.record_api_key_revoked, dispatch_uid="events.record_api_key_revoked")
         member_role_changed.connect(receivers.record_member_role_changed, dispatch_uid="events.record_member_role_changed")
         member_removed.connect(receivers.record_member_removed, dispatch_uid="events.record_member_removed")

@@ -1,6 +1,6 @@
-"""Recording what a person does with an answer: rate it, ask for more, copy it, bookmark it (seed 002).
+"""Recording what a person does with an answer: rate it, ask for more, copy it, bookmark it.
 
-One function per act, shared by the conversation page and the API. Each keeps the seed's promises in the
+One function per act, shared by the conversation page and the API. Each keeps the feature's promises in the
 database: one rating and one "need more" per user per message (partial unique constraints), the copy event's
 two stages on one row, and the message always in the FK, never in metadata.
 """
@@ -66,7 +66,7 @@ def ask_for_more(message, user, reasons, specific_situation=""):
 
 
 def record_copy(message, user):
-    """Stage 1 of the seed's copy flow: the copy itself, usage not known yet."""
+    """Stage 1 of the copy flow: the copy itself, usage not known yet."""
     return MessageEvent.objects.create(
         event_type=MessageEventType.COPY, metadata={"copyUsage": None, "copyContext": None},
         **_event_defaults(message, user),

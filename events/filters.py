@@ -161,7 +161,7 @@ class ProjectActionFilter(DateRangeMixin, django_filters.FilterSet):
         self.project = project
         super().__init__(data, queryset=queryset, **kwargs)
         self.filters["user"].queryset = _members_of(project)
-        # The column is free text ("room for more" types): offer the project's own types beside the seed's eight.
+        # The column is free text ("room for more" types): offer the project's own types beside the eight built-in ones.
         known = dict(ActionType.choices)
         environments = {"development", "production"}
         if project is not None:

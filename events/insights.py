@@ -6,7 +6,7 @@
 The window is bounded (7, 30 or 90 days; 30 by default) so the work is a range of the (project, created_at, id)
 index however old the project is (an index-only scan on PostgreSQL): one GROUP BY (day, status) feeds the chart,
 status and failure figures, and one GROUP BY type counts and computes average and p95 duration (PERCENTILE_CONT).
-The standalone functions take any ActivityEvent queryset (already filtered) and run one query each.
+`project_insights` also takes a filtered queryset (the API narrows it with the feed's filters).
 """
 
 from collections import Counter, defaultdict
@@ -17,6 +17,8 @@ from django.db import connection
 from django.db.models import Avg, Count, FloatField
 from django.db.models.aggregates import Aggregate
 from django.db.models.functions import TruncDate
+
+from projects.durations import format_duration
 
 from .models.activity import (
     ActionStatus,
@@ -92,42 +94,13 @@ def window_start(days, now=None):
     return start_of_day(now) - timedelta(days=days - 1)
 
 
-# ----- standalone functions (one query each, on any filtered queryset) -----
-
-
-def counts_by_type(queryset):
-    """[(event_type, label, count)], largest first."""
-    rows = queryset.order_by().values_list("event_type").annotate(n=Count("id"))
-    return sorted(((t, _label(t), n) for t, n in rows), key=lambda r: (-r[2], r[0]))
+# ----- the queries project_insights and Home run -----
 
 
 def counts_by_status(queryset):
     """{status: count}, every status present (0 when none)."""
     counts = dict(queryset.order_by().values_list("status").annotate(n=Count("id")))
     return {s: counts.get(s, 0) for s in EventStatus.values}
-
-
-def counts_by_day(queryset, days=DEFAULT_WINDOW, *, now=None):
-    """[DayCount] for each of the last `days` days (zeros included), oldest first."""
-    since = window_start(days, now)
-    rows = (
-        queryset.filter(created_at__gte=since).order_by()
-        .annotate(day=TruncDate("created_at")).values_list("day", "status").annotate(n=Count("id"))
-    )
-    totals, failed = Counter(), Counter()
-    for day, status, n in rows:
-        totals[day] += n
-        if status == EventStatus.FAILED:
-            failed[day] += n
-    first = since.date()
-    return [DayCount(d, totals[d], failed[d]) for d in (first + timedelta(days=i) for i in range(days))]
-
-
-def failure_rate(queryset):
-    """Failed share of finished events (0.0–1.0), or None when none finished."""
-    counts = counts_by_status(queryset)
-    finished = counts[EventStatus.COMPLETED] + counts[EventStatus.FAILED]
-    return counts[EventStatus.FAILED] / finished if finished else None
 
 
 def type_figures(queryset):
@@ -156,11 +129,6 @@ def type_figures(queryset):
         ]
     by_type = sorted(((t, _label(t), n) for t, n in counts), key=lambda r: (-r[2], r[0]))
     return by_type, sorted(stats, key=lambda s: (-(s.p95_ms or 0), s.event_type))
-
-
-def duration_stats(queryset):
-    """[DurationStat] per event type over events with a duration: average and p95 in ms, slowest p95 first."""
-    return type_figures(queryset)[1]
 
 
 def _percentile(sorted_values, fraction):
@@ -243,20 +211,10 @@ def event_summaries(insights):
     if insights.durations:
         slowest = insights.durations[0]
         sentences.append(
-            f"{slowest.label} is the slowest step: {format_ms(slowest.avg_ms)} on average, "
-            f"{format_ms(slowest.p95_ms)} at p95."
+            f"{slowest.label} is the slowest step: {format_duration(slowest.avg_ms)} on average, "
+            f"{format_duration(slowest.p95_ms)} at p95."
         )
     return sentences
-
-
-def format_ms(ms):
-    if ms is None:
-        return "—"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    return f"{ms / 60_000:.1f} min"
 
 
 def summaries(project, *, now=None):
@@ -320,13 +278,8 @@ __all__ = [
     "Insights",
     "Percentile",
     "action_summaries",
-    "counts_by_day",
     "counts_by_status",
-    "counts_by_type",
-    "duration_stats",
     "type_figures",
-    "failure_rate",
-    "format_ms",
     "project_insights",
     "summaries",
     "today_counts",

@@ -65,15 +65,19 @@ def decode_cursor(cursor: str, queryset) -> tuple[datetime, object]:
     return created_at, pk
 
 
-def after_cursor(queryset, cursor: str):
-    """Rows strictly older than the cursor's row, in (created_at, pk) order."""
-    created_at, pk = decode_cursor(cursor, queryset)
+def older_than(queryset, created_at, pk):
+    """Rows strictly older than the row (created_at, pk), in (created_at, pk) order: the keyset condition."""
     pk_name = _pk_name(queryset)
     # `created_at <= c` is redundant with the OR but is what lets the (…, created_at, id) index range-scan
     # straight to the cursor instead of filtering from the newest row down (which would be OFFSET in disguise).
     return queryset.filter(
         Q(created_at__lte=created_at) & (Q(created_at__lt=created_at) | Q(**{f"{pk_name}__lt": pk}))
     )
+
+
+def after_cursor(queryset, cursor: str):
+    """Rows strictly older than the cursor's row."""
+    return older_than(queryset, *decode_cursor(cursor, queryset))
 
 
 def newer_than_cursor(queryset, cursor: str):
@@ -117,10 +121,7 @@ def iterate_keyset(queryset, chunk_size: int = 2000, fields=None):
     while True:
         chunk_qs = queryset
         if last is not None:
-            created_at, pk = last
-            chunk_qs = chunk_qs.filter(
-                Q(created_at__lte=created_at) & (Q(created_at__lt=created_at) | Q(**{f"{pk_name}__lt": pk}))
-            )
+            chunk_qs = older_than(chunk_qs, *last)
         if fields:
             chunk = list(chunk_qs.values_list(*fields)[:chunk_size])
             if not chunk:

@@ -1,4 +1,4 @@
-"""Answer-quality jobs: the chunk-performance rollup and the content-gap aggregation (seed 002).
+"""Answer-quality jobs: the chunk-performance rollup and the content-gap aggregation.
 
 Both run as management commands (`rollup_chunk_performance`, `aggregate_content_gaps`) and as django.tasks
 tasks (`rollup_chunk_performance_task`, `aggregate_content_gaps_task`), which store their summary as the result.

@@ -42,3 +42,21 @@ def record_member_removed(sender, membership, user=None, **kwargs):
         action_details=f"{username} left the project" if left else f"{username} ({membership.get_role_display().lower()}) removed",
         user=user,
     )
+
+
+def record_api_key_created(sender, key, user=None, **kwargs):
+    track_activity(
+        project=key.project,
+        action_type="api_key_created",
+        action_details=f"API key “{key.name}” (ah_{key.prefix}_…, {key.get_scope_display().lower()}) created",
+        user=user,
+    )
+
+
+def record_api_key_revoked(sender, key, user=None, **kwargs):
+    track_activity(
+        project=key.project,
+        action_type="api_key_revoked",
+        action_details=f"API key “{key.name}” (ah_{key.prefix}_…) revoked",
+        user=user,
+    )

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from django.db import transaction
 
+from .ingest import ingest_events, validate_event
 from .models.activity import ActionStatus, ActivityEvent, EventStatus, ProjectAction
 
 logger = logging.getLogger("events.tracking")
@@ -45,7 +46,7 @@ def track_activity(
     status=ActionStatus.SUCCESS,
     environment="development",
 ):
-    """Append one audit action (seed 001). Returns the ProjectAction, or None if it could not be recorded."""
+    """Append one audit action. Returns the ProjectAction, or None if it could not be recorded."""
 
     def write():
         return ProjectAction.objects.create(
@@ -74,26 +75,21 @@ def track_event(
     status=EventStatus.IN_PROGRESS,
     duration=None,
 ):
-    """Record one activity event (seed 000). Returns the ActivityEvent, or None if it could not be recorded.
+    """Record one activity event. Returns the ActivityEvent, or None if it could not be recorded.
 
-    The status defaults to IN_PROGRESS as in the seed; pass COMPLETED/FAILED for an instantaneous event.
+    Checked and stored by `events.ingest` exactly as an API request is. The status defaults to IN_PROGRESS;
+    pass COMPLETED/FAILED for an instantaneous event.
     """
 
     def write():
-        return ActivityEvent.objects.create(
-            project=project,
-            event_type=event_type,
-            title=title,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            description=description,
-            metadata=metadata,
-            user=user,
-            status=status,
-            duration=duration,
+        item = validate_event(
+            event_type=event_type, title=title, entity_type=entity_type, entity_id=entity_id,
+            description=description, metadata=metadata, status=status, duration=duration,
         )
+        [(event, _)] = ingest_events(project, [item], user=user)
+        return event
 
-    return _safely(f"activity event {event_type!r}", write)
+    return _safely(f"activity event {str(event_type)!r}", write)
 
 
 def finish_event(event, *, status, duration=None, error=None, metadata=None):

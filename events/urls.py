@@ -5,7 +5,7 @@ from .views import activity, conversations
 app_name = "events"
 
 urlpatterns = [
-    # Activity feed, insights and audit log (seeds 000 and 001).
+    # Activity feed, insights and audit log.
     path("projects/<slug:slug>/activity/", activity.feed, name="feed"),
     path("projects/<slug:slug>/activity/<int:pk>/", activity.event_detail, name="event_detail"),
     path("projects/<slug:slug>/activity/export.csv", activity.feed_export, {"fmt": "csv"}, name="feed_export_csv"),
@@ -14,7 +14,7 @@ urlpatterns = [
     path("projects/<slug:slug>/audit/", activity.audit_log, name="audit"),
     path("projects/<slug:slug>/audit/export.csv", activity.audit_export, {"fmt": "csv"}, name="audit_export_csv"),
     path("projects/<slug:slug>/audit/export.jsonl", activity.audit_export, {"fmt": "jsonl"}, name="audit_export_jsonl"),
-    # Conversations, feedback and answer quality (seed 002).
+    # Conversations, feedback and answer quality.
     path("projects/<slug:slug>/conversations/", conversations.conversation_list, name="conversations"),
     path("projects/<slug:slug>/conversations/<int:conversation_id>/", conversations.conversation_detail, name="conversation"),
     path("projects/<slug:slug>/answers/<int:message_id>/feedback/", conversations.give_feedback, name="feedback"),

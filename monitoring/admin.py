@@ -7,6 +7,7 @@ from .models import (
     HealthCheck,
     MonitoringReport,
     NotificationLog,
+    ReportRun,
     SystemHealthCheck,
     WorkflowAnomaly,
     WorkflowAnomalySettings,
@@ -128,3 +129,14 @@ class WorkflowAnomalySettingsAdmin(admin.ModelAdmin):
     list_display = ["workflow_name", "project", "environment", "sensitivity", "updated_at"]
     list_filter = ["sensitivity", "environment"]
     search_fields = ["workflow_name"]
+
+
+@admin.register(ReportRun)
+class ReportRunAdmin(admin.ModelAdmin):
+    """Which runs each report counted: read-only, written by the report builder."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

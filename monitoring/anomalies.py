@@ -82,7 +82,7 @@ def judge_duration(histogram: dict, duration_ms: int, threshold: float) -> Verdi
     if sum(histogram.values()) < MIN_BASELINE_RUNS:
         return None
     median = _weighted_median(histogram)
-    deviations = {}
+    deviations: dict = {}
     for bucket, count in histogram.items():
         deviations[abs(bucket - median)] = deviations.get(abs(bucket - median), 0) + count
     mad = max(_weighted_median(deviations), MIN_MAD_BUCKETS)

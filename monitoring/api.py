@@ -1,7 +1,7 @@
 """Ingestion API for workflow runs and metrics (mounted under /api/v1/monitoring/).
 
 Every endpoint acts on the API key's project; a run id from another project is an unknown run. Writing needs a
-read-write key. snake_case field names; the seed's camelCase (runId, workflowName, …) is accepted too.
+read-write key. snake_case field names; the older clients' camelCase (runId, workflowName, …) is accepted too.
 Retries are safe: repeating a start, a finish or a metric returns what is stored (200) instead of duplicating it;
 a repeat that contradicts what is stored is a 409 saying why. Every write also honours `Idempotency-Key`
 (projects/idempotency.py, as on the events API): a retry with the same key gets the original response.
@@ -22,6 +22,7 @@ from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
 from projects.api_auth import require_write
+from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 from projects.idempotency import run_idempotent
 
 from .cron import describe
@@ -184,14 +185,6 @@ class MetricOut(Schema):
     run_id: str | None
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
-# Every monitoring operation can answer these (body not JSON, no key, invalid fields, rate limit, database busy).
-COMMON_ERRORS = {400: ErrorOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut, 503: ErrorOut}
-
-
 def _run_out(execution):
     return RunOut(
         run_id=execution.run_id, workflow_name=execution.workflow_name, environment=execution.environment,
@@ -204,7 +197,7 @@ def _run_out(execution):
 
 @router.post(
     "/monitoring/runs/start",
-    response={200: RunOut, 201: RunOut, 403: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
+    response={200: RunOut, 201: RunOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record that a workflow run started",
 )
 def run_start(request, payload: RunStartIn, idempotency_key: IdempotencyKey = None):
@@ -229,7 +222,7 @@ def run_start(request, payload: RunStartIn, idempotency_key: IdempotencyKey = No
 
 @router.post(
     "/monitoring/runs/{run_id}/finish",
-    response={200: RunOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
+    response={200: RunOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow run's outcome (duration is computed from its start)",
 )
 def run_finish(request, run_id: RunIdPath, payload: RunFinishIn, idempotency_key: IdempotencyKey = None):
@@ -258,7 +251,7 @@ def _finish(request, run_id, payload):
     return 200, _run_out(execution).model_dump()
 
 
-@router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut, **COMMON_ERRORS}, summary="Read one run")
+@router.get("/monitoring/runs/{run_id}", response={200: RunOut, 404: ErrorOut, **READ_ERRORS}, summary="Read one run")
 def run_detail(request, run_id: RunIdPath):
     execution = WorkflowExecution.objects.filter(project=request.auth.project, run_id=run_id[:128]).first()
     if execution is None:
@@ -268,7 +261,7 @@ def run_detail(request, run_id: RunIdPath):
 
 @router.post(
     "/monitoring/metrics",
-    response={200: MetricOut, 201: MetricOut, 403: ErrorOut, 404: ErrorOut, **COMMON_ERRORS},
+    response={200: MetricOut, 201: MetricOut, 404: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow metric (idempotent per workflow, metric name and recorded_at)",
 )
 def metric_create(request, payload: MetricIn, idempotency_key: IdempotencyKey = None):
@@ -391,7 +384,7 @@ def _schedule_of(request, schedule_id):
     return schedule
 
 
-@router.get("/monitoring/schedules", response={200: list[ScheduleOut], **COMMON_ERRORS}, summary="List schedules")
+@router.get("/monitoring/schedules", response={200: list[ScheduleOut], **READ_ERRORS}, summary="List schedules")
 def schedule_list(request, environment: str | None = None):
     rows = WorkflowSchedule.objects.filter(project=request.auth.project).order_by("workflow_name", "environment")
     if environment:
@@ -399,14 +392,14 @@ def schedule_list(request, environment: str | None = None):
     return Status(200, [_schedule_out(s) for s in rows])
 
 
-@router.get("/monitoring/schedules/{schedule_id}", response={200: ScheduleOut, 404: ErrorOut, **COMMON_ERRORS}, summary="Read a schedule")
+@router.get("/monitoring/schedules/{schedule_id}", response={200: ScheduleOut, 404: ErrorOut, **READ_ERRORS}, summary="Read a schedule")
 def schedule_detail(request, schedule_id: SlugPath):
     return Status(200, _schedule_out(_schedule_of(request, schedule_id)))
 
 
 @router.post(
     "/monitoring/schedules",
-    response={201: ScheduleOut, 403: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
+    response={201: ScheduleOut, 403: ErrorOut, 409: ErrorOut, **READ_ERRORS},
     summary="Create a schedule",
 )
 def schedule_create(request, payload: ScheduleIn, idempotency_key: IdempotencyKey = None):
@@ -426,7 +419,7 @@ def schedule_create(request, payload: ScheduleIn, idempotency_key: IdempotencyKe
 
 @router.patch(
     "/monitoring/schedules/{schedule_id}",
-    response={200: ScheduleOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
+    response={200: ScheduleOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **READ_ERRORS},
     summary="Update a schedule (any of its fields; paused: true/false pauses or resumes it)",
 )
 def schedule_update(request, schedule_id: SlugPath, payload: SchedulePatch, idempotency_key: IdempotencyKey = None):
@@ -515,7 +508,7 @@ def _query_environment(value):
         raise HttpError(400, f"environment {exc}") from None
 
 
-@router.get("/monitoring/health-checks", response={200: list[HealthCheckOut], **COMMON_ERRORS}, summary="List health checks")
+@router.get("/monitoring/health-checks", response={200: list[HealthCheckOut], **READ_ERRORS}, summary="List health checks")
 def health_check_list(request, environment: str | None = None):
     rows = HealthCheck.objects.filter(project=request.auth.project).order_by("check_name", "check_id")
     if environment:
@@ -523,7 +516,7 @@ def health_check_list(request, environment: str | None = None):
     return Status(200, [_check_out(c) for c in rows])
 
 
-@router.get("/monitoring/health-checks/{check_id}", response={200: HealthCheckOut, 404: ErrorOut, **COMMON_ERRORS},
+@router.get("/monitoring/health-checks/{check_id}", response={200: HealthCheckOut, 404: ErrorOut, **READ_ERRORS},
             summary="Read a health check")
 def health_check_detail(request, check_id: SlugPath):
     return Status(200, _check_out(_check_of(request, check_id)))
@@ -531,7 +524,7 @@ def health_check_detail(request, check_id: SlugPath):
 
 @router.post(
     "/monitoring/health-checks",
-    response={201: HealthCheckOut, 403: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
+    response={201: HealthCheckOut, 403: ErrorOut, 409: ErrorOut, **READ_ERRORS},
     summary="Create a health check",
 )
 def health_check_create(request, payload: HealthCheckIn, idempotency_key: IdempotencyKey = None):
@@ -551,7 +544,7 @@ def health_check_create(request, payload: HealthCheckIn, idempotency_key: Idempo
 
 @router.patch(
     "/monitoring/health-checks/{check_id}",
-    response={200: HealthCheckOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **COMMON_ERRORS},
+    response={200: HealthCheckOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **READ_ERRORS},
     summary="Update a health check (paused: true/false pauses or resumes it)",
 )
 def health_check_update(request, check_id: SlugPath, payload: HealthCheckPatch, idempotency_key: IdempotencyKey = None):

@@ -54,9 +54,9 @@ LATE_SCHEDULE = "invoice-sync"
 LATE_AFTER = timedelta(seconds=10)
 
 
-def seed(context, log):
+def add_demo(context, log):
     projects = context["projects"]
-    rng = random.Random(3)  # fixed seed: the same demo every time
+    rng = random.Random(3)  # fixed random state: the same demo every time
     now = timezone.now().replace(second=0, microsecond=0)
     runs = []
     for name, slug, _cron, per_day, failure_rate, seconds in WORKFLOWS:

@@ -8,6 +8,7 @@ from django.db.models import Avg, Count, Q, Sum
 from django.dispatch import Signal
 from django.utils import timezone
 
+from projects.durations import format_duration
 from projects.models import Project
 
 from .models import MonitoringReport, NotificationType, ReportRun, ReportType, RunStatus, WorkflowExecution
@@ -64,7 +65,7 @@ def build_report(start, end, report_type=ReportType.ON_DEMAND, requested_by=None
                 message=(
                     f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC: {report.total_runs} runs, "
                     f"{report.successful_runs} succeeded, {report.failed_runs} failed, "
-                    f"average {report.avg_duration_ms / 1000:.1f} s."
+                    f"average {format_duration(report.avg_duration_ms)}."
                 ),
                 dedupe_key=f"report:{report.report_id}",
                 payload={"report_id": report.report_id, "success_rate": report.success_rate,

@@ -162,7 +162,7 @@ def _resolve(host: str, port: int) -> list[str]:
     seen = []
     for *_, sockaddr in infos:
         if sockaddr[0] not in seen:
-            seen.append(sockaddr[0])
+            seen.append(str(sockaddr[0]))
     return seen
 
 
@@ -227,13 +227,14 @@ def _connection(target: Target, deadline: _Deadline):
                 last = exc
         raise last or OSError("no address to connect to")
 
+    conn: http.client.HTTPConnection
     if target.scheme == "https":
         conn = http.client.HTTPSConnection(
             target.host, target.port, timeout=deadline.left(), context=ssl.create_default_context()
         )
     else:
         conn = http.client.HTTPConnection(target.host, target.port, timeout=deadline.left())
-    conn._create_connection = connect_checked  # the one hook http.client offers for where the socket goes
+    conn._create_connection = connect_checked  # type: ignore[attr-defined]  # the one hook http.client offers for where the socket goes
     return conn
 
 

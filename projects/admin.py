@@ -29,7 +29,7 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user", "project"]
 
 
-# --- API keys (issue 4) --------------------------------------------------------------------------------------
+# --- API keys --------------------------------------------------------------------------------------
 
 
 @admin.register(ApiKey)

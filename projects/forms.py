@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.text import slugify
 
-from .models import Membership, Project, Role
+from .models import ApiKey, ApiKeyScope, Membership, Project, Role
 
 
 def slug_from_name(name):
@@ -59,3 +59,25 @@ class AddMemberForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scope"]
+        labels = {"name": "Key name", "scope": "Access"}
+        help_texts = {"name": "Say where it will be used, e.g. “CI pipeline” or “indexing worker”."}
+        widgets = {"scope": forms.RadioSelect}
+
+    def __init__(self, *args, project, **kwargs):
+        self.project = project
+        super().__init__(*args, **kwargs)
+        self.fields["scope"].initial = ApiKeyScope.READ
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the key a name.")
+        if self.project.api_keys.active().filter(name__iexact=name).exists():
+            raise forms.ValidationError(f"An active key is already named “{name}”; choose another name.")
+        return name

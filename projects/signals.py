@@ -4,5 +4,7 @@ from django.dispatch import Signal
 
 project_created = Signal()  # kwargs: project, user
 member_added = Signal()  # kwargs: membership, user
+api_key_created = Signal()  # kwargs: key, user
+api_key_revoked = Signal()  # kwargs: key, user
 member_role_changed = Signal()  # kwargs: membership (with its new role), old_role, user
 member_removed = Signal()  # kwargs: membership (already deleted; project and user still readable), user

@@ -5,8 +5,8 @@ from django.views.decorators.http import require_POST
 
 from .access import get_project_for_member
 from .forms import AddMemberForm, ProjectForm, RoleForm
-from .keys import keys_context
 from .models import LastOwnerError, Membership, Project, Role, change_role, remove_member
+from .settings_page import members_card, settings_context
 from .signals import member_added, member_removed, member_role_changed, project_created
 
 
@@ -36,29 +36,15 @@ def console(request, slug):
     )
 
 
-def _members_context(project, membership, **extra):
-    return {
-        "project": project,
-        "membership": membership,
-        "members": project.memberships.select_related("user").order_by("user__username"),
-        "roles": Role.choices,
-        "add_form": extra.pop("add_form", None) or AddMemberForm(project=project),
-        **extra,
-    }
-
-
 def settings_page(request, slug):
     project, membership = get_project_for_member(request, slug)
-    context = _members_context(project, membership, active_tab="settings")
-    context.update(keys_context(project))  # the API-keys card (projects/keys.py)
-    return render(request, "projects/settings.html", context)
+    return render(request, "projects/settings.html", settings_context(project, membership))
 
 
 def _members_response(request, project, membership, status=200, **extra):
     """The members card: the htmx fragment, or a redirect back to Settings for a plain form post."""
     if request.htmx:
-        context = _members_context(project, membership, **extra)
-        return render(request, "projects/settings.html#members", context, status=status)
+        return render(request, "projects/settings.html#members", members_card(project, membership, **extra), status=status)
     if extra.get("error"):
         messages.error(request, extra["error"])
     return redirect("projects:settings", slug=project.slug)
@@ -71,9 +57,7 @@ def member_add(request, slug):
     if not form.is_valid():
         if request.htmx:
             return _members_response(request, project, membership, status=422, add_form=form)
-        context = _members_context(project, membership, active_tab="settings", add_form=form)
-        context.update(keys_context(project))
-        return render(request, "projects/settings.html", context, status=422)
+        return render(request, "projects/settings.html", settings_context(project, membership, add_form=form), status=422)
     added = Membership.objects.create(project=project, user=form.user, role=form.cleaned_data["role"])
     member_added.send(sender=Membership, membership=added, user=request.user)
     return _members_response(request, project, membership, notice=f"{form.user.username} added as {added.get_role_display().lower()}.")

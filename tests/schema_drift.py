@@ -79,7 +79,7 @@ def camel(name):
 
 
 def message_fk_without_cascade():
-    """Seed 002: the message-event foreign key recreated by hand without ON DELETE CASCADE."""
+    """The message-event foreign key recreated by hand without ON DELETE CASCADE."""
     if connection.vendor == "postgresql":
         fk = next(f for f in live_table("events_messageevent").foreign_keys if f.columns == ("message_id",))
         return [

@@ -9,12 +9,8 @@ from django.utils import timezone
 from events.filters import ActivityEventFilter, ProjectActionFilter
 from events.insights import (
     action_summaries,
-    counts_by_day,
-    counts_by_status,
-    counts_by_type,
-    duration_stats,
-    failure_rate,
     project_insights,
+    today_counts,
 )
 from events.models.activity import (
     ActivityEvent,
@@ -226,7 +222,7 @@ def test_audit_filter_by_type_status_environment_and_text(project, owner):
         return set(f.qs)
 
     assert audit(action_type=["deployment"]) == {deploy}
-    assert audit(action_type=["member_added"]) == {custom}  # types beyond the seed's eight are offered too
+    assert audit(action_type=["member_added"]) == {custom}  # types beyond the eight built-in ones are offered too
     assert audit(status=["failed"]) == {failed}
     assert audit(environment="production") == {deploy}
     assert audit(q="fly.io") == {deploy}
@@ -303,23 +299,35 @@ def test_insights_counts_durations_and_failure_rate(project):
     make_event(project, event_type=EventType.APR_FAILED, status=EventStatus.FAILED, duration=1000)
     make_event(project, event_type=EventType.INDEXING_STARTED, status=EventStatus.IN_PROGRESS)
     make_event(project, event_type=EventType.INDEXING_STARTED, minutes_ago=60 * 24 * 60)  # outside 30 days
-    events = ActivityEvent.objects.for_project(project).last_days(30)
-
-    assert counts_by_type(events)[0] == ("APR_COMPLETED", "APR completed", 4)
-    assert counts_by_status(events) == {"IN_PROGRESS": 1, "COMPLETED": 4, "FAILED": 1}
-    assert failure_rate(events) == pytest.approx(1 / 5)
-    stats = {s.event_type: s for s in duration_stats(events)}
-    assert stats["APR_COMPLETED"].avg_ms == pytest.approx(250)
-    assert stats["APR_COMPLETED"].p95_ms == pytest.approx(385)  # percentile_cont: 300 + 0.85 × 100
-    days = counts_by_day(events, 7)
-    assert len(days) == 7 and days[-1].total == 6 and days[-1].failed == 1
 
     data = project_insights(project, days=30)
+    assert data.by_type[0] == ("APR_COMPLETED", "APR completed", 4)
     assert data.total == 6
-    assert data.by_status["FAILED"] == 1
-    assert data.failure_rate == pytest.approx(0.2)
-    assert len(data.by_day) == 30
+    assert data.by_status == {"IN_PROGRESS": 1, "COMPLETED": 4, "FAILED": 1}
+    assert data.failure_rate == pytest.approx(1 / 5)
+    stats = {s.event_type: s for s in data.durations}
+    assert stats["APR_COMPLETED"].avg_ms == pytest.approx(250)
+    assert stats["APR_COMPLETED"].p95_ms == pytest.approx(385)  # percentile_cont: 300 + 0.85 × 100
+    assert len(data.by_day) == 30 and data.by_day[-1].total == 6 and data.by_day[-1].failed == 1
+    assert sum(d.total for d in data.by_day[:-1]) == 0
     assert data.as_dict()["by_day"][-1]["total"] == 6
+    assert len(project_insights(project, days=7).by_day) == 7
+
+
+def test_insights_of_a_filtered_queryset_count_only_its_events(project):
+    make_event(project, event_type=EventType.APR_COMPLETED, status=EventStatus.COMPLETED, duration=100)
+    make_event(project, event_type=EventType.INDEXING_STARTED, status=EventStatus.FAILED, duration=900)
+    data = project_insights(project, days=7, queryset=ActivityEvent.objects.for_project(project).failed())
+    assert data.total == 1 and data.by_type == [("INDEXING_STARTED", "Indexing started", 1)]
+    assert data.failure_rate == pytest.approx(1.0)
+
+
+def test_today_counts_count_todays_events_across_projects(project):
+    other = Project.objects.create(name="Other", slug="other-today")
+    make_event(project, status=EventStatus.COMPLETED)
+    make_event(other, status=EventStatus.FAILED)
+    make_event(project, status=EventStatus.FAILED, minutes_ago=60 * 24 * 3)  # not today
+    assert today_counts([project, other]) == {"IN_PROGRESS": 0, "COMPLETED": 1, "FAILED": 1}
 
 
 def test_insights_reject_unbounded_windows(project):

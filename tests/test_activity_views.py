@@ -161,7 +161,7 @@ def test_in_progress_rows_poll_and_refresh_their_status(client_for, project, vie
         reverse("events:event_detail", args=[project.slug, running.pk]),
         headers={"HX-Request": "true", "HX-Target": f"event-{running.pk}"},
     ).content.decode()
-    assert row.lstrip().startswith("<tr") and "Completed" in row and "4,200 ms" in row
+    assert row.lstrip().startswith("<tr") and "Completed" in row and "4.2 s" in row
     assert "data-poll" not in row  # finished rows stop polling
 
 

@@ -19,6 +19,8 @@ from events.models import ActivityEvent
 from projects.models import ApiKey, IdempotencyRecord
 from tests.api_fixtures import *  # noqa: F403
 
+pytestmark = pytest.mark.concurrency
+
 WRITERS = 8
 EVENTS_PER_WRITER = 2000
 BATCH = 250

@@ -3,6 +3,7 @@ the admin shows prefixes only, and the docs page works offline under the strict 
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from events.models import ProjectAction
 from projects.models import ApiKey, hash_api_token
@@ -154,3 +155,24 @@ def test_docs_page_is_served_from_our_origin(client, db):
 def test_openapi_document_lists_every_activity_endpoint(client, db):
     paths = client.get("/api/v1/openapi.json").json()["paths"]
     assert {"/api/v1/events", "/api/v1/events/{event_id}", "/api/v1/actions", "/api/v1/feed", "/api/v1/insights"} <= set(paths)
+
+
+def test_authenticate_returns_the_key_with_its_project_and_refuses_revoked_or_wrong_secrets(project, owner):
+    key, token = ApiKey.objects.create_key(project=project, name="lookup", scope="write", created_by=owner)
+    found = ApiKey.objects.authenticate(token)
+    assert found.pk == key.pk and found.can_write
+    assert (found.project.pk, found.project.slug, found.project.created_at) == (project.pk, project.slug, project.created_at)
+    assert found.name == "lookup" and found.created_at == key.created_at  # columns left out are loaded when read
+    assert found.last_used_at is None and found.revoked_at is None
+    used = timezone.now()
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=used)
+    assert ApiKey.objects.authenticate(token).last_used_at == used  # an aware datetime on every backend
+    assert ApiKey.objects.authenticate(token[:-2] + ("xx" if not token.endswith("xx") else "yy")) is None
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    assert ApiKey.objects.authenticate(token) is None
+
+
+def test_revoked_key_is_refused_by_the_deep_health_check_too(client, project, owner):
+    key, token = ApiKey.objects.create_key(project=project, name="health", created_by=owner)
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    assert client.get("/healthz?deep=1", headers={"Authorization": f"Bearer {token}"}).status_code == 401

@@ -341,6 +341,7 @@ def _assert_each_sent_once(server, count):
     assert NotificationLog.objects.count() == count
 
 
+@pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
 def test_two_daemons_in_parallel_send_each_notification_once(slack):
     count = 40
@@ -383,6 +384,7 @@ def test_two_daemons_in_parallel_send_each_notification_once(slack):
     _assert_each_sent_once(slack, count)
 
 
+@pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
 def test_two_daemons_in_parallel_run_each_health_check_once(http_server):
     for i in range(30):

@@ -80,7 +80,7 @@ def test_histogram_percentile_edge_cases():
     assert values == sorted(values)
 
 
-def test_seed_group_by_status_and_workflow_with_average_duration(project):
+def test_group_by_status_and_workflow_gives_counts_and_average_duration(project):
     now = timezone.now()
     for i, (name, status, seconds) in enumerate([("a", "SUCCESS", 10), ("a", "SUCCESS", 20), ("a", "FAILED", 5), ("b", "SUCCESS", 1)]):
         start_run(project, run_id=f"g{i}", workflow_name=name, started_at=now - timedelta(minutes=10))

@@ -208,7 +208,7 @@ def test_feedback_counts_per_message_come_from_the_fk(project, owner, viewer, an
     acts.rate(answer, owner, "helpful")
     acts.rate(answer, viewer, "not_helpful")
     acts.ask_for_more(answer, viewer, ["steps"])
-    # An event that only names the message in metadata (the seed's old way) is not counted.
+    # An event that only names the message in metadata (how older clients sent it) is not counted.
     MessageEvent.objects.create(conversation=answer.conversation, event_type="user_message", feedback="helpful",
                                 metadata={"messageId": answer.pk})
     row = Message.objects.with_feedback_counts().get(pk=answer.pk)

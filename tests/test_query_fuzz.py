@@ -40,7 +40,7 @@ VALUES = st.one_of(
     st.sampled_from(EDGE_VALUES),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
     st.dates().map(lambda d: d.isoformat()),
-    st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40),
+    st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40),
 )
 
 

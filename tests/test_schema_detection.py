@@ -1,4 +1,4 @@
-"""What check_schema detects beyond the seed incidents, and what it must not call drift."""
+"""What check_schema detects beyond the past incidents, and what it must not call drift."""
 
 import pytest
 from django.db import connection

@@ -1,4 +1,4 @@
-"""Each seed post-mortem, reproduced on the real test database, is reported with a message naming the object."""
+"""Each past incident's post-mortem, reproduced on the real test database, is reported with a message naming the object."""
 
 import re
 
@@ -22,7 +22,7 @@ def database_left_as_found():
     assert_clean()
 
 
-def test_seed_000_dropped_activity_event_table_is_reported():
+def test_dropped_activity_event_table_is_reported():
     with drifted(f"DROP TABLE events_activityevent{' CASCADE' if POSTGRESQL else ''}"):
         [finding] = findings("missing_table", "events_activityevent")
     assert "events.ActivityEvent" in finding.message
@@ -31,7 +31,7 @@ def test_seed_000_dropped_activity_event_table_is_reported():
     assert "CREATE TABLE" in finding.repair and "event_project_type_created" in finding.repair
 
 
-def test_seed_000_dropped_composite_index_is_reported_with_its_columns():
+def test_dropped_composite_index_is_reported_with_its_columns():
     with drifted("DROP INDEX event_project_type_created"):
         [finding] = findings("missing_index")
     assert finding.object == "events_activityevent.event_project_type_created"
@@ -40,8 +40,8 @@ def test_seed_000_dropped_composite_index_is_reported_with_its_columns():
 
 
 @pytest.mark.parametrize("table", ["workflow_executions", "project_actions"])
-def test_seed_003_camel_case_columns_are_reported_as_renames(table):
-    # Seed 003 (Prisma P2022): the monitoring tables had camelCase columns where the code expected snake_case.
+def test_camel_case_columns_are_reported_as_renames(table):
+    # Prisma P2022: the monitoring tables had camelCase columns where the code expected snake_case.
     snake = [c for c in live_table(table).columns if "_" in c]
     renames = [f'ALTER TABLE "{table}" RENAME COLUMN "{c}" TO "{camel(c)}"' for c in snake]
     with drifted(*renames):
@@ -54,7 +54,7 @@ def test_seed_003_camel_case_columns_are_reported_as_renames(table):
     assert created.repair == f'ALTER TABLE "{table}" RENAME COLUMN "createdAt" TO "created_at";'
 
 
-def test_seed_004_table_dropped_while_migrations_say_applied_is_reported():
+def test_table_dropped_while_migrations_say_applied_is_reported():
     with drifted(f"DROP TABLE events_bookmark{' CASCADE' if POSTGRESQL else ''}"):
         # Django's own check is blind to it: the migration records say everything is applied.
         call_command("migrate", check=True, skip_checks=True, verbosity=0)
@@ -64,7 +64,7 @@ def test_seed_004_table_dropped_while_migrations_say_applied_is_reported():
     assert "events.Bookmark" in finding.message
 
 
-def test_seed_002_message_event_fk_without_on_delete_cascade_is_reported():
+def test_message_event_fk_without_on_delete_cascade_is_reported():
     with drifted(*message_fk_without_cascade()):
         [finding] = findings("fk_on_delete")
     assert finding.object == "events_messageevent.message_id"

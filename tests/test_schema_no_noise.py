@@ -30,7 +30,7 @@ def database_left_as_found():
 
 
 def test_database_with_demo_data_is_clean():
-    call_command("demo_data", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("demo_data", stdout=open(os.devnull, "w"))
     assert ActivityEvent.objects.exists()
     assert_clean()
 

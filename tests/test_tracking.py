@@ -30,19 +30,31 @@ def test_track_event_records_an_event(project):
     assert ActivityEvent.objects.get(pk=event.pk).metadata == {"tokens": 42}
 
 
-def test_database_error_inside_callers_transaction_is_confined(project, caplog):
-    """The tracker's failure rolls back to its savepoint; the surrounding work still commits."""
+def test_invalid_event_inside_callers_transaction_is_logged_and_the_caller_commits(project, caplog):
     with caplog.at_level(logging.ERROR, logger="events.tracking"):
         with transaction.atomic():
             Project.objects.create(name="Outer work", slug="outer-work")
-            # Violates the database check constraint on event_type: a real IntegrityError from the database.
-            result = track_event(project=project, event_type="NOT_A_TYPE", entity_type="x", title="bad")
-            assert result is None
-            # The transaction is still usable after the failure.
+            assert track_event(project=project, event_type="NOT_A_TYPE", entity_type="x", title="bad") is None
             Project.objects.create(name="More outer work", slug="more-outer-work")
     assert Project.objects.filter(slug__in=["outer-work", "more-outer-work"]).count() == 2
     assert not ActivityEvent.objects.exists()
     assert "Could not record activity event 'NOT_A_TYPE'" in caplog.text
+
+
+def test_database_error_inside_callers_transaction_is_confined(project, caplog):
+    """A real database error (the events table is gone) rolls back to the tracker's savepoint only."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE events_activityevent RENAME TO events_activityevent_gone")
+    try:
+        with caplog.at_level(logging.ERROR, logger="events.tracking"), transaction.atomic():
+            Project.objects.create(name="Outer work", slug="outer-work")
+            assert track_event(project=project, event_type=EventType.INDEXING_STARTED, entity_type="x", title="ok") is None
+            Project.objects.create(name="More outer work", slug="more-outer-work")  # the transaction is still usable
+        assert Project.objects.filter(slug__in=["outer-work", "more-outer-work"]).count() == 2
+        assert "Could not record activity event 'INDEXING_STARTED'" in caplog.text
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE events_activityevent_gone RENAME TO events_activityevent")
 
 
 def test_audit_failure_inside_transaction_returns_none_and_outer_commits(project, caplog):
@@ -54,7 +66,7 @@ def test_audit_failure_inside_transaction_returns_none_and_outer_commits(project
 
 
 def test_tracker_survives_a_missing_table(project, caplog):
-    """Schema drift (seed 000's missing table) is logged, not raised into the caller."""
+    """Schema drift (a missing table) is logged, not raised into the caller."""
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE project_actions RENAME TO project_actions_gone")
     try:

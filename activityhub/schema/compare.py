@@ -262,7 +262,7 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
     extra = [c for c in table.columns if c not in exp.columns]
     for column in missing:
         col = exp.columns[column]
-        # Seed 003's P2022: `createdAt` where the model says `created_at` is a rename, not a loss.
+        # Prisma's P2022 incident: `createdAt` where the model says `created_at` is a rename, not a loss.
         lookalike = next((e for e in extra if _squash(e) == _squash(column)), None)
         if lookalike:
             extra.remove(lookalike)

@@ -7,24 +7,25 @@ events are also idempotent by their client-supplied `external_id`.
 
 import json
 from datetime import UTC, timedelta
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
 from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django.http import Http404, HttpResponse
 from django.utils import timezone
-from ninja import Body, Header, Path, Query, Router
+from ninja import Body, Path, Query, Router
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from events.filters import ActivityEventFilter, filter_errors
+from events.ingest import ExternalIdConflict, ingest_events
 from events.insights import project_insights
 from events.models import ActivityEvent, ProjectAction
 from events.models.activity import CATEGORY_OF_TYPE, EventStatus
-from events.pagination import InvalidCursor, after_cursor, decode_cursor, encode_cursor
+from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
 from projects.api_auth import require_write
+from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
 from projects.idempotency import json_response, run_idempotent
 
 from .activity_schemas import (
@@ -32,9 +33,9 @@ from .activity_schemas import (
     ActionBatchOut,
     ActionOut,
     ActionPayload,
-    ErrorOut,
     EventBatchIn,
     EventBatchOut,
+    EventIn,
     EventOut,
     EventPatch,
     EventPayload,
@@ -47,12 +48,6 @@ from .activity_schemas import (
 
 router = Router(tags=["activity"])
 
-IDEMPOTENCY_HELP = (
-    "Any unique string (a UUID is best). Retrying with the same key and body returns the original response "
-    "(header Idempotent-Replayed: true) and stores nothing new."
-)
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_HELP)]
-WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 MAX_EVENT_ID = 2**63 - 1
 # A query string is text: "7" must validate, which an int Literal would refuse.
 InsightsDays = Annotated[Literal["7", "30", "90"], Query(description="Window in days.")]
@@ -121,93 +116,6 @@ def _duplicate_external_ids(items):
     return errors
 
 
-# PostgreSQL fast path for batches: the validated items travel as ONE JSON parameter and the database unpacks
-# them (jsonb_to_recordset), with ids taken from the sequence first so each item knows its id without relying
-# on RETURNING order. Django's bulk_create builds a model object and a placeholder per value (13,000 for a full
-# batch), which costs more CPU than the insert itself.
-_JSON_INSERT = """
-INSERT INTO {table} (id, project_id, event_type, entity_type, entity_id, title, description, metadata, status,
-                     duration, external_id, created_at, updated_at)
-SELECT x.id, %s, x.event_type, x.entity_type, x.entity_id, x.title, x.description, x.metadata, x.status,
-       x.duration, x.external_id, %s, %s
-FROM jsonb_to_recordset(%s::jsonb) AS x(id bigint, event_type text, entity_type text, entity_id text, title text,
-                                        description text, metadata jsonb, status text, duration int, external_id text)
-"""
-_ITEM_FIELDS = ("event_type", "entity_type", "entity_id", "title", "description", "metadata", "status", "duration",
-                "external_id")
-
-
-def insert_events(project, items, now):
-    """Store validated EventIn items; return their new ids in order."""
-    if connection.vendor != "postgresql" or len(items) < 10:
-        events = [
-            ActivityEvent(project=project, created_at=now, updated_at=now, **{f: getattr(i, f) for f in _ITEM_FIELDS})
-            for i in items
-        ]
-        ActivityEvent.objects.bulk_create(events)
-        return [e.pk for e in events]
-    table = ActivityEvent._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(items)])
-        ids = [pk for (pk,) in cursor.fetchall()]
-        records = [{"id": pk, **item.model_dump(include=set(_ITEM_FIELDS))} for pk, item in zip(ids, items, strict=True)]
-        cursor.execute(
-            _JSON_INSERT.format(table=connection.ops.quote_name(table)),
-            [project.pk, now, now, json.dumps(records)],
-        )
-    return ids
-
-
-class _NewEvent(NamedTuple):
-    pk: int
-    external_id: str | None
-
-
-def store_events(project, items, instances=True):
-    """Store `items` (EventIn) in the project; return [(event, created)] in input order.
-
-    With `instances=False` each new event is returned as a `_NewEvent` (pk and external_id only): a batch's
-    answer needs nothing else, and building 1,000 model instances cost ~50 ms of CPU per batch.
-
-    Items whose external_id is already stored are not stored again: the stored event is returned instead. A
-    concurrent writer may store the same external_id between our check and our insert; the unique constraint
-    then rolls back our savepoint and the next round sees its row. New events are returned as unsaved-looking
-    model instances carrying their id (built in memory: no query to read back what was just written).
-    """
-    external_ids = [item.external_id for item in items if item.external_id is not None]
-    for attempt in range(3):
-        try:
-            # Only client-supplied ids can collide with a concurrent writer: only then is a savepoint needed.
-            with transaction.atomic(savepoint=bool(external_ids)):
-                existing = {}
-                if external_ids:
-                    existing = {
-                        e.external_id: e
-                        for e in ActivityEvent.objects.filter(project=project, external_id__in=external_ids)
-                    }
-                now = timezone.now()
-                new_items = [i for i in items if i.external_id is None or i.external_id not in existing]
-                new_ids = insert_events(project, new_items, now) if new_items else []
-        except IntegrityError:
-            if attempt == 2:
-                raise HttpError(409, "Another request is storing events with the same external_id; retry.") from None
-            continue
-        fresh = iter(new_ids)
-        results = []
-        for item in items:
-            if item.external_id is not None and item.external_id in existing:
-                results.append((existing[item.external_id], False))
-            else:
-                if instances:
-                    fields = {f: getattr(item, f) for f in _ITEM_FIELDS}
-                    event = ActivityEvent(pk=next(fresh), project=project, created_at=now, updated_at=now, **fields)
-                else:
-                    event = _NewEvent(next(fresh), item.external_id)
-                results.append((event, True))
-        return results
-    raise AssertionError("unreachable")
-
-
 @router.post(
     "/events",
     response={200: EventOut | EventBatchOut, 201: EventOut | EventBatchOut, 409: ErrorOut, **WRITE_ERRORS},
@@ -227,21 +135,22 @@ def create_events(
     require_write(request)
     project = request.auth.project
     batch = isinstance(payload, EventBatchIn)
-    items = payload.events if batch else [payload]
+    items = payload.events if isinstance(payload, EventBatchIn) else [payload]
     duplicates = _duplicate_external_ids(items)
     if duplicates:
         raise NinjaValidationError(duplicates)
 
-    if not batch and idempotency_key is None and payload.external_id is None:
+    if isinstance(payload, EventIn) and idempotency_key is None and payload.external_id is None:
         # Nothing to look up and nothing to claim: the whole write is ONE INSERT, atomic on its own, so it runs in
-        # autocommit (Model.save adds no transaction here) instead of paying BEGIN and COMMIT round trips.
-        now = timezone.now()
-        event = ActivityEvent(project=project, created_at=now, updated_at=now, **{f: getattr(payload, f) for f in _ITEM_FIELDS})
-        event.save(force_insert=True)
+        # autocommit instead of paying BEGIN and COMMIT round trips.
+        [(event, _)] = ingest_events(project, items)
         return json_response(201, event_dict(event))
 
     def work():
-        stored = store_events(project, items, instances=not batch)
+        try:
+            stored = ingest_events(project, items, instances=not batch)
+        except ExternalIdConflict as exc:
+            raise HttpError(409, str(exc)) from None
         created = sum(1 for _, was_created in stored if was_created)
         status = 201 if created else 200
         if not batch:
@@ -344,7 +253,7 @@ def create_actions(
     require_write(request)
     project = request.auth.project
     batch = isinstance(payload, ActionBatchIn)
-    items = payload.actions if batch else [payload]
+    items = payload.actions if isinstance(payload, ActionBatchIn) else [payload]
 
     def work():
         now = timezone.now()
@@ -396,7 +305,7 @@ def _filtered_events(request, project):
 
 
 def _checked_cursor(cursor, queryset):
-    """The cursor if this server could have issued it; a 422 on `cursor` otherwise (never a database error)."""
+    """(created_at, pk) of a cursor this server could have issued; a 422 on `cursor` otherwise (never a database error)."""
     try:
         created_at, pk = decode_cursor(cursor, queryset)
         created_at.astimezone(UTC)  # SQLite stores UTC: a datetime that overflows there is invalid
@@ -405,12 +314,12 @@ def _checked_cursor(cursor, queryset):
     except (InvalidCursor, OverflowError, ValueError) as exc:
         message = str(exc) if isinstance(exc, InvalidCursor) else "The cursor is not valid; start again from the first page."
         raise NinjaValidationError([{"loc": ["query", "cursor"], "msg": message, "type": "invalid"}]) from None
-    return cursor
+    return created_at, pk
 
 
 @router.get(
     "/feed",
-    response={200: FeedOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    response={200: FeedOut, **READ_ERRORS},
     summary="The project's events, newest first, with the activity page's filters",
 )
 def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
@@ -421,7 +330,7 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
     events = _filtered_events(request, project)
     events = events.order_by("-created_at", "-id")
     if page.cursor:
-        events = after_cursor(events, _checked_cursor(page.cursor, events))
+        events = older_than(events, *_checked_cursor(page.cursor, events))
     # Plain rows, not model instances (the page's keyset pagination, read as values: half the CPU per request);
     # metadata comes as the database's own JSON text and is spliced into the answer as is, instead of being
     # decoded by the driver, again by JSONField, and encoded once more.
@@ -446,7 +355,7 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
 
 @router.get(
     "/insights",
-    response={200: InsightsOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    response={200: InsightsOut, **READ_ERRORS},
     summary="The counts behind the insights page",
 )
 def insights(request, filters: Query[FeedFilters], days: InsightsDays = "30"):

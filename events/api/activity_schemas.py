@@ -62,7 +62,7 @@ def clean_json_object(value: dict) -> dict:
         size = len(text.encode())
     except (UnicodeEncodeError, ValueError, RecursionError):
         text, size = None, None
-    if text is not None and "\\u0000" not in text and text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+    if text is not None and size is not None and "\\u0000" not in text and text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
         if size > MAX_METADATA_BYTES:
             raise ValueError(f"must be at most {MAX_METADATA_BYTES // 1024} KiB as JSON")
         return value
@@ -93,7 +93,7 @@ class StrictSchema(BaseModel):
 
 
 class EventIn(StrictSchema):
-    event_type: EventType = Field(description="One of the seed's event types, e.g. INDEXING_STARTED.")
+    event_type: EventType = Field(description="One of the event types, e.g. INDEXING_STARTED.")
     title: Title
     entity_type: Annotated[Name, Field(min_length=1, max_length=64)] = Field(
         description="What the event is about: indexing, apr_session, chat_message, …"
@@ -220,10 +220,6 @@ class ActionBatchOut(Schema):
     actions: list[ActionBatchItemOut]
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
 # --- feed ----------------------------------------------------------------------------------------------------
 
 
@@ -232,8 +228,10 @@ class FeedOut(Schema):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null on the last page.")
 
 
-def _query_text(max_length):
-    return Annotated[str, Field(max_length=max_length, pattern=NO_NUL)]
+UsernameQuery = Annotated[str, Field(max_length=150, pattern=NO_NUL)]
+EntityTypeQuery = Annotated[str, Field(max_length=64, pattern=NO_NUL)]
+SearchQuery = Annotated[str, Field(max_length=200, pattern=NO_NUL)]
+CursorQuery = Annotated[str, Field(max_length=200, pattern=NO_NUL)]
 
 
 class FeedFilters(Schema):
@@ -242,20 +240,20 @@ class FeedFilters(Schema):
     type: list[EventType] | None = Field(default=None, description="Repeat for several: ?type=A&type=B")
     category: EventCategory | None = None
     status: list[EventStatus] | None = Field(default=None, description="Repeat for several.")
-    user: _query_text(150) | None = Field(default=None, description="Username of a project member.")
-    entity_type: _query_text(64) | None = None
+    user: UsernameQuery | None = Field(default=None, description="Username of a project member.")
+    entity_type: EntityTypeQuery | None = None
     since: Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)] | None = Field(
         default=None, description="First day (inclusive, UTC)."
     )
     until: Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)] | None = Field(
         default=None, description="Last day (inclusive, UTC)."
     )
-    q: _query_text(200) | None = Field(default=None, description="Text search in titles and descriptions.")
+    q: SearchQuery | None = Field(default=None, description="Text search in titles and descriptions.")
 
 
 class FeedPage(Schema):
     limit: int = Field(default=50, ge=1, le=MAX_FEED_LIMIT, description=f"Events per page, 1–{MAX_FEED_LIMIT}.")
-    cursor: _query_text(200) | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: CursorQuery | None = Field(default=None, description="next_cursor of the previous page.")
 
 
 class TypeCountOut(Schema):

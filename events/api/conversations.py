@@ -1,12 +1,12 @@
 """The conversations API: create conversations and (batched) messages, record message events, read them back.
 
 Every endpoint acts on the project of the API key (`request.auth.project`); an id from another project is
-treated exactly like an unknown id. Field names are snake_case; the seed's camelCase (`messageId`, `chunkIds`,
+treated exactly like an unknown id. Field names are snake_case; the older clients' camelCase (`messageId`, `chunkIds`,
 `eventType`, `conversationId`, `externalId`) is accepted too, so the old clients keep working.
 
-Message events follow seed 002: the message is a real foreign key. A `messageId` sent in the body or inside
+Message events name their message by a real foreign key. A `messageId` sent in the body or inside
 `metadata` is moved to the FK and stripped from metadata (empty metadata is stored as null); an unknown
-messageId, or one from another project, is a 422 that says so (the seed answered 500).
+messageId, or one from another project, is a 422 that says so (never a 500).
 """
 
 from datetime import UTC, datetime
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from django.db import IntegrityError, transaction
 from django.http import Http404
-from ninja import Header, Query, Router, Schema
+from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints
 
@@ -27,6 +27,7 @@ from events.models.messages import (
     MessageEventType,
 )
 from projects.api_auth import require_write
+from projects.api_schemas import WRITE_ERRORS, ErrorOut, IdempotencyKey
 from projects.idempotency import run_idempotent
 
 router = Router(tags=["conversations"])
@@ -36,9 +37,6 @@ MAX_DB_ID = 2**63 - 1
 # Events that are about one answer cannot exist without it; the others may refer to a conversation only.
 NEEDS_MESSAGE = {MessageEventType.USER_MESSAGE, MessageEventType.COPY, MessageEventType.BOOKMARK}
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=(
-    "Any unique string (a UUID is best). Retrying with the same key and body returns the original response "
-    "and stores nothing new."))]
 
 ChunkId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), AfterValidator(clean_text)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(clean_text), AfterValidator(not_blank)]
@@ -104,7 +102,7 @@ class MessageBatchOut(Schema):
 
 class MessageEventIn(StrictSchema):
     event_type: Literal[tuple(MessageEventType.values)] = Field(validation_alias=_alias("event_type", "eventType"))  # type: ignore[valid-type]
-    # int or str: the seed's clients sent ids as strings; anything not an id of this project is a clear 422.
+    # int or str: older clients sent ids as strings; anything not an id of this project is a clear 422.
     message_id: int | str | None = Field(None, validation_alias=_alias("message_id", "messageId"))
     conversation_id: int | None = Field(None, validation_alias=_alias("conversation_id", "conversationId", "sessionId"))
     feedback: Literal["helpful", "not_helpful", "need_more"] | None = None
@@ -124,11 +122,7 @@ class MessageEventOut(Schema):
     timestamp: datetime
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
+ERRORS = {**WRITE_ERRORS, 404: ErrorOut, 409: ErrorOut}
 
 
 def _conversation(request, conversation_id):
@@ -284,7 +278,7 @@ def _resolve_event(project, payload):
         event_type=payload.event_type,
         feedback=feedback,
         chunk_ids=list(dict.fromkeys(chunk_ids)),
-        metadata=metadata or None,  # the seed's rule: an empty object is stored as null
+        metadata=metadata or None,  # an empty object is stored as null
     )
     if timestamp is not None:
         event.timestamp = timestamp
@@ -295,7 +289,7 @@ def _resolve_event(project, payload):
 def record_message_event(request, payload: MessageEventIn, idempotency_key: IdempotencyKey = None):
     """Record feedback, a copy, a bookmark, an expansion follow-up, a gap submission or a conversation pattern.
 
-    `messageId` may come in the body or inside `metadata` (the seed's old place): either way it is stored in
+    `messageId` may come in the body or inside `metadata` (where older clients put it): either way it is stored in
     the message FK and removed from metadata. user_message events take `feedback` (or `metadata.feedbackType`).
     """
     require_write(request)

@@ -1,6 +1,6 @@
 """Demo data for the events app, one function per family; activityhub's demo_data command calls them."""
 
-from .activity import seed_activity
-from .conversations import seed_conversations
+from .activity import add_demo_activity
+from .conversations import add_demo_conversations
 
-__all__ = ["seed_activity", "seed_conversations"]
+__all__ = ["add_demo_activity", "add_demo_conversations"]

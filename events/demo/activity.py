@@ -207,13 +207,13 @@ def _actions(project, users, now, rng):
     ]
 
 
-def seed_activity(context, log):
+def add_demo_activity(context, log):
     """A month of activity events and audit actions in every demo project."""
     users = [context["users"]["owner"], context["users"]["viewer"]]
     now = timezone.now()
     for slug, project in context["projects"].items():
         rng = random.Random(f"activity-{slug}")
-        # Seeded once per project; deterministic ids with ignore_conflicts also cover two runs racing.
+        # Added once per project; deterministic ids with ignore_conflicts also cover two runs racing.
         if not ActivityEvent.objects.for_project(project).filter(external_id__startswith="demo-").exists():
             ActivityEvent.objects.bulk_create(_events(project, users, now, rng), batch_size=500, ignore_conflicts=True)
         if not ProjectAction.objects.for_project(project).filter(action_id__startswith="demo-").exists():

@@ -63,7 +63,7 @@ def _apply(message, user, act, *args):
         acts.record_copy_usage(acts.record_copy(message, user), args[0])
 
 
-def seed_conversations(context, log):
+def add_demo_conversations(context, log):
     users, projects = context["users"], context["projects"]
     now = timezone.now()
     created = 0

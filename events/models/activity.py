@@ -1,14 +1,11 @@
-"""Activity events (seed 000) and the append-only project audit trail (seed 001)."""
+"""Activity events and the append-only project audit trail."""
 
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import ClassVar
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import Q
-from django.db.models.query import ValuesListIterable
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -115,13 +112,12 @@ class ActivityEventQuerySet(models.QuerySet):
         return self.filter(project=project)
 
     def for_feed(self):
-        """Rows for the feed as FeedRow objects: only the columns a row shows, the author's username joined in.
+        """Rows for the feed as named tuples (FEED_COLUMNS): only the columns a row shows, the author's username
+        joined in as `actor_name`.
 
         A model instance costs ~20 µs a row to build (every column decoded, metadata JSON parsed); a page of 50
-        FeedRows costs about a tenth of that. Filters, ordering and slicing still compose as usual."""
-        rows = self.values_list(*FeedRow.COLUMNS)
-        rows._iterable_class = FeedRowIterable  # the hook values_list(named=True) uses for its namedtuples
-        return rows
+        rows costs about a tenth of that. Filters, ordering and slicing still compose as usual."""
+        return self.annotate(actor_name=F("user__username")).values_list(*FEED_COLUMNS, named=True)
 
     def for_projects(self, projects):
         return self.filter(project__in=projects)
@@ -226,7 +222,7 @@ class ActivityEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        # The seed's five indexes; `id` closes each so keyset pagination on (created_at, id) stays index-only.
+        # The five lookup indexes; `id` closes each so keyset pagination on (created_at, id) stays index-only.
         indexes = [
             # Covering on PostgreSQL: insights aggregate a 90-day range from the index alone (no heap visits).
             models.Index(fields=["project", "-created_at", "-id"], name="event_project_created",
@@ -271,31 +267,8 @@ class ActivityEvent(models.Model):
         return self.user.get_username() if self.user_id is not None else None
 
 
-@dataclass(slots=True)
-class FeedRow:
-    """One row of the feed: the columns it shows and nothing else (built by ActivityEventQuerySet.for_feed)."""
-
-    COLUMNS: ClassVar = ("id", "created_at", "event_type", "status", "title", "entity_type", "entity_id", "duration",
-                         "user__username")
-
-    id: int
-    created_at: datetime
-    event_type: str
-    status: str
-    title: str
-    entity_type: str
-    entity_id: str | None
-    duration: int | None
-    actor_name: str | None
-
-    @property
-    def pk(self):
-        return self.id
-
-
-class FeedRowIterable(ValuesListIterable):
-    def __iter__(self):
-        return (FeedRow(*row) for row in super().__iter__())
+# What a feed row shows; `pk` and `actor_name` make a row read like an ActivityEvent to the row tag.
+FEED_COLUMNS = ("pk", "created_at", "event_type", "status", "title", "entity_type", "entity_id", "duration", "actor_name")
 
 
 class ActionStatus(models.TextChoices):
@@ -305,7 +278,7 @@ class ActionStatus(models.TextChoices):
 
 
 class ActionType(models.TextChoices):
-    """The seed's eight action types; others are accepted too (the column is free text)."""
+    """The eight built-in action types; others are accepted too (the column is free text)."""
 
     PROJECT_CREATED = "project_created", "Project created"
     DATABASE_CREATED = "database_created", "Database created"
@@ -364,8 +337,9 @@ class ProjectActionQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError("Audit actions are append-only and cannot be deleted.")
 
-    update.queryset_only = True
-    delete.queryset_only = True
+    # Django's documented flag that keeps these off the manager; the stubs do not model function attributes.
+    update.queryset_only = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
 
 
 class ProjectAction(models.Model):

@@ -1,4 +1,4 @@
-"""Conversations, messages and the feedback events recorded on them (seed 002)."""
+"""Conversations, messages and the feedback events recorded on them ."""
 
 from django.conf import settings
 from django.db import models
@@ -158,7 +158,7 @@ class MessageEventQuerySet(models.QuerySet):
 class MessageEvent(models.Model):
     """What a user did with a message. The message is a real FK (never `metadata.messageId`)."""
 
-    # db_index=False: the named indexes in Meta (the seed's) cover these columns; Django's automatic FK index
+    # db_index=False: the named indexes in Meta cover these columns; Django's automatic FK index
     # would be an identical second index that every insert on this big table pays for.
     message = models.ForeignKey(
         Message, null=True, blank=True, on_delete=models.DB_CASCADE, related_name="events", db_index=False
@@ -186,7 +186,7 @@ class MessageEvent(models.Model):
         ordering = ["-timestamp", "-id"]
         indexes = [
             models.Index(fields=["message"], name="msgevent_message"),
-            # Conversation first, so it serves the seed's sessionId lookups; with the type it also serves "this
+            # Conversation first, so it serves the sessionId lookups; with the type it also serves "this
             # project's feedback / copies" (the quality page, the rollup) without ANDing a huge type bitmap.
             models.Index(fields=["conversation", "event_type"], name="msgevent_conversation_type"),
             models.Index(fields=["user"], name="msgevent_user"),

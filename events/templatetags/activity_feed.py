@@ -6,11 +6,13 @@ clients sent (title, entity, author) is escaped per row. Tests pin the markup an
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
-from ..models.activity import CATEGORY_OF_TYPE, EventCategory, EventStatus, EventType
+from projects.durations import format_duration
+
+from ..models.activity import CATEGORY_OF_TYPE, ActionStatus, EventCategory, EventStatus, EventType
 
 register = template.Library()
 
@@ -20,12 +22,22 @@ CATEGORY_BADGE = {
     event_type: f'<span class="badge cat-{category}">{escape(EventCategory(category).label)}</span>'
     for event_type, category in CATEGORY_OF_TYPE.items()
 }
-STATUS_BADGE = {
+# The one source of status badges: the feed's rows and events/_status_badge.html (events and audit actions).
+BADGE_CLASS: dict[str, str] = {
     EventStatus.COMPLETED: "badge-ok", EventStatus.FAILED: "badge-bad", EventStatus.IN_PROGRESS: "badge-warn status-running",
-}  # the classes of events/_status_badge.html
-STATUS_BADGE_HTML = {
-    status: f'<span class="badge {STATUS_BADGE[status]}">{STATUS_LABEL[status]}</span>' for status in EventStatus.values
+    ActionStatus.SUCCESS: "badge-ok", ActionStatus.FAILED: "badge-bad", ActionStatus.IN_PROGRESS: "badge-warn status-running",
 }
+STATUS_BADGE_HTML = {
+    status: f'<span class="badge {BADGE_CLASS[status]}">{STATUS_LABEL[status]}</span>' for status in EventStatus.values
+}
+
+
+@register.simple_tag
+def status_badge(status, label):
+    """A status as a badge: `{% status_badge event.status event.get_status_display %}`."""
+    return format_html('<span class="badge {}">{}</span>', BADGE_CLASS.get(status, "badge-ok"), label)
+
+
 PK_PLACEHOLDER = 2147483647
 SYSTEM = '<span class="muted">system</span>'
 
@@ -50,7 +62,7 @@ def _row_html(event, url_parts, poll_seconds, link_query=""):
     )
     entity_id = f" <code>{escape(event.entity_id)}</code>" if event.entity_id else ""
     author = escape(event.actor_name) if event.actor_name else SYSTEM
-    duration = f"{event.duration:,} ms" if event.duration is not None else "—"
+    duration = format_duration(event.duration)
     created = localtime(event.created_at)
     return (
         f'<tr id="event-{event.pk}" class="event-row status-{status.lower()}"{poll}>\n'

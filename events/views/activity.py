@@ -1,4 +1,4 @@
-"""Activity feed, event detail, exports, insights and the audit log (seeds 000 and 001).
+"""Activity feed, event detail, exports, insights and the audit log.
 
 Each page is one view answering both the full page load and its htmx fragments (`events/feed.html#…`).
 Filters are validated by the FilterSets in events.filters; paging is keyset (events.pagination): no page
@@ -19,9 +19,11 @@ from django.utils import timezone
 from django_htmx.http import reswap, retarget
 
 from projects.access import get_project_for_member
+from projects.charts import Bar, share_bar, stacked_bars
+from projects.durations import format_duration
 
 from ..filters import ActivityEventFilter, ProjectActionFilter, filter_errors
-from ..insights import DEFAULT_WINDOW, WINDOWS, format_ms, project_insights
+from ..insights import DEFAULT_WINDOW, WINDOWS, project_insights
 from ..models.activity import CATEGORY_OF_TYPE, ActivityEvent, EventStatus, ProjectAction
 from ..pagination import (
     InvalidCursor,
@@ -170,7 +172,7 @@ def event_detail(request, slug, pk):
         context["filter_query"] = _filter_query(request, QueryDict(feed_url.query))  # the row's link keeps them too
         return render(request, "events/feed.html#row", context)
     context["metadata_json"] = json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False) if event.metadata else ""
-    context["duration_text"] = format_ms(event.duration) if event.duration is not None else None
+    context["duration_text"] = format_duration(event.duration) if event.duration is not None else None
     return render(request, "events/event_detail.html", context)
 
 
@@ -378,33 +380,25 @@ def feed_export(request, slug, fmt):
 
 class InsightsForm(forms.Form):
     days = forms.TypedChoiceField(
-        choices=[(d, f"Last {d} days") for d in WINDOWS], coerce=int, required=False, empty_value=DEFAULT_WINDOW,
+        choices=[(d, f"Last {d} days") for d in WINDOWS], coerce=int, required=False, empty_value=DEFAULT_WINDOW,  # type: ignore[arg-type]  # any value is allowed
         label="Window",
     )
 
 
-CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 720, 180, 24
-
-
-def day_chart(by_day):
-    """SVG geometry for the events-per-day bar chart (failed part stacked on top), computed here not in the template."""
-    peak = max((d.total for d in by_day), default=0) or 1
-    slot = (CHART_WIDTH - CHART_PAD) / max(len(by_day), 1)
-    usable = CHART_HEIGHT - CHART_PAD
-    bars = []
-    for i, d in enumerate(by_day):
-        ok_h = (d.total - d.failed) / peak * usable
-        failed_h = d.failed / peak * usable
-        x = CHART_PAD + i * slot + slot * 0.1
-        bars.append({
-            "day": d.day, "total": d.total, "failed": d.failed, "x": round(x, 1), "width": round(slot * 0.8, 1),
-            "ok_y": round(usable - ok_h, 1), "ok_h": round(ok_h, 1),
-            "failed_y": round(usable - ok_h - failed_h, 1), "failed_h": round(failed_h, 1),
-            "label": i % max(1, len(by_day) // 6) == 0,
-            "label_x": round(x + slot * 0.4, 1),
-        })
-    return {"bars": bars, "peak": peak, "width": CHART_WIDTH, "height": CHART_HEIGHT, "base_y": usable,
-            "label_y": CHART_HEIGHT - 6, "pad": CHART_PAD}
+def day_chart(by_day, days):
+    """Events per day as an SVG bar chart (failed part stacked on top), about six day labels along the axis."""
+    every = max(1, len(by_day) // 6)
+    bars = [
+        Bar(f"{d.day:%a} {d.day.day} {d.day:%b}: {d.total} event{'s' if d.total != 1 else ''}, {d.failed} failed",
+            d.total - d.failed, d.failed, label=f"{d.day.day} {d.day:%b}" if i % every == 0 else None)
+        for i, d in enumerate(by_day)
+    ]
+    peak = max((d.total for d in by_day), default=0)
+    return stacked_bars(
+        bars, width=720, height=180, axis=True,
+        label=f"Bar chart of events per day over the last {days} days; the red part of each bar is failures. "
+        f"Busiest day: {peak} events.",
+    )
 
 
 def insights(request, slug):
@@ -419,10 +413,12 @@ def insights(request, slug):
     peak_type = max((n for _, _, n in data.by_type), default=0) or 1
     context.update(
         data=data,
-        chart=day_chart(data.by_day),
-        type_rows=[{"type": t, "label": label, "count": n, "share": round(n / peak_type * 100)} for t, label, n in data.by_type],
+        chart=day_chart(data.by_day, data.days),
+        type_rows=[
+            {"type": t, "label": label, "count": n, "share": share_bar(n / peak_type * 100)} for t, label, n in data.by_type
+        ],
         duration_rows=[
-            {"label": s.label, "count": s.count, "avg": format_ms(s.avg_ms), "p95": format_ms(s.p95_ms)} for s in data.durations
+            {"label": s.label, "count": s.count, "avg": format_duration(s.avg_ms), "p95": format_duration(s.p95_ms)} for s in data.durations
         ],
         statuses=[(EventStatus(s).label, s, n) for s, n in data.by_status.items()],
         failure_pct=f"{data.failure_rate:.1%}" if data.failure_rate is not None else "—",

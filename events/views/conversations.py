@@ -1,4 +1,4 @@
-"""Conversations, feedback on answers, bookmarks and the answer-quality page (seed 002).
+"""Conversations, feedback on answers, bookmarks and the answer-quality page.
 
 Giving feedback, copying and bookmarking are a person's own opinion of an answer, not a change to the
 project's data, so every member may do them, viewers included (`get_project_for_member(..., write=False)`).

@@ -1,4 +1,4 @@
-"""Monitoring (seed 003): the six tables with the seed's snake_case table and column names.
+"""Monitoring: the six tables, with snake_case table and column names as the external tools expect.
 
 Runs: MonitoringReport, WorkflowExecution, WorkflowMetrics (runs.py). Schedules: WorkflowSchedule (schedules.py).
 Health checks: HealthCheck (configuration) and SystemHealthCheck (results) (health.py). Delivery: NotificationLog (notifications.py).

@@ -1,5 +1,5 @@
 """HTTP health checks: the configuration (HealthCheck, one row per check) and its results (SystemHealthCheck,
-the seed's system_health_checks table: one row per time the check ran).
+the system_health_checks table: one row per time the check ran).
 
 The daemon claims a due, unpaused check, probes it, then in one transaction stores the result row and moves the
 check's due_at by its interval. A check's alert state lives on the check, so a check that stays down alerts once.
@@ -123,7 +123,7 @@ class SystemHealthCheckQuerySet(models.QuerySet):
 
 
 class SystemHealthCheck(models.Model):
-    """One result of a check (the seed's columns). Kept when the check is removed (health_check becomes null)."""
+    """One result of a check (the system_health_checks columns). Kept when the check is removed (health_check becomes null)."""
 
     health_check = models.ForeignKey(
         HealthCheck, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="results"

@@ -1,6 +1,6 @@
 """Per-workflow daily totals, kept as runs finish, so the dashboard reads hundreds of rows, not a week of runs.
 
-Not one of the seed's six tables: a read model derived from workflow_executions (rebuildable with
+Not one of the six monitoring tables: a read model derived from workflow_executions (rebuildable with
 `manage.py monitor --rebuild-stats`). Durations are kept as a log-scale histogram (buckets 10 % wide) so a 7-day
 p95 is read from a few hundred rows, accurate to within about 5 %.
 """

@@ -1,4 +1,4 @@
-"""Workflow runs: reports, executions and metrics (seed 003's first three mapping tables)."""
+"""Workflow runs: reports, executions and metrics (the first three monitoring tables)."""
 
 import secrets
 
@@ -111,7 +111,7 @@ class WorkflowExecutionQuerySet(models.QuerySet):
         return self.filter(alert_state=RunAlert.PENDING)
 
     def status_by_workflow(self):
-        """The seed's groupBy: one row per (workflow_name, status) with its count and average duration."""
+        """The dashboard's groupBy: one row per (workflow_name, status) with its count and average duration."""
         return (
             self.values("workflow_name", "status")
             .annotate(count=Count("id"), avg_duration_ms=Avg("duration_ms"))

@@ -8,7 +8,7 @@ from events.models.activity import ActivityEvent, EventStatus, EventType
 from events.tracking import track_event
 
 
-def seed_feed(project, count=64):
+def fill_feed(project, count=64):
     now = timezone.now()
     ActivityEvent.objects.bulk_create(
         ActivityEvent(
@@ -23,7 +23,7 @@ def seed_feed(project, count=64):
 
 def test_member_filters_scrolls_and_sees_new_events_banner(page, live_server, login, screenshot, project, viewer, settings):
     settings.ACTIVITY_POLL_SECONDS = 1
-    seed_feed(project)
+    fill_feed(project)
     login(viewer)
     page.goto(f"{live_server.url}/projects/{project.slug}/activity/")
     rows = page.locator("#feed-rows tr.event-row")
@@ -56,7 +56,7 @@ def test_member_filters_scrolls_and_sees_new_events_banner(page, live_server, lo
 
 
 def test_event_detail_and_insights_render(page, live_server, login, screenshot, project, viewer):
-    seed_feed(project, count=12)
+    fill_feed(project, count=12)
     login(viewer)
     page.goto(f"{live_server.url}/projects/{project.slug}/activity/")
     page.get_by_role("link", name="Auto-fix failed #0").click()

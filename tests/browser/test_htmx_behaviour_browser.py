@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from events.models.messages import Conversation, Message
 from projects.models import Membership
 
-from .test_activity_browser import seed_feed
+from .test_activity_browser import fill_feed
 
 
 def feed_url(live_server, project, query=""):
@@ -18,7 +18,7 @@ def feed_url(live_server, project, query=""):
 
 
 def test_back_and_forward_keep_the_filter_panel_matching_the_url(page, live_server, login, project, viewer):
-    seed_feed(project, count=24)
+    fill_feed(project, count=24)
     login(viewer)
     page.goto(feed_url(live_server, project))
     rows = page.locator("#feed-rows tr.event-row")
@@ -52,7 +52,7 @@ def test_back_and_forward_keep_the_filter_panel_matching_the_url(page, live_serv
 
 
 def test_back_from_an_event_keeps_the_filters(page, live_server, login, project, viewer):
-    seed_feed(project, count=12)
+    fill_feed(project, count=12)
     login(viewer)
     page.goto(feed_url(live_server, project))
     rows = page.locator("#feed-rows tr.event-row")
@@ -76,7 +76,7 @@ def test_back_from_an_event_keeps_the_filters(page, live_server, login, project,
 @pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])
 def test_a_400_answer_lands_in_the_results_and_the_page_stays(page, live_server, login, project, viewer, settings, debug):
     settings.DEBUG = debug
-    seed_feed(project, count=5)
+    fill_feed(project, count=5)
     login(viewer)
     page.goto(feed_url(live_server, project))
     page.get_by_label("From").fill("2026-05-10")
@@ -113,7 +113,7 @@ def held_answers(page, pattern):
 
 
 def test_a_loading_indicator_shows_while_filters_apply(page, live_server, login, project, viewer):
-    seed_feed(project, count=5)
+    fill_feed(project, count=5)
     login(viewer)
     page.goto(feed_url(live_server, project))
     indicator = page.locator("#loading")
@@ -146,7 +146,7 @@ def test_a_loading_indicator_shows_while_feedback_is_sent(page, live_server, log
 def test_a_filtering_session_breaks_no_csp_rule(page, live_server, login, project, viewer, settings):
     settings.DEBUG = True  # as in the demo
     settings.ACTIVITY_POLL_SECONDS = 1
-    seed_feed(project, count=64)
+    fill_feed(project, count=64)
     problems = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
     page.on("pageerror", lambda error: problems.append(str(error)))

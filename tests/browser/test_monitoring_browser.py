@@ -32,7 +32,7 @@ def test_manager_watches_workflows_live_and_manages_checks_and_reports(
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Monitoring").click()
     table = page.locator("table.mon-workflows")
     expect(table.locator("tr[data-workflow='nightly-backup']")).to_contain_text("0 2 * * *")
-    expect(table.locator("tr[data-workflow='api-tests'] svg.mon-spark rect.mon-bar-ok").first).to_be_visible()
+    expect(table.locator("tr[data-workflow='api-tests'] svg.mon-spark rect.bar-ok").first).to_be_visible()
     screenshot("monitoring-overview")
 
     # A run fails while the manager watches: the live block refreshes in place (no page load).

@@ -67,7 +67,7 @@ class System:
         return self.manage("shell", "--no-imports", "-c", code, **env).strip()
 
     def start(self, *command, name, **env):
-        log = open(self.directory / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
+        log = open(self.directory / f"{name}.log", "w")  # closed in stop()
         process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         process.log_path, process.log_file = self.directory / f"{name}.log", log

@@ -22,11 +22,11 @@ DEMO_PROJECTS = [
     ("acme-api", "Acme API", "The Acme public REST API: indexing, automated PRs and the support assistant."),
     ("docs-assistant", "Docs Assistant", "The documentation chatbot and its knowledge base."),
 ]
-# Each app contributes its own demo data: a `seed(context, log)` function, run in this order.
+# Each app contributes its own demo data: an `add_demo(context, log)` function, run in this order.
 DEMO_STEPS = [
-    "events.demo.seed_activity",
-    "events.demo.seed_conversations",
-    "monitoring.demo.seed",
+    "events.demo.add_demo_activity",
+    "events.demo.add_demo_conversations",
+    "monitoring.demo.add_demo",
 ]
 
 

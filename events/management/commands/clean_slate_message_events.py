@@ -1,4 +1,4 @@
-"""Seed 002's clean slate: delete message events (only with --yes), printing what was removed.
+"""A clean slate for answer feedback: delete message events (only with --yes), printing what was removed.
 
 Conversations, messages and bookmarks stay. Chunk performance is derived from the events, so it is recomputed
 right after (a full rollup) instead of keeping counts for events that no longer exist.
