@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC
 
 from django.conf import settings
-from django.db import connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -132,7 +132,9 @@ class ApiKeyQuerySet(models.QuerySet):
         if not _TOKEN_SHAPE.fullmatch(token or ""):
             return None
         sql, key_fields, project_fields = _key_lookup()
-        with connections[self.db].cursor() as cursor:
+        # Always the primary, never a read replica: a new key works and a revoked one stops at once.
+        db = DEFAULT_DB_ALIAS
+        with connections[db].cursor() as cursor:
             cursor.execute(sql, [token.split("_")[1]])
             row = cursor.fetchone()
         if row is None:
@@ -143,8 +145,8 @@ class ApiKeyQuerySet(models.QuerySet):
         # Every column read is text or a number on both backends but last_used_at (see _as_datetime); revoked_at
         # is NULL by the query; the columns left out are deferred and load if read.
         values["last_used_at"], values["revoked_at"] = _as_datetime(values["last_used_at"]), None
-        key = ApiKey.from_db(self.db, key_fields, [values[name] for name in key_fields])
-        key.project = Project.from_db(self.db, project_fields, row[len(key_fields) - 1 :])
+        key = ApiKey.from_db(db, key_fields, [values[name] for name in key_fields])
+        key.project = Project.from_db(db, project_fields, row[len(key_fields) - 1 :])
         return key
 
 
