@@ -215,3 +215,27 @@ def test_a_view_failing_on_a_lost_connection_answers_the_503_page_and_other_erro
     assert response.status_code == 503 and b"busy for a moment" in response.content
     assert b"/projects/acme/activity/?status=FAILED" in response.content
     assert middleware.process_exception(request, db.OperationalError("no such table: events_activityevent")) is None
+
+
+@postgresql_only
+def test_migrate_runs_without_the_statement_timeout_and_restores_it(settings, transactional_db):
+    seen = []
+
+    def record(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            seen.append(cursor.fetchone()[0])
+
+    from django.core.management import call_command
+    from django.db.models.signals import pre_migrate
+
+    pre_migrate.connect(record, weak=False, dispatch_uid="test-record-timeout")
+    try:
+        call_command("migrate", verbosity=0)
+    finally:
+        pre_migrate.disconnect(dispatch_uid="test-record-timeout")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        after = cursor.fetchone()[0]
+    assert seen and set(seen) == {"0"}  # an index build on a big table is not cancelled after 20 s
+    assert after == f"{settings.DATABASE_STATEMENT_TIMEOUT_MS // 1000}s"
