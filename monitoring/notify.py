@@ -3,7 +3,7 @@
 Channels come from settings.MONITORING_NOTIFICATIONS, a list of {"channel": "slack"|"webhook"|"email",
 "target": url-or-address}; when unset, from the environment: MONITORING_SLACK_WEBHOOK_URL,
 MONITORING_WEBHOOK_URL and MONITORING_EMAIL_TO (comma-separated addresses).
-Backoff: attempt n+1 waits MONITORING_RETRY_BASE_SECONDS × 2^n (default 30 s), ± MONITORING_RETRY_JITTER
+Backoff: attempt n+1 waits MONITORING_RETRY_BASE_SECONDS × 2^(n-1) (default 30 s), ± MONITORING_RETRY_JITTER
 (default 0.1, a fraction) after attempt n failed; MONITORING_MAX_ATTEMPTS (default 5) attempts in all.
 Sending is outbound.send, the delivery engine project notifications use too.
 """

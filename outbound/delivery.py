@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from secrets import token_urlsafe
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
@@ -40,6 +40,7 @@ EXCERPT_CHARS = 1000
 READ_CAP_BYTES = 4 * EXCERPT_CHARS  # enough bytes for 1,000 characters of UTF-8
 MAX_REDIRECTS = 3  # followed only within the same scheme, host and port
 _MAX_DELAY_SECONDS = timedelta(days=365).total_seconds()
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def verify_signature(secret: str, header: str, body: bytes, *, tolerance: int = 
     timestamp, candidates = None, []
     for item in (header or "").split(","):
         key, _, value = item.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) < 20:
+        if key == "t" and value.isascii() and value.isdigit() and len(value) < 20:
             timestamp = int(value)
         elif key == "v1" and value:
             candidates.append(value)
@@ -115,6 +116,12 @@ def retry_delay(
     if jitter:
         seconds *= 1 + (rng or random).uniform(-jitter, jitter)
     return timedelta(seconds=seconds)
+
+
+def _header_value(value: str) -> str:
+    """A header value HTTP can carry: printable ASCII kept, anything else (spaces, line breaks, non-ASCII)
+    percent-encoded as UTF-8. The body carries the exact value."""
+    return quote(value, safe=_PRINTABLE_ASCII)
 
 
 def _excerpt(body: bytes) -> str:
@@ -156,7 +163,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Att
     location = response.headers.get("location")
     if 300 <= response.status < 400 and location:
         there = urlsplit(urljoin(response.url, location))
-        where = f"{there.scheme}://{there.netloc}" if there.netloc else location[:200]
+        where = (f"{there.scheme}://{there.netloc}" if there.netloc else location)[:200]
         error = f"HTTP {response.status}: redirected to {where}; redirects to another host are not followed"
     else:
         error = f"HTTP {response.status}"
@@ -206,8 +213,8 @@ def send(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-ActivityHub-Event": message.event_type,
-        "X-ActivityHub-Delivery": message.delivery_id,
+        "X-ActivityHub-Event": _header_value(message.event_type),
+        "X-ActivityHub-Delivery": _header_value(message.delivery_id),
     }
     if secrets:
         headers[SIGNATURE_HEADER] = signature_header(secrets, created, body)

@@ -118,6 +118,14 @@ def test_webhook_posts_the_envelope_with_its_headers(receiver):
     assert "X-ActivityHub-Signature" not in headers  # no secret, no signature
 
 
+def test_header_values_outside_printable_ascii_are_percent_encoded_and_the_body_keeps_them(receiver):
+    odd = Message("check.down", "s", "t", {}, "check:café\r\nX-Evil: 1")
+    assert send("webhook", f"{receiver.url}/hook", odd).ok
+    [(_, headers, body)] = receiver.hits
+    assert headers["X-ActivityHub-Delivery"] == "check:caf%C3%A9%0D%0AX-Evil:%201" and "X-Evil" not in headers
+    assert json.loads(body)["id"] == "check:café\r\nX-Evil: 1"
+
+
 def test_a_receiver_that_fails_then_succeeds_gets_the_same_delivery_id(receiver):
     receiver.plan["/flaky"] = [500, 200]
     first = send("webhook", f"{receiver.url}/flaky", MESSAGE)
