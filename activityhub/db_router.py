@@ -34,6 +34,8 @@ LAG_TOLERANT = frozenset(
         "events:event_detail",
         "events:feed_export_csv",
         "events:feed_export_jsonl",
+        "events:feed_atom",  # the token and membership are read from the primary (events.views.feeds)
+        "events:feed_json",
         "events:insights",
         "events:audit",
         "events:audit_export_csv",

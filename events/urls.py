@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import activity, conversations
+from .views import activity, conversations, feeds
 
 app_name = "events"
 
@@ -10,6 +10,10 @@ urlpatterns = [
     path("projects/<slug:slug>/activity/<int:pk>/", activity.event_detail, name="event_detail"),
     path("projects/<slug:slug>/activity/export.csv", activity.feed_export, {"fmt": "csv"}, name="feed_export_csv"),
     path("projects/<slug:slug>/activity/export.jsonl", activity.feed_export, {"fmt": "jsonl"}, name="feed_export_jsonl"),
+    # Atom and JSON Feed for feed readers (?token=, no session), and resetting one's own feed token.
+    path("projects/<slug:slug>/activity/feed.atom", feeds.atom_feed, name="feed_atom"),
+    path("projects/<slug:slug>/activity/feed.json", feeds.json_feed, name="feed_json"),
+    path("projects/<slug:slug>/activity/feed-token/reset/", feeds.reset_feed_token, name="feed_token_reset"),
     path("projects/<slug:slug>/insights/", activity.insights, name="insights"),
     path("projects/<slug:slug>/audit/", activity.audit_log, name="audit"),
     path("projects/<slug:slug>/audit/export.csv", activity.audit_export, {"fmt": "csv"}, name="audit_export_csv"),

@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from ..models.activity import ActivityEvent, ProjectAction
+from ..models.feeds import FeedToken
 
 
 @admin.register(ActivityEvent)
@@ -36,4 +37,18 @@ class ProjectActionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FeedToken)
+class FeedTokenAdmin(admin.ModelAdmin):
+    """Staff can see who has a feed token and delete one (its URLs stop working); the secret is never shown."""
+
+    list_display = ["user", "prefix", "issued_at"]
+    search_fields = ["user__username", "prefix"]
+    list_select_related = ["user"]
+    fields = ["user", "prefix", "issued_at"]
+    readonly_fields = ["user", "prefix", "issued_at"]
+
+    def has_add_permission(self, request):
         return False

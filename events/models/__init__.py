@@ -1,4 +1,5 @@
 from .activity import ActivityEvent, EventCategory, EventStatus, EventType, ProjectAction
+from .feeds import FeedToken
 from .messages import Bookmark, ChunkPerformance, Conversation, Message, MessageEvent
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "EventCategory",
     "EventStatus",
     "EventType",
+    "FeedToken",
     "Message",
     "MessageEvent",
     "ProjectAction",

@@ -8,6 +8,8 @@ counts the table or uses OFFSET.
 import csv
 import io
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django import forms
@@ -15,7 +17,9 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django_htmx.http import reswap, retarget
 
 from projects.access import get_project_for_member
@@ -25,6 +29,7 @@ from projects.durations import format_duration
 from ..filters import ActivityEventFilter, ProjectActionFilter, filter_errors
 from ..insights import DEFAULT_WINDOW, WINDOWS, project_insights
 from ..models.activity import CATEGORY_OF_TYPE, ActivityEvent, EventStatus, ProjectAction
+from ..models.feeds import FeedToken
 from ..pagination import (
     InvalidCursor,
     count_newer,
@@ -138,14 +143,34 @@ def home_activity_context(projects):
 # ----- activity feed -----
 
 
-def _event_filterset(request, project):
-    queryset = ActivityEvent.objects.for_project(project).for_feed()
+def event_filterset(request, project, queryset=None):
+    """The feed page's filters over the project's events (the feed's slim rows unless `queryset` says otherwise)."""
+    if queryset is None:
+        queryset = ActivityEvent.objects.for_project(project).for_feed()
     return ActivityEventFilter(request.GET, queryset=queryset, project=project)
+
+
+@dataclass(frozen=True)
+class FeedLinks:
+    atom: str
+    json: str
+    issued_at: datetime
+
+
+def feed_links(request, project, filter_query) -> FeedLinks:
+    """The signed-in user's feed URLs for the page's current filters (their token is created on first use)."""
+    token = FeedToken.objects.for_user(request.user)
+    query = f"{filter_query}&token={token.token}" if filter_query else f"token={token.token}"
+    return FeedLinks(
+        atom=request.build_absolute_uri(reverse("events:feed_atom", args=[project.slug])) + "?" + query,
+        json=request.build_absolute_uri(reverse("events:feed_json", args=[project.slug])) + "?" + query,
+        issued_at=token.issued_at,
+    )
 
 
 def feed(request, slug):
     project, membership = get_project_for_member(request, slug)
-    filterset = _event_filterset(request, project)
+    filterset = event_filterset(request, project)
     context = {
         "project": project,
         "membership": membership,
@@ -154,6 +179,8 @@ def feed(request, slug):
         "filter_query": _filter_query(request),
         # Plain usernames for the user select (one flat query, no model instances).
         "member_usernames": filterset.filters["user"].queryset.values_list("username", flat=True),
+        # Only the renders that show the Feeds box read (or create) the token: not the polls nor "load more".
+        "feeds": SimpleLazyObject(lambda: feed_links(request, project, context["filter_query"])),
     }
     if not filterset.is_valid():
         return _bad_request(request, "events/feed.html", context, filter_errors(filterset), filterset.form)
@@ -359,9 +386,14 @@ def _streaming_export(rows, columns, fmt, convert, filename, *, copy=None):
     return response
 
 
+def plain_bad_request(errors, form=None, heading="Invalid filters."):
+    """A 400 in plain text for clients that are not the page (exports, feed readers): each field and what was wrong."""
+    lines = [f"{label}: {' '.join(messages)}" for label, messages in labelled_errors(errors, form)]
+    return HttpResponse(heading + "\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain; charset=utf-8")
+
+
 def _filter_error_response(filterset):
-    lines = [f"{label}: {' '.join(messages)}" for label, messages in labelled_errors(filter_errors(filterset), filterset.form)]
-    return HttpResponse("Invalid filters.\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain; charset=utf-8")
+    return plain_bad_request(filter_errors(filterset), filterset.form)
 
 
 def feed_export(request, slug, fmt):

@@ -1,5 +1,5 @@
-// API keys card (project Settings): copy a newly created key to the clipboard. Delegated, so it keeps working
-// after htmx swaps the card.
+// Copy buttons (data-copy-target="<input id>"): a new API key in Settings, the feed URLs on the activity page.
+// Delegated, so it keeps working after htmx swaps the card.
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
