@@ -19,7 +19,7 @@ def _token_for(user_id: int, prefix: str) -> str:
     return f"ahf_{prefix}_{hash_api_token(f'feed-token:{user_id}:{prefix}')[:40]}"
 
 
-class FeedTokenQuerySet(models.QuerySet):
+class FeedTokenQuerySet(models.QuerySet["FeedToken"]):
     def for_user(self, user) -> "FeedToken":
         """The user's token, created on first use. Always on the primary: a token just reset must never come back."""
         token, _ = self.using(DEFAULT_DB_ALIAS).get_or_create(user=user, defaults=_new_token_fields(user.pk))
@@ -36,7 +36,7 @@ class FeedTokenQuerySet(models.QuerySet):
         if match is None:
             return None
         row = self.using(DEFAULT_DB_ALIAS).select_related("user").filter(prefix=match[1]).first()
-        if row is None or not row.user.is_active or not hmac.compare_digest(row.key_hash, hash_api_token(token)):
+        if row is None or not row.user.is_active or not hmac.compare_digest(row.key_hash, hash_api_token(match[0])):
             return None
         return row.user
 

@@ -160,10 +160,14 @@ class FeedLinks:
 def feed_links(request, project, filter_query) -> FeedLinks:
     """The signed-in user's feed URLs for the page's current filters (their token is created on first use)."""
     token = FeedToken.objects.for_user(request.user)
-    query = f"{filter_query}&token={token.token}" if filter_query else f"token={token.token}"
+    query = QueryDict(mutable=True)
+    for key, values in QueryDict(filter_query).lists():
+        if any(values):  # the form sends every field; a reader's URL keeps only the filters in use
+            query.setlist(key, [v for v in values if v])
+    query["token"] = token.token
     return FeedLinks(
-        atom=request.build_absolute_uri(reverse("events:feed_atom", args=[project.slug])) + "?" + query,
-        json=request.build_absolute_uri(reverse("events:feed_json", args=[project.slug])) + "?" + query,
+        atom=request.build_absolute_uri(reverse("events:feed_atom", args=[project.slug])) + "?" + query.urlencode(),
+        json=request.build_absolute_uri(reverse("events:feed_json", args=[project.slug])) + "?" + query.urlencode(),
         issued_at=token.issued_at,
     )
 
