@@ -152,6 +152,13 @@ def test_token_url_is_stable_until_reset(project, viewer):
     assert stored.token not in (stored.key_hash, stored.prefix)  # the table holds a keyed hash, not the token
 
 
+def test_the_stored_row_alone_cannot_rebuild_the_token(settings, viewer):
+    token = FeedToken.objects.for_user(viewer).token
+    settings.API_KEY_HASH_SECRET = "a different server secret"  # what someone holding only the table would lack
+    assert FeedToken.objects.get(user=viewer).token != token
+    assert FeedToken.objects.authenticate(token) is None
+
+
 @pytest.mark.parametrize("token", ["", "ahf_0000000000000000_" + "0" * 40, "nonsense", "x" * 500, "ahf_\x00"])
 def test_bad_or_absent_token_gets_404(client, project, viewer, token):
     FeedToken.objects.for_user(viewer)
@@ -191,7 +198,9 @@ def test_deactivated_user_token_stops_working(client, project, editor):
 
 def test_feeds_are_read_only(client, project, viewer):
     url = reverse("events:feed_json", args=[project.slug])
-    assert client.post(url, {"token": FeedToken.objects.for_user(viewer).token}).status_code == 405
+    token = FeedToken.objects.for_user(viewer).token
+    assert client.post(url, {"token": token}).status_code == 405
+    assert client.head(url, {"token": token}).status_code == 200
 
 
 def test_feed_page_shows_feed_urls_for_the_current_filters(client_for, project, viewer):

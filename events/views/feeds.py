@@ -21,7 +21,7 @@ from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.http import http_date
-from django.views.decorators.http import conditional_page, require_GET, require_POST
+from django.views.decorators.http import conditional_page, require_POST, require_safe
 
 from projects.access import get_project_for_member
 from projects.durations import format_duration
@@ -200,7 +200,7 @@ def _private(response):
 
 
 @login_not_required
-@require_GET
+@require_safe
 @conditional_page
 def atom_feed(request, slug):
     selection = select_feed(request, slug, "events:feed_atom")
@@ -210,7 +210,7 @@ def atom_feed(request, slug):
 
 
 @login_not_required
-@require_GET
+@require_safe
 @conditional_page
 def json_feed(request, slug):
     """JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/); ActivityHub's own fields under `_activityhub`."""
