@@ -230,5 +230,12 @@ def test_outsider_cannot_reset_through_a_project(client_for, project, outsider):
     assert FeedToken.objects.get(user=outsider).key_hash == before
 
 
+def test_reset_with_a_mangled_filter_query_still_redirects_safely(client_for, project, viewer):
+    response = client_for(viewer).post(reverse("events:feed_token_reset", args=[project.slug]),
+                                       {"filters": "status=FAILED\r\nSet-Cookie: x=1"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/projects/{project.slug}/activity/?status=FAILED%0D%0ASet-Cookie%3A+x%3D1"
+
+
 def test_reset_needs_post(client_for, project, viewer):
     assert client_for(viewer).get(reverse("events:feed_token_reset", args=[project.slug])).status_code == 405

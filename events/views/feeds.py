@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.syndication.views import Feed
 from django.db import DEFAULT_DB_ALIAS
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
@@ -246,6 +246,10 @@ def json_feed(request, slug):
 
 class ResetForm(forms.Form):
     filters = forms.CharField(required=False, max_length=4000)  # the page's filter query, to come back to
+
+    def clean_filters(self):
+        # Re-encoded: whatever was posted, what goes back into a URL (or a Location header) is a plain query string.
+        return QueryDict(self.cleaned_data["filters"]).urlencode()
 
 
 @require_POST
