@@ -10,6 +10,9 @@
   the stored event is returned with `created=False`.
 - Hook: `events_recorded` is sent once the write has committed (at once in autocommit), with the project and the
   new events' ids. Notifications, partition routing and the like connect to it instead of patching each writer.
+
+Audit actions enter the same way through `ingest_actions` (the API's POST /actions and `track_activity`), which
+sends `actions_recorded` (project, action_ids, user) after commit.
 """
 
 import json
@@ -21,10 +24,14 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .api.activity_schemas import EventIn
-from .models.activity import ActivityEvent
+from .models.activity import ActivityEvent, ProjectAction
 
 # kwargs: project, event_ids (list of int, input order), user (or None). Sent after commit, never on rollback.
 events_recorded = Signal()
+# kwargs: project, action_ids (list of str, input order), user (or None). Sent after commit, never on rollback.
+actions_recorded = Signal()
+
+ACTION_FIELDS = ("action_type", "action_details", "status", "environment", "request_id")
 
 EVENT_FIELDS = ("event_type", "entity_type", "entity_id", "title", "description", "metadata", "status", "duration",
                 "external_id")
@@ -136,3 +143,28 @@ def ingest_events(project, items, *, user=None, instances=True):
                 results.append((NewEvent(next(fresh), item.external_id), True))
         return results
     raise ExternalIdConflict("Another request is storing events with the same external_id; retry.")
+
+
+def ingest_actions(project, items, *, user=None):
+    """Append audit actions to `project`; return the stored ProjectActions in input order.
+
+    Each item is a mapping (or an object with attributes) of ACTION_FIELDS; missing fields take the model's
+    defaults. All are stored in one INSERT (all or nothing); `actions_recorded` follows the commit.
+    """
+    now = timezone.now()
+    actions = []
+    for item in items:
+        values = item if isinstance(item, dict) else {f: getattr(item, f) for f in ACTION_FIELDS if hasattr(item, f)}
+        fields = {f: values[f] for f in ACTION_FIELDS if f in values}
+        fields["action_details"] = fields.get("action_details") or ""
+        actions.append(ProjectAction(project=project, user=user, created_at=now, **fields))
+    if len(actions) == 1:
+        actions[0].save(force_insert=True)
+    elif actions:
+        ProjectAction.objects.bulk_create(actions)
+    ids = [a.action_id for a in actions]
+    if ids and actions_recorded.has_listeners(ProjectAction):
+        transaction.on_commit(
+            lambda: actions_recorded.send(sender=ProjectAction, project=project, action_ids=ids, user=user)
+        )
+    return actions
