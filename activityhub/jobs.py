@@ -1,7 +1,7 @@
 """The periodic jobs as django.tasks tasks: the scheduler enqueues them, any worker runs them.
 
 Each job also exists as a `--once` management command for cron (`monitor --once`, `rollup_chunk_performance
---once`, `aggregate_content_gaps`, `prune_idempotency_keys`); these tasks call the same functions.
+--once`, `aggregate_content_gaps`, `prune_idempotency_keys`, `send_digests`); these tasks call the same functions.
 A job that raises is enqueued again after a backoff (TASK_RETRY_BASE_SECONDS × 2^(attempt-1)) up to
 TASK_MAX_ATTEMPTS attempts; every failed attempt stays FAILED with its traceback in the task admin.
 """
@@ -88,6 +88,14 @@ def prune_idempotency_keys(hours: int = 24) -> dict:
 
     deleted, _ = IdempotencyRecord.objects.expired(hours=hours).delete()
     return {"deleted": deleted}
+
+
+@retried_task
+def notification_digests(mode: str) -> dict:
+    """The hourly or daily notification digests of the window that just ended (each goes out once)."""
+    from notifications.tasks import send_digests
+
+    return send_digests(mode)
 
 
 @retried_task

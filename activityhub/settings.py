@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "projects",
     "events",
     "monitoring",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -184,6 +185,16 @@ HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "10"))
 WORKER_STUCK_SECONDS = int(os.environ.get("WORKER_STUCK_SECONDS", "900"))
 # How often the scheduler enqueues a monitoring pass (health checks, missed schedules, notifications).
 MONITOR_INTERVAL_SECONDS = float(os.environ.get("MONITOR_INTERVAL_SECONDS", "10"))
+
+# Activity notifications (notifications/): a failed delivery is retried up to NOTIFICATIONS_MAX_ATTEMPTS attempts
+# in all, base × 2^(attempt-1) seconds apart with ±10% jitter (8 attempts from 680 s ≈ a day); a subscription whose
+# deliveries fail for NOTIFICATIONS_DISABLE_AFTER consecutive events is disabled and its project's owners told.
+NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "8"))
+NOTIFICATIONS_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATIONS_RETRY_BASE_SECONDS", "680"))
+NOTIFICATIONS_DISABLE_AFTER = int(os.environ.get("NOTIFICATIONS_DISABLE_AFTER", "20"))
+# After a webhook secret is rotated, the previous one still signs (a second v1= signature) for this long.
+NOTIFICATIONS_SECRET_OVERLAP_HOURS = float(os.environ.get("NOTIFICATIONS_SECRET_OVERLAP_HOURS", "24"))
+NOTIFICATIONS_TIMEOUT_SECONDS = float(os.environ.get("NOTIFICATIONS_TIMEOUT_SECONDS", "10"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

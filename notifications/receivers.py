@@ -1,0 +1,33 @@
+"""Hooks into events.ingest: one cheap task per recorded batch, ids only; matching happens in the worker."""
+
+from django.dispatch import receiver
+
+from events.ingest import actions_recorded, events_recorded
+from events.models.activity import ActivityEvent, ProjectAction
+
+from .models import Level, Preference, Source, Subscription, Watch
+
+
+def _has_rules(project) -> bool:
+    """One indexed query: does anything in the project want to hear about new activity?"""
+    subscriptions = Subscription.objects.filter(project=project, enabled=True).values("project_id")[:1]
+    preferences = Preference.objects.filter(project=project).exclude(level=Level.OFF).values("project_id")[:1]
+    watches = Watch.objects.filter(project=project).values("project_id")[:1]
+    return subscriptions.union(preferences, watches).exists()
+
+
+def _enqueue(project, source, ids):
+    if _has_rules(project):
+        from .tasks import deliver_recorded
+
+        deliver_recorded.enqueue(project.pk, source, list(ids))
+
+
+@receiver(events_recorded, sender=ActivityEvent, dispatch_uid="notifications.events")
+def on_events_recorded(sender, project, event_ids, **kwargs):
+    _enqueue(project, Source.EVENT, event_ids)
+
+
+@receiver(actions_recorded, sender=ProjectAction, dispatch_uid="notifications.actions")
+def on_actions_recorded(sender, project, action_ids, **kwargs):
+    _enqueue(project, Source.ACTION, action_ids)
