@@ -1,19 +1,23 @@
 """Hooks into events.ingest: one cheap task per recorded batch, ids only; matching happens in the worker."""
 
+from django.db.models import Exists, OuterRef
 from django.dispatch import receiver
 
 from events.ingest import actions_recorded, events_recorded
 from events.models.activity import ActivityEvent, ProjectAction
+from projects.models import Project
 
 from .models import Level, Preference, Source, Subscription, Watch
 
 
 def _has_rules(project) -> bool:
     """One indexed query: does anything in the project want to hear about new activity?"""
-    subscriptions = Subscription.objects.filter(project=project, enabled=True).values("project_id")[:1]
-    preferences = Preference.objects.filter(project=project).exclude(level=Level.OFF).values("project_id")[:1]
-    watches = Watch.objects.filter(project=project).values("project_id")[:1]
-    return subscriptions.union(preferences, watches).exists()
+    return Project.objects.filter(
+        Exists(Subscription.objects.filter(project=OuterRef("pk"), enabled=True))
+        | Exists(Preference.objects.filter(project=OuterRef("pk")).exclude(level=Level.OFF))
+        | Exists(Watch.objects.filter(project=OuterRef("pk"))),
+        pk=project.pk,
+    ).exists()
 
 
 def _enqueue(project, source, ids):

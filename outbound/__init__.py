@@ -3,6 +3,17 @@
 See outbound.guard for the API: check_url / validate_outbound_url at save time, request() at send time.
 """
 
+from .delivery import (
+    CHANNELS,
+    Attempt,
+    Message,
+    new_secret,
+    retry_delay,
+    send,
+    signature_header,
+    verify_signature,
+)
 from .guard import OutboundBlocked, OutboundError, Response, check_url, request, validate_outbound_url
 
-__all__ = ["OutboundBlocked", "OutboundError", "Response", "check_url", "request", "validate_outbound_url"]
+__all__ = ["CHANNELS", "Attempt", "Message", "OutboundBlocked", "OutboundError", "Response", "check_url", "new_secret",
+           "request", "retry_delay", "send", "signature_header", "validate_outbound_url", "verify_signature"]
