@@ -4,11 +4,13 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
+from outbound import validate_outbound_url
 
 
 class Channel(models.TextChoices):
@@ -56,7 +58,8 @@ class Subscription(models.Model):
     environment = models.CharField(max_length=32, blank=True)
     # where and when
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    target_url = models.URLField(max_length=500, blank=True)
+    target_url = models.URLField(max_length=500, blank=True, validators=[validate_outbound_url],
+                                 help_text="http(s) only; in production not a private, loopback or link-local address")
     recipients = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+", through="Recipient")
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.IMMEDIATE)
     enabled = models.BooleanField(default=True)
@@ -92,6 +95,21 @@ class Subscription(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """The rules a form and the API both check (full_clean)."""
+        errors = {}
+        if not (self.match_events or self.match_actions):
+            errors["match_events"] = "Choose activity events, audit actions or both."
+        unknown = [t for t in self.event_types or [] if t not in EventType.values]
+        if not isinstance(self.event_types, list) or unknown:
+            errors["event_types"] = f"Unknown event types: {', '.join(map(str, unknown))[:200]}."
+        if self.channel in (Channel.SLACK, Channel.WEBHOOK) and not self.target_url:
+            errors["target_url"] = "A Slack or webhook subscription needs the URL to send to."
+        if self.channel == Channel.EMAIL:
+            self.target_url = ""
+        if errors:
+            raise ValidationError(errors)
 
     def signing_secrets(self, now=None) -> list[str]:
         """The secrets to sign with: the current one, plus the previous one while its overlap window lasts."""
