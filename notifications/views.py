@@ -25,9 +25,18 @@ def _page(request, template, project, membership, status=200, **context):
                                       **context}, status=status)
 
 
-def _show_secret_once(response):
-    response["Cache-Control"] = "no-store"  # the secret is in this response only
-    return response
+SECRET_KEY_IN_SESSION = "notifications-new-secret"
+
+
+def _reveal_next(request, subscription):
+    """Show a just-made secret on the next page only (after the redirect: a reload neither re-posts nor shows it)."""
+    if subscription.secret:
+        request.session[SECRET_KEY_IN_SESSION] = [subscription.pk, subscription.secret]
+
+
+def _take_revealed(request, subscription):
+    pk, secret = request.session.pop(SECRET_KEY_IN_SESSION, [None, None])
+    return secret if pk == subscription.pk else None
 
 
 def subscription_list(request, slug):
@@ -47,11 +56,7 @@ def subscription_create(request, slug):
             subscription.secret = outbound.new_secret()
         subscription.save()
         form.save_m2m()
-        if subscription.secret:
-            return _show_secret_once(_page(request, "notifications/subscription.html", project, membership, status=201,
-                                           subscription=subscription, form=SubscriptionForm(instance=subscription,
-                                                                                            project=project),
-                                           new_secret=subscription.secret, deliveries=[]))
+        _reveal_next(request, subscription)
         messages.success(request, f"Subscription “{subscription.name}” created.")
         return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
     return _page(request, "notifications/subscription_form.html", project, membership,
@@ -74,8 +79,13 @@ def subscription_detail(request, slug, pk):
         subscription.refresh_from_db()
     log = Paginator(Delivery.objects.filter(subscription=subscription).latest_first(), LOG_PAGE)
     deliveries = log.get_page(request.GET.get("page"))
-    return _page(request, "notifications/subscription.html", project, membership, status=status,
-                 subscription=subscription, form=form, deliveries=deliveries)
+    new_secret = _take_revealed(request, subscription) if request.method == "GET" else None
+    response = _page(request, "notifications/subscription.html", project, membership, status=status,
+                     subscription=subscription, form=form, deliveries=deliveries, new_secret=new_secret,
+                     overlap_hours=settings.NOTIFICATIONS_SECRET_OVERLAP_HOURS if subscription.previous_secret else None)
+    if new_secret:
+        response["Cache-Control"] = "no-store"  # the secret is in this response only
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -107,12 +117,9 @@ def subscription_rotate(request, slug, pk):
     project, membership = get_project_for_member(request, slug, write=True)
     subscription = get_object_or_404(Subscription, pk=pk, project=project, channel=Channel.WEBHOOK)
     rotate(subscription)
-    log = Paginator(Delivery.objects.filter(subscription=subscription).latest_first(), LOG_PAGE).get_page(1)
-    return _show_secret_once(_page(
-        request, "notifications/subscription.html", project, membership, subscription=subscription,
-        form=SubscriptionForm(instance=subscription, project=project), new_secret=subscription.secret, deliveries=log,
-        overlap_hours=settings.NOTIFICATIONS_SECRET_OVERLAP_HOURS,
-    ))
+    _reveal_next(request, subscription)
+    messages.success(request, "Secret rotated.")
+    return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
 
 
 @require_POST

@@ -73,8 +73,8 @@ def test_viewer_reads_the_log_but_gets_403_on_every_write(client_for, viewer, pr
 
 def test_editor_creates_a_webhook_and_sees_its_secret_once(client_for, editor, project):
     client = client_for(editor)
-    response = client.post(reverse("notifications:subscription_create", args=[project.slug]), new_rule())
-    assert response.status_code == 201 and response["Cache-Control"] == "no-store"
+    response = client.post(reverse("notifications:subscription_create", args=[project.slug]), new_rule(), follow=True)
+    assert response.redirect_chain and response["Cache-Control"] == "no-store"
     subscription = Subscription.objects.get()
     assert subscription.secret.startswith("whsec_") and subscription.secret.encode() in response.content
     again = client.get(reverse("notifications:subscription", args=[project.slug, subscription.pk]))
@@ -143,9 +143,11 @@ def test_enabling_again_clears_the_failure_count(client_for, owner, project, sub
 
 
 def test_rotating_shows_the_new_secret_once_and_keeps_the_old_one_signing(client_for, owner, project, subscription):
-    response = client_for(owner).post(reverse("notifications:subscription_rotate", args=[project.slug, subscription.pk]))
+    response = client_for(owner).post(reverse("notifications:subscription_rotate", args=[project.slug, subscription.pk]),
+                                      follow=True)
     subscription.refresh_from_db()
     assert response.status_code == 200 and subscription.secret.encode() in response.content
+    assert b"24 hours" in response.content
     assert subscription.secret != "whsec_x" and subscription.signing_secrets() == [subscription.secret, "whsec_x"]
 
 
