@@ -93,7 +93,7 @@ def prune_idempotency_keys(hours: int = 24) -> dict:
 @retried_task
 def notification_digests(mode: str) -> dict:
     """The hourly or daily notification digests of the window that just ended (each goes out once)."""
-    from notifications.tasks import send_digests
+    from notifications.digests import send_digests
 
     return send_digests(mode)
 

@@ -271,7 +271,7 @@ def run(args):
     if args.subscriptions:
         from django_tasks_db.models import DBTaskResult
 
-        enqueued = DBTaskResult.objects.filter(task_path="notifications.tasks.deliver_recorded")
+        enqueued = DBTaskResult.objects.filter(task_path="notifications.sending.deliver_batch")
         print(f"Delivery tasks enqueued by the run: {enqueued.count():,} (one per request)")
         enqueued.delete()
         subscribe(ingest_project, 0)

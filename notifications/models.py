@@ -138,6 +138,9 @@ class Recipient(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["subscription", "user"], name="recipient_once")]
 
+    def __str__(self):
+        return f"{self.user} ← {self.subscription}"
+
 
 class Level(models.TextChoices):
     OFF = "off", "Off"
@@ -160,6 +163,9 @@ class Preference(models.Model):
             models.CheckConstraint(condition=Q(mode__in=Mode.values), name="preference_mode_valid"),
         ]
 
+    def __str__(self):
+        return f"{self.user} · {self.project}: {self.level}, {self.mode}"
+
 
 class Watch(models.Model):
     """A member follows one entity (entity_type + entity_id) of a project, whatever their project-wide level."""
@@ -175,6 +181,9 @@ class Watch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "project", "entity_type", "entity_id"], name="watch_once"),
         ]
+
+    def __str__(self):
+        return f"{self.user} watches {self.entity_type} {self.entity_id}"
 
 
 class Source(models.TextChoices):
@@ -244,6 +253,5 @@ class Delivery(models.Model):
                                     condition=Q(recipient__isnull=False), name="delivery_once_per_recipient"),
         ]
 
-    @property
-    def ok(self):
-        return self.state == DeliveryState.SUCCEEDED
+    def __str__(self):
+        return f"{self.delivery_id} attempt {self.attempt}: {self.state}"

@@ -8,6 +8,7 @@ from events.models.activity import ActivityEvent, ProjectAction
 from projects.models import Project
 
 from .models import Level, Preference, Source, Subscription, Watch
+from .sending import deliver_batch
 
 
 def _has_rules(project) -> bool:
@@ -22,9 +23,7 @@ def _has_rules(project) -> bool:
 
 def _enqueue(project, source, ids):
     if _has_rules(project):
-        from .tasks import deliver_recorded
-
-        deliver_recorded.enqueue(project.pk, source, list(ids))
+        deliver_batch.enqueue(project.pk, source, list(ids))
 
 
 @receiver(events_recorded, sender=ActivityEvent, dispatch_uid="notifications.events")

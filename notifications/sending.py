@@ -1,6 +1,6 @@
 """Sending: first attempts for a recorded batch, retries with backoff, redelivery, auto-disable.
 
-Every function takes `now` so tests run the clock; the tasks in notifications/tasks.py pass the real time.
+Every function takes `now` so tests run the clock; the tasks at the end (django.tasks, ids only) pass the real time.
 A Delivery row is stored before its attempt is sent: the unique constraint on (destination, source, source_id,
 attempt) decides which of two workers sends it, so a matching event is delivered exactly once per attempt.
 """
@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
+from django.tasks import task
 from django.utils import timezone
 
 import outbound
@@ -98,8 +99,6 @@ def attempt(delivery, *, now=None):
     if delivery.subscription_id:
         _count_outcome(delivery, ok=not failed, now=now)
     if delivery.next_attempt_at and (delivery.subscription is None or _still_enabled(delivery.subscription_id)):
-        from .tasks import retry_delivery
-
         retry_delivery.using(run_after=delivery.next_attempt_at).enqueue(delivery.pk)
     return delivery
 
@@ -165,9 +164,7 @@ def redeliver(delivery, *, now=None):
         ).aggregate(n=Max("attempt"))["n"] or 0
         stored = _next_attempt(delivery, number=latest + 1, manual=True)
         if stored:
-            from .tasks import send_stored
-
-            transaction.on_commit(lambda: send_stored.enqueue(stored.pk))
+            transaction.on_commit(lambda pk=stored.pk: send_redelivery.enqueue(pk))
             return stored
     return None
 
@@ -181,3 +178,21 @@ def send_stored(delivery_pk, *, now=None):
         return None
     return attempt(delivery, now=now)
 
+
+# ----- the tasks: enqueued after commit (notifications.receivers) or by an attempt, run by any worker -----
+
+
+@task
+def deliver_batch(project_id: int, source: str, ids: list) -> int:
+    """One task per recorded batch: match it and send each first attempt."""
+    return deliver_recorded(project_id, source, ids)
+
+
+@task
+def retry_delivery(delivery_pk: int) -> bool:
+    return retry(delivery_pk) is not None
+
+
+@task
+def send_redelivery(delivery_pk: int) -> bool:
+    return send_stored(delivery_pk) is not None

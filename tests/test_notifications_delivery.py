@@ -40,11 +40,11 @@ def webhook(project, url, **fields):
 
 
 def queued(name):
-    return list(DBTaskResult.objects.filter(task_path=f"notifications.tasks.{name}").order_by("enqueued_at"))
+    return list(DBTaskResult.objects.filter(task_path=f"notifications.sending.{name}").order_by("enqueued_at"))
 
 
 def run_recorded_tasks():
-    for result in queued("deliver_recorded"):
+    for result in queued("deliver_batch"):
         sending.deliver_recorded(*result.args_kwargs["args"])
 
 
@@ -52,17 +52,17 @@ def test_recording_a_matching_event_enqueues_one_task_after_commit(project, djan
     webhook(project, "http://127.0.0.1:9/hook", event_status=EventStatus.FAILED)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         record(project)
-        assert queued("deliver_recorded") == []  # nothing before the commit
+        assert queued("deliver_batch") == []  # nothing before the commit
     for callback in callbacks:
         callback()
-    [task] = queued("deliver_recorded")
+    [task] = queued("deliver_batch")
     assert task.args_kwargs["args"][:2] == [project.pk, "event"]
 
 
 def test_a_project_without_rules_enqueues_nothing(project, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         record(project)
-    assert queued("deliver_recorded") == []
+    assert queued("deliver_batch") == []
 
 
 def test_matching_event_is_delivered_signed_with_a_stable_payload(project, django_capture_on_commit_callbacks):

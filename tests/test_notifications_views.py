@@ -217,7 +217,7 @@ def test_preferences_page_sets_level_and_mode_per_project(client_for, viewer, pr
     preference = Preference.objects.get(user=viewer, project=project)
     assert (preference.level, preference.mode) == ("everything", "daily")
     assert client.post(url, {"project": project.slug, f"{project.slug}-level": "loud"}).status_code == 422
-    assert client.post(url, {"project": "other", f"other-level": "everything"}).status_code == 404
+    assert client.post(url, {"project": "other", "other-level": "everything"}).status_code == 404
 
 
 def test_settings_page_links_to_notifications(client_for, viewer, project):

@@ -5,14 +5,14 @@ from django_tasks_db.models import DBTaskResult
 from playwright.sync_api import expect
 
 from events.ingest import ingest_events, validate_event
-from notifications import tasks
+from notifications import sending
 from notifications.models import Subscription
 from tests.receivers import Receiver
 
 
 def run_queued(name):
-    task = getattr(tasks, name)
-    for result in DBTaskResult.objects.filter(task_path=f"notifications.tasks.{name}", status="READY"):
+    task = getattr(sending, name)
+    for result in DBTaskResult.objects.filter(task_path=f"notifications.sending.{name}", status="READY"):
         task.call(*result.args_kwargs["args"], **result.args_kwargs["kwargs"])
         DBTaskResult.objects.filter(pk=result.pk).update(status="SUCCESSFUL")
 
@@ -44,7 +44,7 @@ def test_rule_with_webhook_delivers_a_failing_event_and_shows_it_in_the_log(page
             validate_event(event_type="APR_COMPLETED", title="APR session 43 done", entity_type="apr_session",
                            entity_id="43", status="COMPLETED"),
         ])
-        run_queued("deliver_recorded")
+        run_queued("deliver_batch")
         assert len(receiver.requests) == 1
 
         page.reload()
@@ -57,7 +57,7 @@ def test_rule_with_webhook_delivers_a_failing_event_and_shows_it_in_the_log(page
 
         log.first.get_by_role("button", name="Redeliver").click()
         expect(page.locator(".messages")).to_contain_text("Redelivery")
-        run_queued("send_stored")
+        run_queued("send_redelivery")
         page.reload()
         expect(log).to_have_count(2)
         expect(log.first).to_contain_text("200")
