@@ -22,6 +22,16 @@ class SubscriptionForm(forms.ModelForm):
                       "entity_type": "e.g. apr_session; empty: any", "action_type": "e.g. deployment; empty: any",
                       "environment": "e.g. production; empty: any"}
 
+    GROUPS = [
+        ("Where and when", ["name", "channel", "target_url", "recipients", "mode"]),
+        ("Activity events", ["match_events", "event_types", "category", "event_status", "entity_type", "text_contains"]),
+        ("Audit actions", ["match_actions", "action_type", "action_status", "environment"]),
+    ]
+
+    def groups(self):
+        """[(legend, [bound fields])] for the form's three fieldsets."""
+        return [(legend, [self[name] for name in names]) for legend, names in self.GROUPS]
+
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
