@@ -218,3 +218,26 @@ def test_digest_subscriptions_are_not_sent_immediately(project):
         webhook(project, receiver.url, mode=Mode.HOURLY)
         sending.deliver_recorded(project.pk, Source.EVENT, [record(project).pk])
     assert receiver.requests == []
+
+
+def readme_verify():
+    """The receiver-side example of README "Webhook payload and signature", run as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = text.split("The receiving end, in Python:\n\n```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(code, namespace)
+    return namespace["verify"]
+
+
+def test_the_readmes_verification_example_accepts_our_signature_and_refuses_tampering(project):
+    verify = readme_verify()
+    with Receiver([200]) as receiver:
+        webhook(project, receiver.url)
+        sending.deliver_recorded(project.pk, Source.EVENT, [record(project).pk])
+    [request] = receiver.requests
+    header, body = request["headers"]["X-ActivityHub-Signature"], request["body"]
+    assert verify("whsec_current", header, body)
+    assert not verify("whsec_other", header, body)
+    assert not verify("whsec_current", header, body.replace(b"FAILED", b"COMPLETED"))
