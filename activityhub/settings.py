@@ -195,6 +195,8 @@ NOTIFICATIONS_DISABLE_AFTER = int(os.environ.get("NOTIFICATIONS_DISABLE_AFTER", 
 # After a webhook secret is rotated, the previous one still signs (a second v1= signature) for this long.
 NOTIFICATIONS_SECRET_OVERLAP_HOURS = float(os.environ.get("NOTIFICATIONS_SECRET_OVERLAP_HOURS", "24"))
 NOTIFICATIONS_TIMEOUT_SECONDS = float(os.environ.get("NOTIFICATIONS_TIMEOUT_SECONDS", "10"))
+# Each process remembers for this long whether a project has any notification rule (saves a query per ingest).
+NOTIFICATIONS_RULES_CACHE_SECONDS = float(os.environ.get("NOTIFICATIONS_RULES_CACHE_SECONDS", "5"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -241,3 +241,12 @@ def test_the_readmes_verification_example_accepts_our_signature_and_refuses_tamp
     assert verify("whsec_current", header, body)
     assert not verify("whsec_other", header, body)
     assert not verify("whsec_current", header, body.replace(b"FAILED", b"COMPLETED"))
+
+
+def test_a_rule_created_after_a_cached_answer_applies_at_once_in_this_process(project, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        record(project)  # caches "no rules"
+    webhook(project, "http://127.0.0.1:9/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        record(project)
+    assert len(queued("deliver_batch")) == 1
