@@ -49,18 +49,15 @@ def summarize(project, mode, events, actions):
 
 def _send(project, mode, start, end, sentences, counts, **destination):
     source_id = f"{mode}:{start:%Y-%m-%dT%H:%M}"
-    delivery_id = new_delivery_id()
     payload = {
-        "id": delivery_id,
-        "type": f"digest.{mode}",
-        "created_at": end.isoformat(),
-        "project": {"slug": project.slug, "name": project.name},
-        "data": {"window_start": start.isoformat(), "window_end": end.isoformat(), "event_counts": counts,
-                 "summary": sentences},
+        "project": matching.project_ref(project),
+        "digest": {"window_start": start.isoformat(), "window_end": end.isoformat(), "event_counts": counts,
+                   "summary": sentences},
     }
     subject = f"[{project.name}] {'Hourly' if mode == Mode.HOURLY else 'Daily'} summary, {start:%Y-%m-%d %H:%M} UTC"
-    stored = _store(project=project, source=Source.DIGEST, source_id=source_id, delivery_id=delivery_id,
-                    payload=payload, subject=subject, text="\n".join(sentences), **destination)
+    stored = _store(project=project, source=Source.DIGEST, source_id=source_id, delivery_id=new_delivery_id(),
+                    event_type=f"digest.{mode}", payload=payload, subject=subject, text="\n".join(sentences),
+                    **destination)
     return attempt(stored, now=end) if stored else None
 
 

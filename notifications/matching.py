@@ -109,21 +109,24 @@ def _json_safe(row):
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
 
-def payload(project, source, row, delivery_id):
-    """The webhook body (a stable schema; README "Notifications"). `id` is the same on every retry and redelivery."""
+def project_ref(project):
+    return {"slug": project.slug, "name": project.name}
+
+
+def event_type(source, row):
+    """The envelope's `type`: activity.<status> or audit.<status> (README "Notifications")."""
+    if source == Source.EVENT:
+        return "activity." + row["status"].lower()
+    return "audit." + row["status"]
+
+
+def payload(project, source, row):
+    """The webhook envelope's `data` (a stable schema; README "Notifications"): the project and the event or action."""
     data = _json_safe({k.replace("user__username", "user"): v for k, v in row.items()})
     if source == Source.EVENT:
         data["category"] = CATEGORY_OF_TYPE.get(row["event_type"], "")
-        kind = "activity_event." + row["status"].lower()
-    else:
-        kind = "audit_action." + row["status"]
-    return {
-        "id": delivery_id,
-        "type": kind,
-        "created_at": data["created_at"],
-        "project": {"slug": project.slug, "name": project.name},
-        "data": data,
-    }
+        return {"project": project_ref(project), "event": data}
+    return {"project": project_ref(project), "action": data}
 
 
 def describe(project, source, row):

@@ -14,7 +14,6 @@ from projects.models import Project
 from .models import Level, Preference, Source, Subscription, Watch
 from .sending import deliver_batch
 
-
 # project id → (monotonic expiry, has rules). Saves the query on every ingest; a rule saved or deleted in this
 # process clears it at once, other processes see the change within NOTIFICATIONS_RULES_CACHE_SECONDS.
 _rules_cache: dict[int, tuple[float, bool]] = {}

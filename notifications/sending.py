@@ -6,7 +6,6 @@ attempt) decides which of two workers sends it, so a matching event is delivered
 """
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -49,10 +48,9 @@ def deliver_recorded(project_id, source, ids, *, now=None):
         destinations = [{"subscription": s} for s in subscriptions if matching.subscription_matches(s, source, row)]
         destinations += [{"recipient_id": u} for u in matching.interested_members(project, source, row, preferences, watches)]
         for destination in destinations:
-            delivery_id = new_delivery_id()
             stored = _store(project=project, source=source, source_id=source_id, subject=subject, text=text,
-                            delivery_id=delivery_id, payload=matching.payload(project, source, row, delivery_id),
-                            **destination)
+                            delivery_id=new_delivery_id(), event_type=matching.event_type(source, row),
+                            payload=matching.payload(project, source, row), **destination)
             if stored is not None:
                 attempt(stored, now=now)
                 sent += 1
@@ -73,14 +71,14 @@ def attempt(delivery, *, now=None):
     """Send one stored attempt and record its outcome; schedule the next attempt if it failed."""
     now = now or timezone.now()
     message = outbound.Message(
-        event_type=delivery.payload.get("type", delivery.source), subject=delivery.subject, text=delivery.text,
-        payload=delivery.payload, delivery_id=delivery.delivery_id,
+        event_type=delivery.event_type, subject=delivery.subject, text=delivery.text, payload=delivery.payload,
+        delivery_id=delivery.delivery_id,
     )
     secrets = delivery.subscription.signing_secrets(now) if delivery.subscription else []
     targets = _targets(delivery)
     results = [
         outbound.send(channel, target, message, secrets=secrets, timeout=settings.NOTIFICATIONS_TIMEOUT_SECONDS,
-                      now=now.timestamp())
+                      now=now)
         for channel, target in targets
     ]
     if not results:
@@ -93,7 +91,7 @@ def attempt(delivery, *, now=None):
     delivery.response_excerpt = last.response_excerpt[:500]
     delivery.error = last.error[:500]
     if failed and not delivery.manual and delivery.attempt < settings.NOTIFICATIONS_MAX_ATTEMPTS:
-        wait = outbound.retry_delay(delivery.attempt, base=timedelta(seconds=settings.NOTIFICATIONS_RETRY_BASE_SECONDS))
+        wait = outbound.retry_delay(delivery.attempt, base=settings.NOTIFICATIONS_RETRY_BASE_SECONDS)
         delivery.next_attempt_at = now + wait
     delivery.save(update_fields=["state", "status_code", "latency_ms", "response_excerpt", "error", "next_attempt_at"])
     if delivery.subscription_id:
@@ -139,7 +137,7 @@ def _tell_owners(subscription, reason):
 def _next_attempt(previous, *, number, manual=False):
     fields = {f.attname: getattr(previous, f.attname) for f in Delivery._meta.concrete_fields
               if f.attname in ("subscription_id", "recipient_id", "project_id", "source", "source_id", "delivery_id",
-                               "payload", "subject", "text")}
+                               "event_type", "payload", "subject", "text")}
     return _store(**fields, attempt=number, manual=manual)
 
 

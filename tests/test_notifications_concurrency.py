@@ -44,6 +44,6 @@ def test_two_workers_on_one_batch_deliver_each_event_once(project, settings):
     assert errors == []
     assert sum(sent) == EVENTS
     assert Delivery.objects.count() == EVENTS
-    delivered = sorted(int(r["headers"]["X-ActivityHub-Delivery"] and receiver.json(i)["data"]["id"])
+    delivered = sorted(int(r["headers"]["X-ActivityHub-Delivery"] and receiver.json(i)["data"]["event"]["id"])
                        for i, r in enumerate(receiver.requests))
     assert delivered == sorted(ids)

@@ -74,10 +74,11 @@ def test_hourly_digest_counts_only_the_windows_matching_events_and_goes_out_once
     [request] = receiver.requests
     body = receiver.json()
     assert body["type"] == "digest.hourly"
-    assert body["data"]["event_counts"] == {"COMPLETED": 1, "FAILED": 1, "IN_PROGRESS": 0}
-    assert "2 events in the last hour: 1 completed, 1 failed, 0 in progress." in body["data"]["summary"]
-    assert "Failed: Payments APR failed" in body["data"]["summary"]
-    assert not any("Too" in s or "Not APR" in s for s in body["data"]["summary"])
+    digest = body["data"]["digest"]
+    assert digest["event_counts"] == {"COMPLETED": 1, "FAILED": 1, "IN_PROGRESS": 0}
+    assert "2 events in the last hour: 1 completed, 1 failed, 0 in progress." in digest["summary"]
+    assert "Failed: Payments APR failed" in digest["summary"]
+    assert not any("Too" in s or "Not APR" in s for s in digest["summary"])
 
 
 def test_an_empty_window_sends_nothing(project, viewer):
