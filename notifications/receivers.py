@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from events.ingest import actions_recorded, events_recorded
+from events.ingest import actions_recorded, events_finished, events_recorded
 from events.models.activity import ActivityEvent, ProjectAction
 from projects.models import Project
 
@@ -54,6 +54,12 @@ def _enqueue(project, source, ids):
 
 @receiver(events_recorded, sender=ActivityEvent, dispatch_uid="notifications.events")
 def on_events_recorded(sender, project, event_ids, **kwargs):
+    _enqueue(project, Source.EVENT, event_ids)
+
+
+@receiver(events_finished, sender=ActivityEvent, dispatch_uid="notifications.events_finished")
+def on_events_finished(sender, project, event_ids, **kwargs):
+    """An event recorded IN_PROGRESS that later completes or fails is matched again in its final status."""
     _enqueue(project, Source.EVENT, event_ids)
 
 

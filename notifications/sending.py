@@ -43,7 +43,8 @@ def deliver_recorded(project_id, source, ids, *, now=None):
     rows = matching.load_events(ids) if source == Source.EVENT else matching.load_actions(ids)
     sent = 0
     for row in rows:
-        source_id = str(row["id"] if source == Source.EVENT else row["action_id"])
+        # An event is delivered once per status it reaches (recorded IN_PROGRESS, later FAILED: two deliveries).
+        source_id = f"{row['id']}:{row['status']}" if source == Source.EVENT else row["action_id"]
         subject, text = matching.describe(project, source, row)
         destinations = [{"subscription": s} for s in subscriptions if matching.subscription_matches(s, source, row)]
         destinations += [{"recipient_id": u} for u in matching.interested_members(project, source, row, preferences, watches)]

@@ -79,7 +79,7 @@ def test_matching_event_is_delivered_signed_with_a_stable_payload(project, djang
     assert body["data"]["project"] == {"slug": project.slug, "name": project.name}
     assert verify_signature("whsec_current", request["headers"]["X-ActivityHub-Signature"], request["body"])
     [delivery] = Delivery.objects.filter(subscription=subscription)
-    assert (delivery.state, delivery.status_code, delivery.source_id) == (DeliveryState.SUCCEEDED, 200, str(failed.pk))
+    assert (delivery.state, delivery.status_code, delivery.source_id) == (DeliveryState.SUCCEEDED, 200, f"{failed.pk}:FAILED")
     assert body["id"] == delivery.delivery_id and delivery.response_excerpt == '{"ok": true}'
 
 
@@ -228,3 +228,20 @@ def test_a_rule_created_after_a_cached_answer_applies_at_once_in_this_process(pr
     with django_capture_on_commit_callbacks(execute=True):
         record(project)
     assert len(queued("deliver_batch")) == 1
+
+
+def test_an_event_that_fails_later_is_delivered_when_it_fails(project, django_capture_on_commit_callbacks):
+    from events.ingest import update_event
+
+    with Receiver([200]) as receiver:
+        webhook(project, receiver.url, event_status=EventStatus.FAILED)
+        with django_capture_on_commit_callbacks(execute=True):
+            running = record(project, status=EventStatus.IN_PROGRESS, title="Indexing main")
+        run_recorded_tasks()
+        assert receiver.requests == []  # not a failure yet
+        with django_capture_on_commit_callbacks(execute=True):
+            update_event(running, status=EventStatus.FAILED)
+        for result in queued("deliver_batch")[1:]:
+            sending.deliver_recorded(*result.args_kwargs["args"])
+    [request] = receiver.requests
+    assert json.loads(request["body"])["data"]["event"]["status"] == "FAILED"
