@@ -72,7 +72,12 @@ def subscription_detail(request, slug, pk):
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            form.save()
+            subscription = form.save(commit=False)
+            if subscription.channel == Channel.WEBHOOK and not subscription.secret:  # became a webhook
+                subscription.secret = outbound.new_secret()
+                _reveal_next(request, subscription)
+            subscription.save()
+            form.save_m2m()
             messages.success(request, f"Subscription “{subscription.name}” saved.")
             return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
         status = 422
@@ -198,7 +203,10 @@ def watch(request, slug):
             preference.level = Level.OFF if watching else Level.FAILURES
             preference.save()
             watching = not watching
-    context = {"project": project, "entity_type": entity_type, "entity_id": entity_id, "watching": watching}
+    # Back to the page that shows the button (htmx says which), for the form's plain-post fallback.
+    next_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.get_full_path()
+    context = {"project": project, "entity_type": entity_type, "entity_id": entity_id, "watching": watching,
+               "next_url": next_url}
     if request.method == "POST" and not request.htmx:
         messages.success(request, "Watching." if watching else "No longer watching.")
         return redirect(request.POST.get("next") if _safe_next(request) else "notifications:preferences")

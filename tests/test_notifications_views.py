@@ -233,3 +233,12 @@ def test_feed_and_event_pages_load_the_watch_button(client_for, viewer, project)
     assert watch.encode() in client.get(reverse("events:feed", args=[project.slug])).content
     detail = client.get(reverse("events:event_detail", args=[project.slug, event.pk])).content
     assert f"{watch}?entity_type=apr_session&amp;entity_id=7".encode() in detail
+
+
+def test_a_subscription_that_becomes_a_webhook_gets_a_secret_shown_once(client_for, owner, project):
+    subscription = Subscription.objects.create(project=project, name="Mail", channel=Channel.EMAIL)
+    url = reverse("notifications:subscription", args=[project.slug, subscription.pk])
+    response = client_for(owner).post(url, new_rule(name="Now a hook"), follow=True)
+    subscription.refresh_from_db()
+    assert subscription.channel == "webhook" and subscription.secret.startswith("whsec_")
+    assert subscription.secret.encode() in response.content

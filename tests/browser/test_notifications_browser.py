@@ -72,9 +72,13 @@ def test_rule_with_webhook_delivers_a_failing_event_and_shows_it_in_the_log(page
         page.emulate_media(color_scheme="dark")
         page.set_viewport_size({"width": 1366, "height": 900})
         screenshot("notifications-log-dark")
+        page.get_by_role("link", name="Notifications", exact=True).click()
+        expect(page.locator(f"#subscription-{subscription.pk}")).to_contain_text("Enabled")
+        page.set_viewport_size({"width": 390, "height": 844})
+        screenshot("notifications-list-390-dark")
 
 
-def test_viewer_watches_an_entity_from_the_event_page(page, live_server, login, project, viewer):
+def test_viewer_watches_an_entity_from_the_event_page(page, live_server, login, screenshot, project, viewer):
     [(event, _)] = ingest_events(project, [validate_event(event_type="APR_FAILED", title="APR 7 failed",
                                                           entity_type="apr_session", entity_id="7", status="FAILED")])
     login(viewer)
@@ -85,5 +89,8 @@ def test_viewer_watches_an_entity_from_the_event_page(page, live_server, login, 
     expect(page.get_by_role("button", name="Watching this apr_session")).to_be_visible()
     page.goto(f"{live_server.url}/notifications/")
     expect(page.locator(f"#project-{project.slug}")).to_contain_text("apr_session")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot("notifications-preferences-390")
+    page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/projects/{project.slug}/activity/")
     expect(page.get_by_role("button", name="Watch failures")).to_be_visible()
