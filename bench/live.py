@@ -16,6 +16,8 @@ import threading
 import time
 import urllib.request
 
+from bench.common import cpu_seconds
+
 
 def add_arguments(parser):
     parser.add_argument("--dashboards", type=int, default=50)
@@ -23,10 +25,6 @@ def add_arguments(parser):
     parser.add_argument("--port", type=int, default=8590, help="loopback port (h15's range is 85xx)")
 
 
-def _cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _session_cookie():
@@ -98,9 +96,9 @@ def run(args):
         print("| way | requests | per second | median latency | p95 latency | server CPU s | CPU per dashboard-minute |")
         print("|---|---|---|---|---|---|---|")
         for label, path_for, interval in ways:
-            cpu_before = _cpu_seconds(server.pid)
+            cpu_before = cpu_seconds(server.pid)
             latencies, statuses = _hammer(base, cookie, path_for, interval, args.seconds, args.dashboards)
-            cpu = _cpu_seconds(server.pid) - cpu_before
+            cpu = cpu_seconds(server.pid) - cpu_before
             latencies.sort()
             p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else 0
             per_minute = cpu / args.dashboards / (args.seconds / 60)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, FloatField, IntegerField, Max, Min, Q
+from django.db.models import Count, F, FloatField, IntegerField, Q
 from django.db.models.functions import Cast, ExtractHour, ExtractWeekDay, Floor, Greatest, Ln
 from django.utils import timezone
 
@@ -217,14 +217,29 @@ def seasonal_histogram(slots: dict, weekday: int, hour: int, leave_out: int | No
     return merged([], whole) if whole is not None else merged(list(slots))
 
 
-def latest_finished_runs(now):
+def daily_history(now):
+    """{workflow key: {day: (successful, failed, cancelled, last_started_at)}} from the daily rollup, for the days of
+    the baseline window: the failure rate's and the 24-hour volume's baselines, and each workflow's latest run."""
+    history: dict = {}
+    rows = WorkflowDailyStats.objects.filter(
+        day__gte=(now - timedelta(days=BASELINE_DAYS + 1)).date(), day__lte=now.date()
+    ).values_list("project_id", "workflow_name", "environment", "day", "successful_runs", "failed_runs",
+                  "cancelled_runs", "last_started_at")
+    for pid, name, env, day, ok, failed, cancelled, last in rows:
+        history.setdefault((pid, name, env), {})[day] = (ok, failed, cancelled, last)
+    return history
+
+
+def latest_finished_runs(now, history=None):
     """The latest finished run of each workflow (through the rollup's last_started_at, then one indexed fetch)."""
-    last = (
-        WorkflowDailyStats.objects.filter(day__gte=(now - timedelta(days=BASELINE_DAYS)).date())
-        .values("project_id", "workflow_name", "environment").annotate(last=Max("last_started_at")).order_by()
-    )
-    moments = {row["last"]: None for row in last if row["last"] and row["last"] <= now}
-    latest = {}
+    history = daily_history(now) if history is None else history
+    moments = {}
+    for days in history.values():
+        cutoff = (now - timedelta(days=BASELINE_DAYS)).date()
+        last = max((d[3] for day, d in days.items() if day >= cutoff and d[3]), default=None)
+        if last and last <= now:
+            moments[last] = None
+    latest: dict = {}
     if not moments:
         return latest
     for run in WorkflowExecution.objects.filter(started_at__in=list(moments)).finished().order_by("id"):
@@ -234,56 +249,70 @@ def latest_finished_runs(now):
     return latest
 
 
-# Volume windows: (name in the reason, length). Window k of a length ends k days before now (same wall-clock time).
-VOLUME_WINDOWS = [("hour", timedelta(hours=1)), ("24 h", timedelta(days=1))]
+# Volume windows: the last hour, or for a workflow too sparse for that the last 24 h; the baseline is the same
+# window ending at the same wall-clock time on each of the past BASELINE_DAYS days.
+HOUR, DAY = "hour", "24 h"
+VOLUME_WINDOWS = [HOUR, DAY]
 WEEKLY_SAMPLES = [7, 14, 21, 28]  # the same hour of the week, one to four weeks back
 
 
-def _volume_windows(now):
-    """{(name, k): (start, end)} for k = 0 (the recent window) … BASELINE_DAYS, on local wall-clock days."""
+def _window_end(now, days_back):
     local = timezone.localtime(now)
-    windows = {}
-    for name, length in VOLUME_WINDOWS:
-        for k in range(BASELINE_DAYS + 1):
-            end = (local - timedelta(days=k)).astimezone(UTC) if k else now
-            windows[(name, k)] = (end - length, end)
-    return windows
+    return (local - timedelta(days=days_back)).astimezone(UTC) if days_back else now
 
 
-def window_counts(now):
-    """One row per workflow with its failure counts (last RECENT_HOURS against the days before) and its run count
-    in every volume window, all conditional counts of one grouped query."""
+def recent_counts(now):
+    """One row per workflow with runs in the last RECENT_HOURS or in one of the hour-long volume windows: its
+    recent failures and decided runs, its runs in the last 24 h, and its runs in each hour window (k days back).
+    One grouped query over index ranges of started_at: a day and 28 hours of runs, never the whole history."""
     recent = now - timedelta(hours=RECENT_HOURS)
-    windows = _volume_windows(now)
+    hours = {k: (_window_end(now, k) - timedelta(hours=1), _window_end(now, k)) for k in range(BASELINE_DAYS + 1)}
+    ranges = Q(started_at__gte=recent, started_at__lt=now)
+    for start, end in hours.values():
+        ranges |= Q(started_at__gte=start, started_at__lt=end)
     decided = Q(status__in=[RunStatus.SUCCESS, RunStatus.FAILED])
-    failed = Q(status=RunStatus.FAILED)
-    base = Q(started_at__gte=now - timedelta(days=BASELINE_DAYS), started_at__lt=recent)
-    volume = {f"v_{name.replace(' ', '')}_{k}": Count("id", filter=Q(started_at__gte=start, started_at__lt=end))
-              for (name, k), (start, end) in windows.items()}
     rows = (
-        WorkflowExecution.objects.filter(started_at__gte=min(start for start, _ in windows.values()), started_at__lt=now)
+        WorkflowExecution.objects.filter(ranges)
         .values("project_id", "workflow_name", "environment")
         .annotate(
-            recent_failed=Count("id", filter=Q(started_at__gte=recent) & failed),
+            recent_failed=Count("id", filter=Q(started_at__gte=recent, status=RunStatus.FAILED)),
             recent_decided=Count("id", filter=Q(started_at__gte=recent) & decided),
-            base_failed=Count("id", filter=base & failed),
-            base_decided=Count("id", filter=base & decided),
-            first_started_at=Min("started_at"),
-            **volume,
+            recent_runs=Count("id", filter=Q(started_at__gte=recent)),
+            **{f"hour_{k}": Count("id", filter=Q(started_at__gte=start, started_at__lt=end))
+               for k, (start, end) in hours.items()},
         )
         .order_by()
     )
-    counts = {}
-    for row in rows:
-        row["volume"] = {
-            (name, k): row.pop(f"v_{name.replace(' ', '')}_{k}") for (name, k) in windows
-            if k == 0 or windows[(name, k)][0] >= row["first_started_at"]  # windows before its first run: no sample
-        }
-        counts[(row["project_id"], row["workflow_name"], row["environment"])] = row
-    return counts
+    return {(r["project_id"], r["workflow_name"], r["environment"]): r for r in rows}, hours
 
 
-def volume_samples(volume: dict, name: str) -> list[int]:
+def failure_baseline(days: dict, now) -> tuple[int, int]:
+    """(failed, decided) runs of the whole days of the baseline window before the recent one."""
+    first, last = (now - timedelta(days=BASELINE_DAYS)).date(), (now - timedelta(hours=RECENT_HOURS)).date()
+    failed = sum(d[1] for day, d in days.items() if first < day < last)
+    return failed, failed + sum(d[0] for day, d in days.items() if first < day < last)
+
+
+def volume_history(days: dict, counts: dict | None, hours: dict, now) -> dict:
+    """{(window, k): runs} for k = 0 (the recent window) and each past day the workflow existed on. A past 24-hour
+    window spans two rollup days: its count is their totals weighted by the share of each it covers."""
+    counts = counts or {}
+    first_day = min(days) if days else now.date()
+    volume = {(HOUR, 0): counts.get("hour_0", 0), (DAY, 0): counts.get("recent_runs", 0)}
+    recent_day = (now - timedelta(hours=RECENT_HOURS)).date()
+    for k in range(1, BASELINE_DAYS + 1):
+        if hours[k][0].date() > first_day:
+            volume[(HOUR, k)] = counts.get(f"hour_{k}", 0)
+        end = _window_end(now, k).astimezone(UTC)
+        day, previous = end.date(), end.date() - timedelta(days=1)
+        if previous > first_day and day < recent_day:
+            share = (end - datetime.combine(day, time(), tzinfo=UTC)) / timedelta(days=1)
+            totals = [sum(days.get(d, (0, 0, 0, None))[:3]) for d in (previous, day)]
+            volume[(DAY, k)] = (1 - share) * totals[0] + share * totals[1]
+    return volume
+
+
+def volume_samples(volume: dict, name: str) -> list[float]:
     """The baseline counts of one window length: the same hour of the week four weeks running, else every day."""
     weekly = [volume[(name, k)] for k in WEEKLY_SAMPLES if (name, k) in volume]
     if len(weekly) == len(WEEKLY_SAMPLES):
@@ -294,7 +323,7 @@ def volume_samples(volume: dict, name: str) -> list[int]:
 def judge_volume(volume: dict, threshold: float, factor: float) -> Verdict | None:
     """The recent run count against the usual one, in the shortest window that usually holds MIN_VOLUME_RUNS runs;
     None when no window does (a sparse workflow: its schedule's missed-run check covers it)."""
-    for name, _length in VOLUME_WINDOWS:
+    for name in VOLUME_WINDOWS:
         samples = volume_samples(volume, name)
         if len(samples) < MIN_VOLUME_SAMPLES or statistics.median(samples) < MIN_VOLUME_RUNS:
             continue
@@ -324,7 +353,8 @@ def detect(now=None):
     open_findings = {(a.project_id, a.workflow_name, a.environment, a.kind): a for a in WorkflowAnomaly.objects.open()}
     verdicts = {}
 
-    latest = {key: run for key, run in latest_finished_runs(now).items()
+    history = daily_history(now)
+    latest = {key: run for key, run in latest_finished_runs(now, history).items()
               if sensitivity.get(key) != Sensitivity.OFF and run.status == RunStatus.SUCCESS
               and run.duration_ms is not None}
     baselines = duration_baselines(now, latest)
@@ -345,15 +375,18 @@ def detect(now=None):
         if verdict is not None:
             verdicts[(*key, AnomalyKind.DURATION)] = (verdict, run)
 
-    for key, counts in window_counts(now).items():
+    counts, hours = recent_counts(now)
+    for key in history.keys() | counts.keys():
         level = sensitivity.get(key, Sensitivity.NORMAL)
         if level == Sensitivity.OFF:
             continue
-        verdict = judge_failure_rate(counts["recent_failed"], counts["recent_decided"], counts["base_failed"],
-                                     counts["base_decided"], THRESHOLDS[level][1])
-        if verdict is not None:
-            verdicts[(*key, AnomalyKind.FAILURE_RATE)] = (verdict, None)
-        verdict = judge_volume(counts["volume"], THRESHOLDS[level][2], VOLUME_FACTORS[level])
+        days, recent = history.get(key, {}), counts.get(key)
+        if recent:
+            verdict = judge_failure_rate(recent["recent_failed"], recent["recent_decided"],
+                                         *failure_baseline(days, now), THRESHOLDS[level][1])
+            if verdict is not None:
+                verdicts[(*key, AnomalyKind.FAILURE_RATE)] = (verdict, None)
+        verdict = judge_volume(volume_history(days, recent, hours, now), THRESHOLDS[level][2], VOLUME_FACTORS[level])
         if verdict is not None:
             verdicts[(*key, AnomalyKind.VOLUME)] = (verdict, None)
 
