@@ -293,22 +293,31 @@ def failure_baseline(days: dict, now) -> tuple[int, int]:
     return failed, failed + sum(d[0] for day, d in days.items() if first < day < last)
 
 
-def volume_history(days: dict, counts: dict | None, hours: dict, now) -> dict:
+def volume_windows(now, hours: dict) -> list[tuple]:
+    """For each past day k: (k, the day its hour window starts on, and the two rollup days its 24-hour window spans
+    with the share of the later one), computed once per pass."""
+    windows = []
+    for k in range(1, BASELINE_DAYS + 1):
+        end = _window_end(now, k).astimezone(UTC)
+        day = end.date()
+        share = (end - datetime.combine(day, time(), tzinfo=UTC)) / timedelta(days=1)
+        windows.append((k, hours[k][0].date(), day - timedelta(days=1), day, share))
+    return windows
+
+
+def volume_history(days: dict, counts: dict | None, windows: list, now) -> dict:
     """{(window, k): runs} for k = 0 (the recent window) and each past day the workflow existed on. A past 24-hour
     window spans two rollup days: its count is their totals weighted by the share of each it covers."""
     counts = counts or {}
     first_day = min(days) if days else now.date()
     volume = {(HOUR, 0): counts.get("hour_0", 0), (DAY, 0): counts.get("recent_runs", 0)}
     recent_day = (now - timedelta(hours=RECENT_HOURS)).date()
-    for k in range(1, BASELINE_DAYS + 1):
-        if hours[k][0].date() > first_day:
+    totals = {day: d[0] + d[1] + d[2] for day, d in days.items()}
+    for k, hour_day, previous, day, share in windows:
+        if hour_day > first_day:
             volume[(HOUR, k)] = counts.get(f"hour_{k}", 0)
-        end = _window_end(now, k).astimezone(UTC)
-        day, previous = end.date(), end.date() - timedelta(days=1)
         if previous > first_day and day < recent_day:
-            share = (end - datetime.combine(day, time(), tzinfo=UTC)) / timedelta(days=1)
-            totals = [sum(days.get(d, (0, 0, 0, None))[:3]) for d in (previous, day)]
-            volume[(DAY, k)] = (1 - share) * totals[0] + share * totals[1]
+            volume[(DAY, k)] = (1 - share) * totals.get(previous, 0) + share * totals.get(day, 0)
     return volume
 
 
@@ -376,6 +385,7 @@ def detect(now=None):
             verdicts[(*key, AnomalyKind.DURATION)] = (verdict, run)
 
     counts, hours = recent_counts(now)
+    windows = volume_windows(now, hours)
     for key in history.keys() | counts.keys():
         level = sensitivity.get(key, Sensitivity.NORMAL)
         if level == Sensitivity.OFF:
@@ -386,7 +396,7 @@ def detect(now=None):
                                          *failure_baseline(days, now), THRESHOLDS[level][1])
             if verdict is not None:
                 verdicts[(*key, AnomalyKind.FAILURE_RATE)] = (verdict, None)
-        verdict = judge_volume(volume_history(days, recent, hours, now), THRESHOLDS[level][2], VOLUME_FACTORS[level])
+        verdict = judge_volume(volume_history(days, recent, windows, now), THRESHOLDS[level][2], VOLUME_FACTORS[level])
         if verdict is not None:
             verdicts[(*key, AnomalyKind.VOLUME)] = (verdict, None)
 
