@@ -244,7 +244,7 @@ def health_edit(request, pk):
         edited.save(update_fields=fields)  # never the daemon's claim or alert state, which it may be writing now
         messages.success(request, f"Health check {edited.check_name} saved.")
         return redirect("monitoring:health")
-    return _page(request, "monitoring/health_edit.html", {"check": check, "form": form}, "health",
+    return _page(request, "monitoring/health_edit.html", {"check": check, "form": form, "hide_env_switch": True}, "health",
                  status=422 if form.errors else 200, partial=None)
 
 
