@@ -125,12 +125,14 @@ def run(args):
     )
     base = f"http://127.0.0.1:{args.port}"
     try:
-        for _ in range(100):
+        for _ in range(300):  # up to a minute: runserver starts slowly on a loaded machine
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=1).read()
                 break
             except Exception:
                 time.sleep(0.2)
+        else:
+            raise SystemExit("the server did not answer /healthz within a minute")
         cookie = _session_cookie()
         token = change_token()
         rows = WorkflowExecution.objects.count()
