@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 from bench.common import cpu_seconds
@@ -129,6 +130,8 @@ def run(args):
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=1).read()
                 break
+            except urllib.error.HTTPError:
+                break  # it answers (a 503 health verdict is still an answer)
             except Exception:
                 time.sleep(0.2)
         else:
