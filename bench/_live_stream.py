@@ -9,7 +9,7 @@ the number of dashboards; what each stream costs is a thread (and, on gunicorn's
 import threading
 import time
 
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.http import StreamingHttpResponse
 from django.urls import include, path
 
@@ -64,7 +64,6 @@ def live_stream(request):
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
-    close_old_connections()
     return response
 
 
