@@ -25,6 +25,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench.common import cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 NODES = ROOT / "scripts" / "nodes.sh"
 LB_PORT, NODE_PORT, SOLO_PORT = 8700, 8701, 8709
@@ -41,17 +43,8 @@ def add_arguments(parser):
     parser.add_argument("--skip-nodes", action="store_true")
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
 # Which processes are ours, by group, for the CPU split: set by the part that starts them.
 WATCH: dict = {"pids": lambda: {}}
-
-
-def _cpu_seconds(pid):
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def _children(pid):
@@ -90,7 +83,7 @@ class CpuMeter:
     def _groups(self):
         found = {}
         for group, pids in WATCH["pids"]().items():
-            found[group] = {pid: _cpu_seconds(pid) for pid in pids}
+            found[group] = {pid: cpu_seconds(pid) for pid in pids}
         found["client"] = {"self": sum(os.times()[:2])}
         return found
 
