@@ -250,6 +250,7 @@ def _with_renamed_columns(table: LiveTable, renames: dict) -> LiveTable:
         ],
         foreign_keys=[replace(f, columns=cols(f.columns)) for f in table.foreign_keys],
         checks=[replace(c, columns=cols(c.columns), definition=text(c.definition)) for c in table.checks],
+        partition_columns=cols(table.partition_columns),
     )
 
 
