@@ -15,7 +15,11 @@ class EventsConfig(AppConfig):
             project_created,
         )
 
-        from . import receivers
+        from django.db.models.signals import post_migrate
+
+        from . import partitions, receivers
+
+        post_migrate.connect(partitions.after_migrate, sender=self, dispatch_uid="events.partitions_after_migrate")
 
         project_created.connect(receivers.record_project_created, dispatch_uid="events.record_project_created")
         member_added.connect(receivers.record_member_added, dispatch_uid="events.record_member_added")

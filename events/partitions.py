@@ -154,6 +154,15 @@ def ensure_partitions(months_ahead: int | None = None, *, now: datetime | None =
     return created
 
 
+def after_migrate(sender, using, plan=None, **kwargs):
+    """post_migrate: partitions ahead exist after every `migrate` (not when migrating the tables away)."""
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        ensure_partitions(connection=connection)
+
+
 # --- converting a populated table (migration events 0009) ------------------------------------------------
 
 
