@@ -7,7 +7,8 @@ On PostgreSQL the tables are partitioned by month (events/partitions.py). Retent
 partition holds one month of every project, so a month partition is DROPPED only when every project with rows
 in it has passed its retention for the whole month (the partition ends on or before each one's cutoff); from a
 partition that must stay, the rows of projects with a shorter retention are deleted in batches. The DEFAULT
-partition (rows no month accepted) is always pruned row by row. On SQLite the same batched DELETE runs on the
+partition (rows no month accepted) is always pruned row by row. An empty month partition is dropped once every
+project's cutoff is past it. On SQLite the same batched DELETE runs on the
 plain tables. Each batch commits on its own, so pruning never holds a long lock nor a long transaction.
 
 The audit trail is append-only through the app (ProjectActionQuerySet refuses deletes); retention is the one
@@ -125,7 +126,8 @@ def plan_removals(model, now: datetime) -> list[Removal]:
         if start >= now:
             continue
         present = _projects_in(name)
-        if present and all(pk in cuts and end <= cuts[pk][1] for pk in present):
+        # An empty month goes once no project could want its rows back (each one's cutoff is past it).
+        if end <= now and all(pk in cuts and end <= cuts[pk][1] for pk in present or cuts):
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(name)}")
                 removals.append(Removal(name, cursor.fetchone()[0], drop=True))
@@ -146,6 +148,7 @@ def prune_activity(*, dry_run: bool = False, now: datetime | None = None, batch:
             if not dry_run:
                 if removal.drop:
                     with transaction.atomic(), connection.cursor() as cursor:
+                        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred FK check left on its rows
                         cursor.execute(f"DROP TABLE {connection.ops.quote_name(removal.table)}")
                 else:
                     removal.rows = _delete_in_batches(removal.table, pk, removal.project_id, removal.before,
