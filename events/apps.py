@@ -6,6 +6,8 @@ class EventsConfig(AppConfig):
 
     def ready(self):
         # The projects app announces its flows with signals; recording them here keeps projects unaware of events.
+        from django.db.models.signals import post_migrate
+
         from projects.signals import (
             api_key_created,
             api_key_revoked,
@@ -14,8 +16,6 @@ class EventsConfig(AppConfig):
             member_role_changed,
             project_created,
         )
-
-        from django.db.models.signals import post_migrate
 
         from . import partitions, receivers
 

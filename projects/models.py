@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-
 DEFAULT_RETENTION_DAYS = 180
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 3650
 
