@@ -25,7 +25,7 @@ from django.db import transaction
 # table → partition key column. Message events and workflow executions stay plain (see docs/PERFORMANCE.md).
 PARTITIONED_TABLES = {"events_activityevent": "created_at", "project_actions": "created_at"}
 
-_BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
+RANGE_BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 
 def month_start(moment: datetime) -> datetime:
@@ -46,7 +46,8 @@ def default_partition_name(table: str) -> str:
     return f"{table}_default"
 
 
-def _parse_bound(text: str) -> datetime | None:
+def parse_bound(text: str) -> datetime | None:
+    """A range partition's bound as PostgreSQL prints it ('2026-12-01 00:00:00+00') → an aware datetime (UTC)."""
     text = text.strip()
     if re.search(r"[+-]\d\d$", text):
         text += ":00"
@@ -82,9 +83,9 @@ def monthly_partitions(table: str, connection=default_connection) -> list[tuple[
         return []
     ranges = []
     for name, bound in _partitions(table, connection):
-        match = _BOUND.search(bound or "")
+        match = RANGE_BOUND.search(bound or "")
         if match:
-            start, end = _parse_bound(match.group(1)), _parse_bound(match.group(2))
+            start, end = parse_bound(match.group(1)), parse_bound(match.group(2))
             if start is not None and end is not None:
                 ranges.append((name, start, end))
     return sorted(ranges, key=lambda r: r[1])

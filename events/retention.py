@@ -151,6 +151,7 @@ def prune_activity(*, dry_run: bool = False, now: datetime | None = None, batch:
                         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred FK check left on its rows
                         cursor.execute(f"DROP TABLE {connection.ops.quote_name(removal.table)}")
                 else:
+                    assert pk and removal.project_id is not None and removal.before is not None
                     removal.rows = _delete_in_batches(removal.table, pk, removal.project_id, removal.before,
                                                       "created_at", batch)
             plan.removals.append(removal)

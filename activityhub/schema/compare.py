@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from django.db.models.fields import AutoFieldMixin
 
+from events.partitions import RANGE_BOUND, parse_bound
+
 from .expected import ExpectedIndex, ExpectedTable
 from .findings import Finding
 from .live import LiveCheck, LiveIndex, LiveSchema, LiveTable, balanced_after
@@ -843,20 +845,6 @@ def _compare_foreign_keys(exp: ExpectedTable, table: LiveTable, live: LiveSchema
 
 # --- partitions ------------------------------------------------------------------------------------------
 
-_RANGE = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
-
-
-def _parse_bound(text: str) -> datetime | None:
-    text = text.strip()
-    if re.search(r"[+-]\d\d$", text):
-        text += ":00"
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _next_month(moment: datetime) -> datetime:
     start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
@@ -878,8 +866,8 @@ def _compare_partitions(exp: ExpectedTable, table: LiveTable, repairs: Repairs, 
     for name, bound in table.partitions:
         if bound.strip().upper() == "DEFAULT":
             continue
-        m = _RANGE.search(bound)
-        start, end = (_parse_bound(m.group(1)), _parse_bound(m.group(2))) if m else (None, None)
+        m = RANGE_BOUND.search(bound)
+        start, end = (parse_bound(m.group(1)), parse_bound(m.group(2))) if m else (None, None)
         if start is None or end is None:
             return  # MINVALUE/MAXVALUE or a bound we cannot read: no claim either way
         ranges.append((start, end, name))
