@@ -38,10 +38,12 @@ class Removal:
     project: str = ""  # slug, for a row-by-row delete
     project_id: int | None = None
     before: datetime | None = None
+    exact: bool = True  # False: a dropped partition's row count is PostgreSQL's estimate
 
     def line(self, done: bool) -> str:
         if self.drop:
-            return f"{'dropped' if done else 'would drop'} partition {self.table} ({self.rows:,} rows)"
+            rows = f"{self.rows:,} rows" if self.exact else f"about {self.rows:,} rows"
+            return f"{'dropped' if done else 'would drop'} partition {self.table} ({rows})"
         verb = "deleted" if done else "would delete"
         return (f"{verb} {self.rows:,} rows of project {self.project} from {self.table} "
                 f"(created before {self.before:%Y-%m-%d %H:%M} UTC)")
@@ -116,7 +118,17 @@ def _row_removals(table, project_ids, cuts, start, column) -> list[Removal]:
     return removals
 
 
-def plan_removals(model, now: datetime) -> list[Removal]:
+def _partition_rows(name: str, exact: bool) -> int:
+    """A dry run counts; a real drop reports the planner's estimate (counting a month would take longer than the drop)."""
+    with connection.cursor() as cursor:
+        if exact:
+            cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(name)}")
+        else:
+            cursor.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(%s)", [name])
+        return cursor.fetchone()[0]
+
+
+def plan_removals(model, now: datetime, exact: bool = True) -> list[Removal]:
     table, column = model._meta.db_table, "created_at"
     cuts = cutoffs(now)
     if not is_partitioned(table):
@@ -128,9 +140,7 @@ def plan_removals(model, now: datetime) -> list[Removal]:
         present = _projects_in(name)
         # An empty month goes once no project could want its rows back (each one's cutoff is past it).
         if end <= now and all(pk in cuts and end <= cuts[pk][1] for pk in present or cuts):
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(name)}")
-                removals.append(Removal(name, cursor.fetchone()[0], drop=True))
+            removals.append(Removal(name, _partition_rows(name, exact=exact), drop=True, exact=exact))
         else:
             removals += _row_removals(name, present, cuts, start, column)
     default = default_partition_name(table)
@@ -144,7 +154,7 @@ def prune_activity(*, dry_run: bool = False, now: datetime | None = None, batch:
     plan = Plan(dry_run)
     for model in MODELS:
         pk = model._meta.pk.column
-        for removal in plan_removals(model, now):
+        for removal in plan_removals(model, now, exact=dry_run):
             if not dry_run:
                 if removal.drop:
                     with transaction.atomic(), connection.cursor() as cursor:

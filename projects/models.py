@@ -34,12 +34,6 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(retention_days__gte=MIN_RETENTION_DAYS, retention_days__lte=MAX_RETENTION_DAYS),
-                name="project_retention_days_range",
-            ),
-        ]
 
     def __str__(self):
         return self.name

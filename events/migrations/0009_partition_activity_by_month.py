@@ -31,6 +31,7 @@ def unpartition(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("events", "0008_activity_project_index_covering")]
+    # Retention (events/retention.py) prunes these tables by each project's retention_days.
+    dependencies = [("events", "0008_activity_project_index_covering"), ("projects", "0004_project_retention_days")]
 
     operations = [migrations.RunPython(partition, unpartition, elidable=False)]
