@@ -10,21 +10,30 @@
   the stored event is returned with `created=False`.
 - Hook: `events_recorded` is sent once the write has committed (at once in autocommit), with the project and the
   new events' ids. Notifications, partition routing and the like connect to it instead of patching each writer.
+
+And the one way a stored event changes: `update_event` (PATCH /events/{id} and `tracking.finish_event`). Its
+rule: the status moves only from IN_PROGRESS to COMPLETED or FAILED (repeating the final status is a no-op),
+finishing without a duration records the time since the event was created, metadata merges as a JSON Merge
+Patch (RFC 7396) and must stay a valid metadata object. `events_finished` is sent after commit when an event
+reaches its final status, so an event recorded IN_PROGRESS that later fails is announced when it fails.
 """
 
 import json
 from contextlib import nullcontext
+from datetime import timedelta
 from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from .api.activity_schemas import EventIn
-from .models.activity import ActivityEvent
+from .api.activity_schemas import MAX_DURATION_MS, EventIn, clean_json_object
+from .models.activity import ActivityEvent, EventStatus
 
 # kwargs: project, event_ids (list of int, input order), user (or None). Sent after commit, never on rollback.
 events_recorded = Signal()
+# kwargs: project, event_ids (the events that just reached COMPLETED or FAILED), user. After commit, as above.
+events_finished = Signal()
 
 EVENT_FIELDS = ("event_type", "entity_type", "entity_id", "title", "description", "metadata", "status", "duration",
                 "external_id")
@@ -155,3 +164,60 @@ def ingest_events(project, items, *, user=None, instances=True):
                 results.append((NewEvent(next(fresh), item.external_id), True))
         return results
     raise ExternalIdConflict("Another request is storing events with the same external_id; retry.")
+
+
+class StatusConflict(Exception):
+    """The event already has a final status; only an IN_PROGRESS event can be finished."""
+
+
+def merge_patch(target, patch):
+    """JSON Merge Patch (RFC 7396): objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def update_event(event, *, status=None, duration=None, metadata_patch=None, user=None) -> list[str]:
+    """Apply one change to a stored `event` under the module's rule, save the changed columns, return their names.
+
+    The caller holds the row: the API reads it with select_for_update, tracking owns the event it opened.
+    Raises StatusConflict (finished already, with another status) or ValueError (merged metadata invalid)
+    before anything is written.
+    """
+    changed = []
+    finished = False
+    if status is not None and status != event.status:
+        if event.status != EventStatus.IN_PROGRESS:
+            raise StatusConflict(
+                f"Event {event.pk} is already {event.status}; only an IN_PROGRESS event can become {status}."
+            )
+        event.status, finished = status, True
+        changed.append("status")
+        if duration is None and event.duration is None:
+            elapsed = timezone.now() - event.created_at
+            event.duration = max(0, min(int(elapsed / timedelta(milliseconds=1)), MAX_DURATION_MS))
+            changed.append("duration")
+    if duration is not None:
+        event.duration = duration
+        changed.append("duration")
+    if metadata_patch is not None:
+        merged = merge_patch(event.metadata, metadata_patch)
+        clean_json_object(merged)  # ValueError with the reason
+        event.metadata = merged
+        changed.append("metadata")
+    if not changed:
+        return []
+    fields = sorted(set(changed)) + ["updated_at"]  # updated_at is auto_now
+    event.save(update_fields=fields)
+    if finished and events_finished.has_listeners(ActivityEvent):
+        project = event.project
+        transaction.on_commit(
+            lambda: events_finished.send(sender=ActivityEvent, project=project, event_ids=[event.pk], user=user)
+        )
+    return fields

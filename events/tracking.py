@@ -18,8 +18,8 @@ from contextlib import contextmanager
 
 from django.db import transaction
 
-from .ingest import ingest_events, validate_event
-from .models.activity import ActionStatus, ActivityEvent, EventStatus, ProjectAction
+from .ingest import ingest_events, update_event, validate_event
+from .models.activity import ActionStatus, EventStatus, ProjectAction
 
 logger = logging.getLogger("events.tracking")
 
@@ -93,25 +93,18 @@ def track_event(
 
 
 def finish_event(event, *, status, duration=None, error=None, metadata=None):
-    """Close an IN_PROGRESS event as COMPLETED or FAILED. Returns the number of rows changed, or None."""
+    """Close an IN_PROGRESS event as COMPLETED or FAILED, by the rule PATCH /events/{id} follows
+    (`events.ingest.update_event`: metadata merges as a JSON Merge Patch). Returns the changed column names, or
+    None if the change could not be recorded (an event already finished with another status, say)."""
     if event is None:
         return None
-    merged = dict(event.metadata or {})
-    merged.update(metadata or {})
+    patch = dict(metadata or {})
     if error is not None:
-        merged["error"] = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
-
-    def write():
-        from django.utils import timezone
-
-        # A plain UPDATE of the chosen columns: no read-modify-write race with the poller reading the row.
-        changed = ActivityEvent.objects.filter(pk=event.pk).update(
-            status=status, duration=duration, metadata=merged or None, updated_at=timezone.now()
-        )
-        event.status, event.duration, event.metadata = status, duration, merged or None
-        return changed
-
-    return _safely(f"the end of activity event {event.pk}", write)
+        patch["error"] = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+    return _safely(
+        f"the end of activity event {event.pk}",
+        lambda: update_event(event, status=status, duration=duration, metadata_patch=patch or None, user=event.user),
+    )
 
 
 @contextmanager

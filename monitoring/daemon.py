@@ -30,7 +30,7 @@ from .models import (
     WorkflowExecution,
     WorkflowSchedule,
 )
-from .notify import DeliveryError, backoff, deliver, enqueue, max_attempts
+from .notify import backoff, deliver, enqueue, max_attempts
 from .reports import build_daily_report_if_due
 
 log = logging.getLogger("monitoring.daemon")
@@ -260,7 +260,7 @@ class Monitor:
             if not ids:
                 return sent
             rows = list(NotificationLog.objects.filter(pk__in=ids))
-            outcomes = self._map(_attempt, rows)
+            outcomes = self._map(deliver, rows)
             for row, error in zip(rows, outcomes, strict=True):
                 self._record_attempt(row, error, self.clock())
                 sent += error is None
@@ -305,14 +305,6 @@ class Monitor:
                     ignore_conflicts=True,
                 )
             log.warning("notification %s attempt %s failed: %s", row.log_id, row.retry_count + 1, error)
-
-
-def _attempt(row):
-    try:
-        deliver(row.channel, row.target, row.subject, row.message, row.payload, row.notification_type)
-        return None
-    except DeliveryError as exc:
-        return str(exc)
 
 
 def _tests_line(execution):

@@ -3,26 +3,23 @@
 Channels come from settings.MONITORING_NOTIFICATIONS, a list of {"channel": "slack"|"webhook"|"email",
 "target": url-or-address}; when unset, from the environment: MONITORING_SLACK_WEBHOOK_URL,
 MONITORING_WEBHOOK_URL and MONITORING_EMAIL_TO (comma-separated addresses).
-Backoff: attempt n+1 waits MONITORING_RETRY_BASE_SECONDS × 2^n (default 30 s) after attempt n failed;
-MONITORING_MAX_ATTEMPTS (default 5) attempts in all.
+Backoff: attempt n+1 waits MONITORING_RETRY_BASE_SECONDS × 2^(n-1) (default 30 s), ± MONITORING_RETRY_JITTER
+(default 0.1, a fraction) after attempt n failed; MONITORING_MAX_ATTEMPTS (default 5) attempts in all.
+Sending is outbound.send, the delivery engine project notifications use too.
 """
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import EmailMessage
 
 import outbound
 
 from .models import Channel, NotificationLog
 
 log = logging.getLogger("monitoring.notify")
-
-USER_AGENT = "ActivityHub-monitor/1"
 
 
 @dataclass(frozen=True)
@@ -52,10 +49,15 @@ def max_attempts() -> int:
     return max(1, int(getattr(settings, "MONITORING_MAX_ATTEMPTS", 5)))
 
 
+def retry_jitter() -> float:
+    return float(getattr(settings, "MONITORING_RETRY_JITTER", 0.1))
+
+
 def backoff(retry_count: int, base: float | None = None) -> timedelta:
-    """Delay before attempt retry_count+1, after attempt retry_count failed: base × 2^retry_count."""
+    """Delay before attempt retry_count+2, after attempt retry_count+1 failed (retry_count is the row's, 0 for
+    the first attempt): base × 2^retry_count, spread by ±MONITORING_RETRY_JITTER (outbound.retry_delay)."""
     base = retry_base_seconds() if base is None else base
-    return timedelta(seconds=base * (2**retry_count))
+    return outbound.retry_delay(retry_count + 1, base=base, jitter=retry_jitter())
 
 
 def enqueue(notification_type, *, subject, message, dedupe_key, payload=None, execution=None, report=None) -> int:
@@ -81,37 +83,20 @@ def enqueue(notification_type, *, subject, message, dedupe_key, payload=None, ex
     return NotificationLog.objects.filter(dedupe_key=dedupe_key[:200], retry_count=0).count() - before
 
 
-class DeliveryError(Exception):
-    pass
+def message_for(row: NotificationLog) -> outbound.Message:
+    """The message one NotificationLog row sends; its delivery id (the alert's dedupe key) is the same on every
+    retry, so a receiver that got an attempt whose answer was lost can drop the repeat."""
+    return outbound.Message(
+        event_type=row.notification_type,
+        subject=row.subject,
+        text=row.message,
+        payload=row.payload or {},
+        delivery_id=row.dedupe_key,
+    )
 
 
-def _post_json(url, body, timeout):
-    try:
-        response = outbound.request(
-            "POST",
-            url,
-            body=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-            timeout=timeout,
-        )
-    except outbound.OutboundBlocked as exc:
-        raise DeliveryError(f"refused {url}: {exc}") from None
-    except outbound.OutboundError as exc:
-        raise DeliveryError(f"could not reach {url}: {exc}") from None
-    if not 200 <= response.status < 300:
-        raise DeliveryError(f"HTTP {response.status} from {url}")
-
-
-def deliver(channel, target, subject, message, payload, notification_type, timeout=10.0):
-    """Send one attempt; raises DeliveryError with a readable reason. Touches no database (runs in threads)."""
-    if channel == Channel.SLACK:
-        _post_json(target, {"text": f"*{subject}*\n{message}"}, timeout)
-    elif channel == Channel.WEBHOOK:
-        _post_json(target, {"type": notification_type, "subject": subject, "message": message, "data": payload}, timeout)
-    elif channel == Channel.EMAIL:
-        try:
-            EmailMessage(subject=subject, body=message, to=[target]).send(fail_silently=False)
-        except Exception as exc:  # SMTP errors come in many classes; each is a failed attempt, never a crash
-            raise DeliveryError(f"email to {target} failed: {exc}") from None
-    else:  # pragma: no cover - the check constraint allows only the three channels
-        raise DeliveryError(f"unknown channel {channel}")
+def deliver(row: NotificationLog, timeout: float = 10.0) -> str | None:
+    """Send one attempt of a row through outbound.send; the error text, or None when delivered.
+    Touches no database (the daemon runs it in threads)."""
+    attempt = outbound.send(row.channel, row.target, message_for(row), timeout=timeout)
+    return None if attempt.ok else attempt.error

@@ -3,9 +3,16 @@
 import pytest
 from pydantic import ValidationError
 
-from events.ingest import events_recorded, ingest_events, validate_event
+from events.ingest import (
+    StatusConflict,
+    events_finished,
+    events_recorded,
+    ingest_events,
+    update_event,
+    validate_event,
+)
 from events.models.activity import ActivityEvent, EventStatus, EventType
-from events.tracking import track_event
+from events.tracking import finish_event, track_event, tracked_event
 from tests.api_fixtures import *  # noqa: F403
 
 
@@ -80,3 +87,62 @@ def test_api_writes_go_through_the_same_path(api_as, write_token, project, recor
         )
     assert response.status_code == 201
     assert recorded == [(project.pk, [response.json()["id"]], None)]
+
+
+# --- changes to a stored event: update_event, the rule PATCH /events/{id} and tracking.finish_event share ---
+
+
+@pytest.fixture
+def finished():
+    calls = []
+
+    def receiver(sender, project, event_ids, user, **kwargs):
+        calls.append((project.pk, list(event_ids)))
+
+    events_finished.connect(receiver, weak=False)
+    yield calls
+    events_finished.disconnect(receiver)
+
+
+def test_failing_a_running_event_is_announced_after_commit(project, finished, django_capture_on_commit_callbacks):
+    [(event, _)] = ingest_events(project, [item()])
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        update_event(event, status=EventStatus.FAILED, metadata_patch={"error": "boom"})
+        assert finished == []  # nothing before the commit
+    assert len(callbacks) == 1 and finished == [(project.pk, [event.pk])]
+    stored = ActivityEvent.objects.get(pk=event.pk)
+    assert stored.status == EventStatus.FAILED and stored.metadata == {"error": "boom"} and stored.duration >= 0
+
+
+def test_changes_that_finish_nothing_are_not_announced(project, finished, django_capture_on_commit_callbacks):
+    [(event, _)] = ingest_events(project, [item()])
+    with django_capture_on_commit_callbacks(execute=True):
+        update_event(event, duration=5, metadata_patch={"step": 1})
+        update_event(event, status=EventStatus.COMPLETED)
+        update_event(event, status=EventStatus.COMPLETED)  # the same final status again: a no-op
+    assert finished == [(project.pk, [event.pk])]
+
+
+def test_a_finished_event_keeps_its_status_and_the_conflict_says_why(project):
+    [(event, _)] = ingest_events(project, [item(status=EventStatus.COMPLETED)])
+    with pytest.raises(StatusConflict, match="already COMPLETED"):
+        update_event(event, status=EventStatus.FAILED)
+    assert ActivityEvent.objects.get(pk=event.pk).status == EventStatus.COMPLETED
+
+
+def test_tracking_finishes_by_the_same_rule(project, finished, django_capture_on_commit_callbacks):
+    """tracked_event's FAILED mark is announced like a PATCH, and a second finish with another status is refused."""
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with tracked_event(project=project, event_type=EventType.INDEXING_STARTED, entity_type="indexing",
+                           title="Indexing main") as event:
+            raise RuntimeError("indexer crashed")
+    assert finished == [(project.pk, [event.pk])]
+    assert finish_event(event, status=EventStatus.COMPLETED) is None  # logged, not raised: it is FAILED already
+    assert ActivityEvent.objects.get(pk=event.pk).status == EventStatus.FAILED
+
+
+def test_merged_metadata_must_stay_valid(project):
+    [(event, _)] = ingest_events(project, [item(metadata={"a": 1})])
+    with pytest.raises(ValueError, match="surrogate"):
+        update_event(event, metadata_patch={"b": "\ud800"})
+    assert ActivityEvent.objects.get(pk=event.pk).metadata == {"a": 1}

@@ -6,7 +6,7 @@ events are also idempotent by their client-supplied `external_id`.
 """
 
 import json
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Annotated, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -19,10 +19,11 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from events.filters import ActivityEventFilter, filter_errors
-from events.ingest import ExternalIdConflict, ingest_events
+from events.ingest import ExternalIdConflict, StatusConflict, ingest_events
+from events.ingest import update_event as apply_event_change
 from events.insights import project_insights
 from events.models import ActivityEvent, ProjectAction
-from events.models.activity import CATEGORY_OF_TYPE, EventStatus
+from events.models.activity import CATEGORY_OF_TYPE
 from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
 from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
@@ -43,7 +44,6 @@ from .activity_schemas import (
     FeedOut,
     FeedPage,
     InsightsOut,
-    clean_json_object,
 )
 
 router = Router(tags=["activity"])
@@ -167,19 +167,6 @@ def create_events(
     return run_idempotent(request, project, idempotency_key, work)
 
 
-def merge_patch(target, patch):
-    """JSON Merge Patch (RFC 7396): objects merge key by key, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
 @router.patch(
     "/events/{event_id}",
     response={200: EventOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
@@ -202,34 +189,13 @@ def update_event(
         )
         if event is None:
             raise Http404(f"No event {event_id} in this project.")
-        changed = []
-        if payload.status is not None and payload.status != event.status:
-            if event.status != EventStatus.IN_PROGRESS:
-                raise HttpError(
-                    409,
-                    f"Event {event_id} is already {event.status}; only an IN_PROGRESS event can become "
-                    f"{payload.status}.",
-                )
-            event.status = payload.status
-            changed.append("status")
-            if payload.duration is None and event.duration is None:
-                elapsed = timezone.now() - event.created_at
-                event.duration = max(0, min(int(elapsed / timedelta(milliseconds=1)), 2_147_483_647))
-                changed.append("duration")
-        if payload.duration is not None:
-            event.duration = payload.duration
-            changed.append("duration")
-        if payload.metadata is not None:
-            merged = merge_patch(event.metadata, payload.metadata)
-            try:
-                clean_json_object(merged)
-            except ValueError as exc:
-                error = _item_error(None, "metadata", f"merged metadata {exc}", "value_error")
-                raise NinjaValidationError([error]) from None
-            event.metadata = merged
-            changed.append("metadata")
-        if changed:
-            event.save(update_fields=sorted(set(changed)) + ["updated_at"])
+        try:
+            apply_event_change(event, status=payload.status, duration=payload.duration, metadata_patch=payload.metadata)
+        except StatusConflict as exc:
+            raise HttpError(409, str(exc)) from None
+        except ValueError as exc:
+            error = _item_error(None, "metadata", f"merged metadata {exc}", "value_error")
+            raise NinjaValidationError([error]) from None
         return 200, event_dict(event, event.user.get_username() if event.user else None)
 
     return run_idempotent(request, project, idempotency_key, work)
