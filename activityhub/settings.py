@@ -179,6 +179,11 @@ else:
 # A failing periodic job is retried TASK_MAX_ATTEMPTS times in all, base × 2^(attempt-1) seconds apart.
 TASK_MAX_ATTEMPTS = int(os.environ.get("TASK_MAX_ATTEMPTS", "4"))
 TASK_RETRY_BASE_SECONDS = float(os.environ.get("TASK_RETRY_BASE_SECONDS", "30"))
+# PostgreSQL: monthly partitions of the activity events and audit actions exist this many months ahead
+# (created by migrate and the scheduler's `activity-partitions` job; events/partitions.py).
+PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "3"))
+# prune_activity deletes rows this many at a time where it cannot drop a whole partition.
+RETENTION_DELETE_BATCH = int(os.environ.get("RETENTION_DELETE_BATCH", "5000"))
 # Seconds between worker/scheduler heartbeats; a process silent for 3 × this is reported dead by /healthz?deep=1.
 HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "10"))
 # A worker busy with one task for longer than this is reported stuck by /healthz?deep=1.

@@ -106,6 +106,22 @@ def _insert(project, user, items, now):
     return ids
 
 
+# PostgreSQL: the unique index on external_id includes created_at (a partitioned table's unique keys must hold the
+# partition key), so it no longer stops a concurrent retry stored a moment later. A transaction-level advisory lock
+# per (project, external_id), taken in key order, makes the check-then-insert below one writer at a time per id.
+_LOCK_EXTERNAL_IDS = """
+SELECT pg_advisory_xact_lock(k) FROM (
+    SELECT DISTINCT hashtextextended(%s || ':' || x, 0) AS k FROM unnest(%s::text[]) AS x
+) AS keys ORDER BY k
+"""
+
+
+def _lock_external_ids(project, external_ids):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_EXTERNAL_IDS, [str(project.pk), list(external_ids)])
+
+
 def _announce(project, user, ids):
     if ids and events_recorded.has_listeners(ActivityEvent):
         transaction.on_commit(
@@ -119,7 +135,9 @@ def ingest_events(project, items, *, user=None, instances=True):
     New events come back as model instances carrying their id (built in memory, not read back), or as
     `NewEvent(pk, external_id)` with `instances=False`. Items whose external_id is already stored come back as
     the stored event with created=False. A concurrent writer may store the same external_id between our check
-    and our insert: the unique constraint then rolls back our savepoint and the next round sees its row.
+    and our insert: on PostgreSQL an advisory lock per external_id serializes them (the partitioned table's unique
+    index holds created_at too); elsewhere the unique constraint rolls back our savepoint and the next round sees
+    its row.
     Without external_ids nothing can collide and the write needs no transaction of its own.
     """
     external_ids = [item.external_id for item in items if item.external_id is not None]
@@ -129,6 +147,7 @@ def ingest_events(project, items, *, user=None, instances=True):
             # Only client-supplied ids can collide with a concurrent writer: only then is a savepoint needed.
             with transaction.atomic(savepoint=True) if external_ids else nullcontext():
                 if external_ids:
+                    _lock_external_ids(project, external_ids)
                     existing = {
                         e.external_id: e
                         for e in ActivityEvent.objects.filter(project=project, external_id__in=external_ids)
