@@ -21,6 +21,7 @@ from ninja.parser import Parser
 from events.api.activity import router as activity_router
 from events.api.conversations import router as conversations_router
 from monitoring.api import router as monitoring_router
+from notifications.api import router as notifications_router
 from projects.api_auth import ApiKeyAuth, ApiKeyRateThrottle
 from projects.idempotency import KEY_SCHEMA
 
@@ -200,6 +201,7 @@ def database_busy(request, exc):
 api.add_router("/", activity_router)
 api.add_router("/", conversations_router)
 api.add_router("/", monitoring_router)
+api.add_router("/", notifications_router)
 
 
 @login_not_required

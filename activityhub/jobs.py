@@ -1,7 +1,12 @@
 """The periodic jobs as django.tasks tasks: the scheduler enqueues them, any worker runs them.
 
 Each job also exists as a `--once` management command for cron (`monitor --once`, `rollup_chunk_performance
---once`, `aggregate_content_gaps`, `prune_idempotency_keys`); these tasks call the same functions.
+<<<<<<< HEAD
+--once`, `aggregate_content_gaps`, `prune_idempotency_keys`, `send_digests`); these tasks call the same functions.
+=======
+--once`, `aggregate_content_gaps`, `prune_idempotency_keys`,
+`create_partitions`, `prune_activity --once`); these tasks call the same functions.
+>>>>>>> issue-16
 A job that raises is enqueued again after a backoff (TASK_RETRY_BASE_SECONDS × 2^(attempt-1)) up to
 TASK_MAX_ATTEMPTS attempts; every failed attempt stays FAILED with its traceback in the task admin.
 """
@@ -88,6 +93,30 @@ def prune_idempotency_keys(hours: int = 24) -> dict:
 
     deleted, _ = IdempotencyRecord.objects.expired(hours=hours).delete()
     return {"deleted": deleted}
+
+
+@retried_task
+def notification_digests(mode: str) -> dict:
+    """The hourly or daily notification digests of the window that just ended (each goes out once)."""
+    from notifications.digests import send_digests
+
+    return send_digests(mode)
+
+
+@retried_task
+def create_partitions() -> dict:
+    """PostgreSQL: this month's and the next months' partitions of the activity tables exist."""
+    from events.partitions import ensure_partitions
+
+    return {"created": ensure_partitions()}
+
+
+@retried_task
+def prune_activity() -> dict:
+    """Activity events and audit actions past their project's retention are removed."""
+    from events.retention import prune_activity as prune
+
+    return prune().as_dict()
 
 
 @retried_task

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "projects",
     "events",
     "monitoring",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -178,12 +179,29 @@ else:
 # A failing periodic job is retried TASK_MAX_ATTEMPTS times in all, base × 2^(attempt-1) seconds apart.
 TASK_MAX_ATTEMPTS = int(os.environ.get("TASK_MAX_ATTEMPTS", "4"))
 TASK_RETRY_BASE_SECONDS = float(os.environ.get("TASK_RETRY_BASE_SECONDS", "30"))
+# PostgreSQL: monthly partitions of the activity events and audit actions exist this many months ahead
+# (created by migrate and the scheduler's `activity-partitions` job; events/partitions.py).
+PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "3"))
+# prune_activity deletes rows this many at a time where it cannot drop a whole partition.
+RETENTION_DELETE_BATCH = int(os.environ.get("RETENTION_DELETE_BATCH", "5000"))
 # Seconds between worker/scheduler heartbeats; a process silent for 3 × this is reported dead by /healthz?deep=1.
 HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "10"))
 # A worker busy with one task for longer than this is reported stuck by /healthz?deep=1.
 WORKER_STUCK_SECONDS = int(os.environ.get("WORKER_STUCK_SECONDS", "900"))
 # How often the scheduler enqueues a monitoring pass (health checks, missed schedules, notifications).
 MONITOR_INTERVAL_SECONDS = float(os.environ.get("MONITOR_INTERVAL_SECONDS", "10"))
+
+# Activity notifications (notifications/): a failed delivery is retried up to NOTIFICATIONS_MAX_ATTEMPTS attempts
+# in all, base × 2^(attempt-1) seconds apart with ±10% jitter (8 attempts from 680 s ≈ a day); a subscription whose
+# deliveries fail for NOTIFICATIONS_DISABLE_AFTER consecutive events is disabled and its project's owners told.
+NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "8"))
+NOTIFICATIONS_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATIONS_RETRY_BASE_SECONDS", "680"))
+NOTIFICATIONS_DISABLE_AFTER = int(os.environ.get("NOTIFICATIONS_DISABLE_AFTER", "20"))
+# After a webhook secret is rotated, the previous one still signs (a second v1= signature) for this long.
+NOTIFICATIONS_SECRET_OVERLAP_HOURS = float(os.environ.get("NOTIFICATIONS_SECRET_OVERLAP_HOURS", "24"))
+NOTIFICATIONS_TIMEOUT_SECONDS = float(os.environ.get("NOTIFICATIONS_TIMEOUT_SECONDS", "10"))
+# Each process remembers for this long whether a project has any notification rule (saves a query per ingest).
+NOTIFICATIONS_RULES_CACHE_SECONDS = float(os.environ.get("NOTIFICATIONS_RULES_CACHE_SECONDS", "5"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("events.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("", include("notifications.urls")),
 ]
 
 handler500 = "activityhub.faults.server_error"  # a busy or lost database outside a view: the friendly 503 page

@@ -38,6 +38,10 @@ def add_arguments(parser):
     parser.add_argument("--singles", type=int, default=4000, help="single-event requests")
     parser.add_argument("--feeds", type=int, default=600, help="sequential feed requests")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads for throughput runs")
+    parser.add_argument(
+        "--subscriptions", type=int, default=0,
+        help="enabled notification subscriptions on the ingest project (each batch then enqueues one delivery task)",
+    )
 
 
 def percentile(samples, fraction):
@@ -141,6 +145,22 @@ def event_body(i, tag):
     }
 
 
+def subscribe(project, count):
+    """`count` enabled immediate subscriptions of several shapes on `project` (none sends: no worker runs here)."""
+    from notifications.models import Channel, Subscription
+
+    Subscription.objects.filter(project=project).delete()
+    shapes = [{"event_status": "FAILED"}, {"event_types": ["CODE_SCAFFOLDING"]}, {"category": "apr"},
+              {"text_contains": "bench"}, {"match_actions": True, "action_type": "deployment"}]
+    Subscription.objects.bulk_create(
+        Subscription(project=project, name=f"bench {i}", channel=Channel.WEBHOOK, target_url="http://127.0.0.1:9/",
+                     secret="whsec_bench", **shapes[i % len(shapes)])
+        for i in range(count)
+    )
+    if count:
+        print(f"Notification subscriptions on the ingest project: {count} (enabled, immediate)")
+
+
 def run(args):
     from django.conf import settings
     from django.db import connection
@@ -157,6 +177,7 @@ def run(args):
     ActivityEvent.objects.filter(project=ingest_project).delete()
     _, read_token = ApiKey.objects.create_key(project=reader_project, name="bench reader", scope="read")
     _, write_token = ApiKey.objects.create_key(project=ingest_project, name="bench writer", scope="write")
+    subscribe(ingest_project, args.subscriptions)
     os.environ["BENCH_SECRET_KEY"] = settings.SECRET_KEY
     connection.close()
 
@@ -247,6 +268,13 @@ def run(args):
     plan, seq = explain(feed_qs, table_names=["events_activityevent"])
     print("\nEXPLAIN of the feed's first page:" + (" SEQUENTIAL SCAN of events!" if seq else " (index scan, no seq scan)"))
     print(plan)
+    if args.subscriptions:
+        from django_tasks_db.models import DBTaskResult
+
+        enqueued = DBTaskResult.objects.filter(task_path="notifications.sending.deliver_batch")
+        print(f"Delivery tasks enqueued by the run: {enqueued.count():,} (one per request)")
+        enqueued.delete()
+        subscribe(ingest_project, 0)
     ActivityEvent.objects.filter(project=ingest_project).delete()
     ApiKey.objects.filter(name__startswith="bench ").delete()
     sys.stdout.flush()

@@ -69,3 +69,12 @@ def machine_line():
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
     return f"{platform.node()}: {cpus} cores, {mem_gb} GiB, Python {platform.python_version()}, PostgreSQL {pg}"
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a local process has used so far (/proc), or None when it is gone."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None

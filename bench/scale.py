@@ -14,6 +14,8 @@ Reuses the activity benchmark's loader (bench/activity.py; the events are reused
 3. A node killed mid-ingest: clients send batches with an Idempotency-Key each and retry on any failure with the
    same key; node 2 gets SIGKILL a third of the way in. Stored events are counted: lost and duplicated must be 0.
 Everything is bounded in count; ingested events go to a separate project and are deleted afterwards.
+4. Partitions (bench/partitioning.py): the same events plain vs partitioned by month, and retention by dropping
+   a month's partition vs the batched DELETE it replaces (--month-rows, default 1,000,000).
 """
 
 import json
@@ -24,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
+
+from bench.common import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 NODES = ROOT / "scripts" / "nodes.sh"
@@ -39,19 +43,13 @@ def add_arguments(parser):
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
     parser.add_argument("--skip-replica", action="store_true")
     parser.add_argument("--skip-nodes", action="store_true")
+    from bench.partitioning import add_partition_arguments
+
+    add_partition_arguments(parser)
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
 # Which processes are ours, by group, for the CPU split: set by the part that starts them.
 WATCH: dict = {"pids": lambda: {}}
-
-
-def _cpu_seconds(pid):
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def _children(pid):
@@ -90,7 +88,7 @@ class CpuMeter:
     def _groups(self):
         found = {}
         for group, pids in WATCH["pids"]().items():
-            found[group] = {pid: _cpu_seconds(pid) for pid in pids}
+            found[group] = {pid: cpu_seconds(pid) for pid in pids}
         found["client"] = {"self": sum(os.times()[:2])}
         return found
 
@@ -219,6 +217,11 @@ def run(args):
         _replica_part(args, primary_url, replica_url, dbname, read_headers, write_headers, Server, request)
     if not args.skip_nodes:
         _nodes_part(args, read_headers, write_headers, ingest_project, dbname)
+    if not args.skip_partitions:
+        from bench.partitioning import measure
+
+        ActivityEvent.objects.filter(project=ingest_project).delete()
+        measure(args)
 
     print("\nuptime at the end:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     ActivityEvent.objects.filter(project=ingest_project).delete()

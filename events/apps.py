@@ -6,6 +6,8 @@ class EventsConfig(AppConfig):
 
     def ready(self):
         # The projects app announces its flows with signals; recording them here keeps projects unaware of events.
+        from django.db.models.signals import post_migrate
+
         from projects.signals import (
             api_key_created,
             api_key_revoked,
@@ -15,7 +17,9 @@ class EventsConfig(AppConfig):
             project_created,
         )
 
-        from . import receivers
+        from . import partitions, receivers
+
+        post_migrate.connect(partitions.after_migrate, sender=self, dispatch_uid="events.partitions_after_migrate")
 
         project_created.connect(receivers.record_project_created, dispatch_uid="events.record_project_created")
         member_added.connect(receivers.record_member_added, dispatch_uid="events.record_member_added")

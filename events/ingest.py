@@ -11,6 +11,9 @@
 - Hook: `events_recorded` is sent once the write has committed (at once in autocommit), with the project and the
   new events' ids. Notifications, partition routing and the like connect to it instead of patching each writer.
 
+Audit actions enter the same way through `ingest_actions` (the API's POST /actions and `track_activity`), which
+sends `actions_recorded` (project, action_ids, user) after commit.
+
 And the one way a stored event changes: `update_event` (PATCH /events/{id} and `tracking.finish_event`). Its
 rule: the status moves only from IN_PROGRESS to COMPLETED or FAILED (repeating the final status is a no-op),
 finishing without a duration records the time since the event was created, metadata merges as a JSON Merge
@@ -28,12 +31,16 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .api.activity_schemas import MAX_DURATION_MS, EventIn, clean_json_object
-from .models.activity import ActivityEvent, EventStatus
+from .models.activity import ActivityEvent, EventStatus, ProjectAction
 
 # kwargs: project, event_ids (list of int, input order), user (or None). Sent after commit, never on rollback.
 events_recorded = Signal()
 # kwargs: project, event_ids (the events that just reached COMPLETED or FAILED), user. After commit, as above.
 events_finished = Signal()
+# kwargs: project, action_ids (list of str, input order), user (or None). Sent after commit, never on rollback.
+actions_recorded = Signal()
+
+ACTION_FIELDS = ("action_type", "action_details", "status", "environment", "request_id")
 
 EVENT_FIELDS = ("event_type", "entity_type", "entity_id", "title", "description", "metadata", "status", "duration",
                 "external_id")
@@ -99,6 +106,22 @@ def _insert(project, user, items, now):
     return ids
 
 
+# PostgreSQL: the unique index on external_id includes created_at (a partitioned table's unique keys must hold the
+# partition key), so it no longer stops a concurrent retry stored a moment later. A transaction-level advisory lock
+# per (project, external_id), taken in key order, makes the check-then-insert below one writer at a time per id.
+_LOCK_EXTERNAL_IDS = """
+SELECT pg_advisory_xact_lock(k) FROM (
+    SELECT DISTINCT hashtextextended(%s || ':' || x, 0) AS k FROM unnest(%s::text[]) AS x
+) AS keys ORDER BY k
+"""
+
+
+def _lock_external_ids(project, external_ids):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_EXTERNAL_IDS, [str(project.pk), list(external_ids)])
+
+
 def _announce(project, user, ids):
     if ids and events_recorded.has_listeners(ActivityEvent):
         transaction.on_commit(
@@ -112,7 +135,9 @@ def ingest_events(project, items, *, user=None, instances=True):
     New events come back as model instances carrying their id (built in memory, not read back), or as
     `NewEvent(pk, external_id)` with `instances=False`. Items whose external_id is already stored come back as
     the stored event with created=False. A concurrent writer may store the same external_id between our check
-    and our insert: the unique constraint then rolls back our savepoint and the next round sees its row.
+    and our insert: on PostgreSQL an advisory lock per external_id serializes them (the partitioned table's unique
+    index holds created_at too); elsewhere the unique constraint rolls back our savepoint and the next round sees
+    its row.
     Without external_ids nothing can collide and the write needs no transaction of its own.
     """
     external_ids = [item.external_id for item in items if item.external_id is not None]
@@ -122,6 +147,7 @@ def ingest_events(project, items, *, user=None, instances=True):
             # Only client-supplied ids can collide with a concurrent writer: only then is a savepoint needed.
             with transaction.atomic(savepoint=True) if external_ids else nullcontext():
                 if external_ids:
+                    _lock_external_ids(project, external_ids)
                     existing = {
                         e.external_id: e
                         for e in ActivityEvent.objects.filter(project=project, external_id__in=external_ids)
@@ -145,6 +171,31 @@ def ingest_events(project, items, *, user=None, instances=True):
                 results.append((NewEvent(next(fresh), item.external_id), True))
         return results
     raise ExternalIdConflict("Another request is storing events with the same external_id; retry.")
+
+
+def ingest_actions(project, items, *, user=None):
+    """Append audit actions to `project`; return the stored ProjectActions in input order.
+
+    Each item is a mapping (or an object with attributes) of ACTION_FIELDS; missing fields take the model's
+    defaults. All are stored in one INSERT (all or nothing); `actions_recorded` follows the commit.
+    """
+    now = timezone.now()
+    actions = []
+    for item in items:
+        values = item if isinstance(item, dict) else {f: getattr(item, f) for f in ACTION_FIELDS if hasattr(item, f)}
+        fields = {f: values[f] for f in ACTION_FIELDS if f in values}
+        fields["action_details"] = fields.get("action_details") or ""
+        actions.append(ProjectAction(project=project, user=user, created_at=now, **fields))
+    if len(actions) == 1:
+        actions[0].save(force_insert=True)
+    elif actions:
+        ProjectAction.objects.bulk_create(actions)
+    ids = [a.action_id for a in actions]
+    if ids and actions_recorded.has_listeners(ProjectAction):
+        transaction.on_commit(
+            lambda: actions_recorded.send(sender=ProjectAction, project=project, action_ids=ids, user=user)
+        )
+    return actions
 
 
 class StatusConflict(Exception):

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 
 from django.db import transaction
 
-from .ingest import ingest_events, update_event, validate_event
-from .models.activity import ActionStatus, EventStatus, ProjectAction
+from .ingest import ingest_actions, ingest_events, update_event, validate_event
+from .models.activity import ActionStatus, EventStatus
 
 logger = logging.getLogger("events.tracking")
 
@@ -49,15 +49,13 @@ def track_activity(
     """Append one audit action. Returns the ProjectAction, or None if it could not be recorded."""
 
     def write():
-        return ProjectAction.objects.create(
-            project=project,
-            action_type=action_type,
-            action_details=action_details or "",
+        [action] = ingest_actions(
+            project,
+            [{"action_type": action_type, "action_details": action_details, "request_id": request_id,
+              "status": status, "environment": environment}],
             user=user,
-            request_id=request_id,
-            status=status,
-            environment=environment,
         )
+        return action
 
     return _safely(f"audit action {action_type!r}", write)
 

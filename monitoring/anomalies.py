@@ -3,24 +3,42 @@
 Duration: the latest finished run against the successful runs of the last BASELINE_DAYS, on a log scale (the
 rollup's 10 %-wide buckets): robust z = (bucket − median) / (1.4826 × MAD). The baseline is the runs at the same
 hour of the week when there are enough of them, else the same hour of the day, else all runs (seasonality where the
-history supports it). Failure rate: failures in the last RECENT_HOURS against the rate of the days before
-(binomial z-score). Both are computed from grouped SQL aggregates: one row per workflow, hour of week and duration
-bucket, and one row per workflow with four counts, so a pass reads thousands of rows, never the runs themselves.
+history supports it). Failure rate: failures in the last RECENT_HOURS against the rate of the whole days before
+(binomial z-score). Volume: the runs started in the last hour (or, for a workflow too sparse for that, the last
+24 h) against the same window at the same wall-clock time on each of the last BASELINE_DAYS days (the same hour of
+the week when four weeks of history support it, else every day): robust z = (count − median) /
+max(1.4826 × MAD, √median), and the count must also be a multiple away from the median, so a workflow that usually
+runs 40 times an hour and now runs 5 is found, even with no schedule to miss.
+
+The history is read by monitoring/anomaly_history.py in four queries per pass whatever the number of workflows: the
+daily rollup, the latest runs, the duration histogram at the hours judged, and the recent counts.
 
 A finding opens once (unique while open), alerts once through notify.enqueue, and clears itself (with one
 "back to normal" notification) when the behaviour is normal again. Sensitivity per workflow: off / low / normal /
-high (WorkflowAnomalySettings). Volume (far fewer or more runs than usual) is not detected yet.
+high (WorkflowAnomalySettings).
 """
 
 import math
+import statistics
 from dataclasses import dataclass
-from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, FloatField, IntegerField, Max, Q
-from django.db.models.functions import Cast, ExtractHour, ExtractWeekDay, Floor, Greatest, Ln
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .anomaly_history import (
+    BASELINE_DAYS,
+    RECENT_HOURS,
+    VOLUME_WINDOWS,
+    WEEKLY_SAMPLES,
+    daily_history,
+    duration_baselines,
+    failure_baseline,
+    latest_finished_runs,
+    recent_counts,
+    volume_history,
+    volume_windows,
+    whole_window_histograms,
+)
 from .models import (
     AnomalyKind,
     AnomalyStatus,
@@ -29,24 +47,24 @@ from .models import (
     Sensitivity,
     WorkflowAnomaly,
     WorkflowAnomalySettings,
-    WorkflowDailyStats,
-    WorkflowExecution,
 )
-from .models.rollup import HISTOGRAM_BASE_MS, HISTOGRAM_GROWTH, bucket_of, histogram_percentile
+from .models.rollup import bucket_of, histogram_percentile
 from .notify import enqueue
 
-BASELINE_DAYS = 28
-RECENT_HOURS = 24
 MIN_BASELINE_RUNS = 8  # fewer runs in a seasonal slot than this: use the coarser slot
 MIN_FAILURES = 3  # a rate spike needs at least this many failures in the recent window
 MIN_RATE_BASELINE = 20
+MIN_VOLUME_RUNS = 10  # a volume window must usually hold this many runs to be judged
+MIN_VOLUME_SAMPLES = 4
 
-# Robust z-score a finding needs, per sensitivity (duration; failure rate).
+# Robust z-score a finding needs, per sensitivity (duration; failure rate; volume), and for volume the factor the
+# count must also differ from the usual one by (twice or half as many runs at "normal").
 THRESHOLDS = {
-    Sensitivity.LOW: (8.0, 6.0),
-    Sensitivity.NORMAL: (5.0, 4.0),
-    Sensitivity.HIGH: (3.5, 3.0),
+    Sensitivity.LOW: (8.0, 6.0, 5.0),
+    Sensitivity.NORMAL: (5.0, 4.0, 3.0),
+    Sensitivity.HIGH: (3.5, 3.0, 2.5),
 }
+VOLUME_FACTORS = {Sensitivity.LOW: 3.0, Sensitivity.NORMAL: 2.0, Sensitivity.HIGH: 1.5}
 MAD_SCALE = 1.4826  # MAD × this estimates a normal distribution's standard deviation
 MIN_MAD_BUCKETS = 1.0  # one bucket (10 %) at least: a perfectly steady history is not infinitely sensitive
 
@@ -65,6 +83,7 @@ class Verdict:
     observed: float
     low: float | None = None
     high: float | None = None
+    settled: bool = True  # well inside the usual range: an open finding may clear (hysteresis)
 
 
 def _weighted_median(counts: dict) -> float:
@@ -111,47 +130,12 @@ def _sensitivities():
             for s in WorkflowAnomalySettings.objects.all()}
 
 
-def _bucket_expression():
-    # Same buckets as models.rollup.bucket_of: floor(ln(max(ms, 100) / 100) / ln(1.1)).
-    ratio = Cast(Greatest(F("duration_ms"), HISTOGRAM_BASE_MS), FloatField()) / float(HISTOGRAM_BASE_MS)
-    return Floor(Ln(ratio) / math.log(HISTOGRAM_GROWTH))
+def seasonal_histogram(slots: dict, weekday: int, hour: int, leave_out: int | None = None, whole=None) -> dict:
+    """The finest baseline with enough runs: same hour of week, same hour of day, or all (minus the run judged).
+    `whole` is the whole window's histogram when `slots` holds only some hours of the day."""
 
-
-def duration_baselines(now):
-    """{workflow key: {(weekday, hour): {bucket: count}}} for successful runs of the baseline window."""
-    rows = (
-        WorkflowExecution.objects.filter(
-            status=RunStatus.SUCCESS, duration_ms__isnull=False,
-            started_at__gte=now - timedelta(days=BASELINE_DAYS), started_at__lt=now,
-        )
-        .annotate(
-            weekday=Cast(ExtractWeekDay("started_at"), IntegerField()),
-            hour=Cast(ExtractHour("started_at"), IntegerField()),
-            bucket=Cast(_bucket_expression(), IntegerField()),
-        )
-        .values("project_id", "workflow_name", "environment", "weekday", "hour", "bucket")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("project_id", "workflow_name", "environment", "weekday", "hour", "bucket", "n")
-    )
-    baselines = {}
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # ~100 workflows × 168 hours × a few buckets: let the aggregate hash in memory instead of sorting on disk.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = '64MB'")
-        for pid, name, env, weekday, hour, bucket, n in rows:
-            slots = baselines.setdefault((pid, name, env), {})
-            histogram = slots.setdefault((weekday, hour), {})
-            histogram[bucket] = histogram.get(bucket, 0) + n
-    return baselines
-
-
-def seasonal_histogram(slots: dict, weekday: int, hour: int, leave_out: int | None = None) -> dict:
-    """The finest baseline with enough runs: same hour of week, same hour of day, or all (minus the run judged)."""
-
-    def merged(keys):
-        out = {}
+    def merged(keys, base=None):
+        out = dict(base or {})
         for key in keys:
             for bucket, count in slots.get(key, {}).items():
                 out[bucket] = out.get(bucket, 0) + count
@@ -159,47 +143,45 @@ def seasonal_histogram(slots: dict, weekday: int, hour: int, leave_out: int | No
             out[leave_out] -= 1
         return {b: c for b, c in out.items() if c}
 
-    for keys in ([(weekday, hour)], [k for k in slots if k[1] == hour], list(slots)):
+    for keys in ([(weekday, hour)], [k for k in slots if k[1] == hour]):
         histogram = merged(keys)
         if sum(histogram.values()) >= MIN_BASELINE_RUNS:
             return histogram
-    return merged(list(slots))
+    return merged([], whole) if whole is not None else merged(list(slots))
 
 
-def latest_finished_runs(now):
-    """The latest finished run of each workflow (through the rollup's last_started_at, then one indexed fetch)."""
-    last = (
-        WorkflowDailyStats.objects.filter(day__gte=(now - timedelta(days=BASELINE_DAYS)).date())
-        .values("project_id", "workflow_name", "environment").annotate(last=Max("last_started_at")).order_by()
-    )
-    moments = {row["last"]: None for row in last if row["last"] and row["last"] <= now}
-    latest = {}
-    if not moments:
-        return latest
-    for run in WorkflowExecution.objects.filter(started_at__in=list(moments)).finished().order_by("id"):
-        key = (run.project_id, run.workflow_name, run.environment)
-        if key not in latest or run.started_at >= latest[key].started_at:
-            latest[key] = run
-    return latest
+def volume_samples(volume: dict, name: str) -> list[float]:
+    """The baseline counts of one window length: the same hour of the week four weeks running, else every day."""
+    weekly = [volume[(name, k)] for k in WEEKLY_SAMPLES if (name, k) in volume]
+    if len(weekly) == len(WEEKLY_SAMPLES):
+        return weekly
+    return [volume[(name, k)] for k in range(1, BASELINE_DAYS + 1) if (name, k) in volume]
 
 
-def failure_counts(now):
-    recent = now - timedelta(hours=RECENT_HOURS)
-    decided = [RunStatus.SUCCESS, RunStatus.FAILED]
-    rows = (
-        WorkflowExecution.objects.filter(
-            status__in=decided, started_at__gte=now - timedelta(days=BASELINE_DAYS), started_at__lt=now
-        )
-        .values("project_id", "workflow_name", "environment")
-        .annotate(
-            recent_failed=Count("id", filter=Q(started_at__gte=recent, status=RunStatus.FAILED)),
-            recent_decided=Count("id", filter=Q(started_at__gte=recent)),
-            base_failed=Count("id", filter=Q(started_at__lt=recent, status=RunStatus.FAILED)),
-            base_decided=Count("id", filter=Q(started_at__lt=recent)),
-        )
-        .order_by()
-    )
-    return {(r["project_id"], r["workflow_name"], r["environment"]): r for r in rows}
+def judge_volume(volume: dict, threshold: float, factor: float) -> Verdict | None:
+    """The recent run count against the usual one, in the shortest window that usually holds MIN_VOLUME_RUNS runs;
+    None when no window does (a sparse workflow: its schedule's missed-run check covers it)."""
+    for name in VOLUME_WINDOWS:
+        samples = volume_samples(volume, name)
+        if len(samples) < MIN_VOLUME_SAMPLES or statistics.median(samples) < MIN_VOLUME_RUNS:
+            continue
+        median = statistics.median(samples)
+        mad = statistics.median(abs(s - median) for s in samples)
+        spread = max(MAD_SCALE * mad, math.sqrt(median))  # counts are at least as noisy as a Poisson process
+        count = volume[(name, 0)]
+        score = (count - median) / spread
+        ratio = (count + 1) / (median + 1)
+        low, high = min(samples), max(samples)
+        if len(samples) >= 10:
+            deciles = statistics.quantiles(samples, n=10, method="inclusive")
+            low, high = deciles[0], deciles[-1]
+        run_words = "run" if count == 1 else "runs"
+        usual = f"{low:.0f}" if round(low) == round(high) else f"{low:.0f}–{high:.0f}"
+        reason = f"{count} {run_words} in the last {name}, usually {usual}"
+        anomalous = abs(score) >= threshold and (ratio <= 1 / factor or ratio >= factor)
+        settled = abs(score) < threshold / 2 or 1 / math.sqrt(factor) < ratio < math.sqrt(factor)
+        return Verdict(anomalous, score, reason, count, low, high, settled)
+    return None
 
 
 def detect(now=None):
@@ -209,26 +191,43 @@ def detect(now=None):
     open_findings = {(a.project_id, a.workflow_name, a.environment, a.kind): a for a in WorkflowAnomaly.objects.open()}
     verdicts = {}
 
-    baselines = duration_baselines(now)
-    for key, run in latest_finished_runs(now).items():
-        level = sensitivity.get(key, Sensitivity.NORMAL)
-        if level == Sensitivity.OFF or run.status != RunStatus.SUCCESS or run.duration_ms is None:
-            continue
+    history = daily_history(now)
+    latest = {key: run for key, run in latest_finished_runs(now, history).items()
+              if sensitivity.get(key) != Sensitivity.OFF and run.status == RunStatus.SUCCESS
+              and run.duration_ms is not None}
+    baselines = duration_baselines(now, latest)
+    judged = {}
+    for key, run in latest.items():
         started = timezone.localtime(run.started_at)  # the zone ExtractWeekDay/ExtractHour use
         weekday = (started.isoweekday() % 7) + 1  # Django's ExtractWeekDay: Sunday = 1 … Saturday = 7
-        histogram = seasonal_histogram(baselines.get(key, {}), weekday, started.hour, leave_out=bucket_of(run.duration_ms))
-        verdict = judge_duration(histogram, run.duration_ms, THRESHOLDS[level][0])
+        judged[key] = (run, weekday, started.hour, bucket_of(run.duration_ms))
+    # Workflows whose hour of day has too few runs are judged against the whole window (read from the rollup).
+    sparse = {key for key, (_run, _wd, hour, _b) in judged.items()
+              if sum(sum(h.values()) for (_, h_hour), h in baselines.get(key, {}).items() if h_hour == hour)
+              < MIN_BASELINE_RUNS + 1}
+    whole = whole_window_histograms(now, sparse)
+    for key, (run, weekday, hour, bucket) in judged.items():
+        histogram = seasonal_histogram(baselines.get(key, {}), weekday, hour, leave_out=bucket,
+                                       whole=whole.get(key, {}) if key in sparse else None)
+        verdict = judge_duration(histogram, run.duration_ms, THRESHOLDS[sensitivity.get(key, Sensitivity.NORMAL)][0])
         if verdict is not None:
             verdicts[(*key, AnomalyKind.DURATION)] = (verdict, run)
 
-    for key, counts in failure_counts(now).items():
+    counts, hours = recent_counts(now)
+    windows = volume_windows(now, hours)
+    for key in history.keys() | counts.keys():
         level = sensitivity.get(key, Sensitivity.NORMAL)
         if level == Sensitivity.OFF:
             continue
-        verdict = judge_failure_rate(counts["recent_failed"], counts["recent_decided"], counts["base_failed"],
-                                     counts["base_decided"], THRESHOLDS[level][1])
+        days, recent = history.get(key, {}), counts.get(key)
+        if recent:
+            verdict = judge_failure_rate(recent["recent_failed"], recent["recent_decided"],
+                                         *failure_baseline(days, now), THRESHOLDS[level][1])
+            if verdict is not None:
+                verdicts[(*key, AnomalyKind.FAILURE_RATE)] = (verdict, None)
+        verdict = judge_volume(volume_history(days, recent, windows, now), THRESHOLDS[level][2], VOLUME_FACTORS[level])
         if verdict is not None:
-            verdicts[(*key, AnomalyKind.FAILURE_RATE)] = (verdict, None)
+            verdicts[(*key, AnomalyKind.VOLUME)] = (verdict, None)
 
     opened = cleared = 0
     for key, (verdict, run) in verdicts.items():
@@ -239,16 +238,16 @@ def detect(now=None):
             cleared += _clear(finding, verdict, now)
     # Open findings with nothing to judge any more (no recent runs, sensitivity off): behaviour left the window.
     for key, finding in open_findings.items():
-        if sensitivity.get(key[:3]) == Sensitivity.OFF or key[3] == AnomalyKind.FAILURE_RATE:
+        if sensitivity.get(key[:3]) == Sensitivity.OFF or key[3] in (AnomalyKind.FAILURE_RATE, AnomalyKind.VOLUME):
             cleared += _clear(finding, None, now)
     return {"opened": opened, "cleared": cleared}
 
 
 def _back_to_normal(verdict, kind, sensitivity, key):
-    # Hysteresis for rates: clear well inside the threshold, so a rate hovering at it does not flap.
+    # Hysteresis for rates and counts: clear well inside the threshold, so a value hovering at it does not flap.
     if kind == AnomalyKind.FAILURE_RATE:
         return verdict.score < THRESHOLDS[sensitivity.get(key[:3], Sensitivity.NORMAL)][1] / 2
-    return True
+    return verdict.settled
 
 
 def _open(key, verdict, run, now):

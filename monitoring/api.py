@@ -35,6 +35,7 @@ from .models import (
     WorkflowSchedule,
 )
 from .models.environments import ENVIRONMENT_PATTERN
+from .models.health import MAX_CHECK_INTERVAL_SECONDS
 from .runs import RunConflict, RunInvalid, finish_run, record_metric, start_run
 
 router = Router(tags=["monitoring"])
@@ -451,7 +452,7 @@ class HealthCheckIn(Schema):
     method: Literal["GET", "HEAD", "POST"] = "GET"
     expected_status: Annotated[int, Field(ge=100, le=599)] = 200
     timeout_ms: Annotated[int, Field(ge=100, le=60000)] = 5000
-    interval_seconds: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] = 60
+    interval_seconds: Annotated[int, Field(ge=10, le=MAX_CHECK_INTERVAL_SECONDS)] = 60
     environment: Environment = DEFAULT_ENVIRONMENT
     paused: bool = False
 
@@ -462,7 +463,7 @@ class HealthCheckPatch(Schema):
     method: Literal["GET", "HEAD", "POST"] | None = None
     expected_status: Annotated[int, Field(ge=100, le=599)] | None = None
     timeout_ms: Annotated[int, Field(ge=100, le=60000)] | None = None
-    interval_seconds: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] | None = None
+    interval_seconds: Annotated[int, Field(ge=10, le=MAX_CHECK_INTERVAL_SECONDS)] | None = None
     environment: Environment | None = None
     paused: bool | None = None
 
@@ -535,8 +536,8 @@ def health_check_create(request, payload: HealthCheckIn, idempotency_key: Idempo
         data["check_id"] = data["check_id"] or slugify(data["check_name"])[:100]
         if not data["check_id"]:
             raise HttpError(422, "check_name: give the check a name with letters or digits.")
-        if HealthCheck.objects.filter(check_id=data["check_id"]).exists():
-            raise HttpError(409, f"A health check with id '{data['check_id']}' already exists.")
+        if HealthCheck.objects.in_scope(request.auth.project).filter(check_id=data["check_id"]).exists():
+            raise HttpError(409, f"This project already has a health check with id '{data['check_id']}'.")
         return 201, _check_out(_save(HealthCheck(project=request.auth.project, **data)))
 
     return run_idempotent(request, request.auth.project, idempotency_key, work)

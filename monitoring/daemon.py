@@ -239,7 +239,7 @@ class Monitor:
         return announced
 
     def detect_anomalies(self):
-        """Unusual durations and failure-rate spikes opened or cleared this pass (monitoring/anomalies.py)."""
+        """Unusual durations, failure-rate spikes and run volume opened or cleared this pass (monitoring/anomalies.py)."""
         done = detect_anomalies(self.clock())
         return done["opened"] + done["cleared"]
 

@@ -119,9 +119,9 @@ def add_demo(context, log):
     log(f"  monitoring: {WorkflowSchedule.objects.count()} schedules")
 
     for check_id, name, url, expected in demo_checks():
-        if HealthCheck.objects.filter(check_id=check_id).exists():
+        if HealthCheck.objects.filter(project=projects["acme-api"], check_id=check_id).exists():
             # Point at this run's port and run right after start-up, so fresh results appear within a minute.
-            HealthCheck.objects.filter(check_id=check_id).update(url=url, due_at=now + timedelta(seconds=5))
+            HealthCheck.objects.filter(project=projects["acme-api"], check_id=check_id).update(url=url, due_at=now + timedelta(seconds=5))
             continue
         down = check_id == "status-page"
         check = HealthCheck.objects.create(

@@ -21,7 +21,7 @@ from .models import (
     WorkflowSchedule,
 )
 from .models.environments import normalise_environment, validate_environment
-from .models.health import validate_check_url
+from .models.health import MAX_CHECK_INTERVAL_SECONDS, validate_check_url
 
 TIMEZONES = sorted(available_timezones())
 
@@ -58,24 +58,23 @@ class CheckURLField(forms.URLField):
     default_error_messages = {"invalid": validate_check_url.message}
 
 
-class HealthCheckForm(EnvironmentDefaultMixin, forms.ModelForm):
-    check_id = forms.SlugField(required=False, max_length=100, help_text="Leave empty to derive it from the name.")
+class HealthCheckSettingsForm(EnvironmentDefaultMixin, forms.ModelForm):
+    """What a check requests and expects, validated the same way wherever a check is created or edited."""
 
     class Meta:
         model = HealthCheck
-        fields = ["check_name", "check_id", "project", "environment", "url", "method", "expected_status", "timeout_ms",
-                  "interval_seconds"]
+        fields = ["check_name", "environment", "url", "method", "expected_status", "timeout_ms", "interval_seconds",
+                  "paused"]
         labels = {"url": "URL", "timeout_ms": "Timeout (ms)", "interval_seconds": "Interval (seconds)"}
         field_classes = {"url": CheckURLField}
         widgets = {
             "expected_status": forms.NumberInput(attrs={"min": 100, "max": 599}),
             "timeout_ms": forms.NumberInput(attrs={"min": 100, "max": 60000}),
-            "interval_seconds": forms.NumberInput(attrs={"min": 10}),
+            "interval_seconds": forms.NumberInput(attrs={"min": 10, "max": MAX_CHECK_INTERVAL_SECONDS}),
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["project"].queryset = Project.objects.order_by("name")
         self._environment_optional()
         self.fields["url"].widget.attrs["placeholder"] = "https://…"
 
@@ -95,15 +94,36 @@ class HealthCheckForm(EnvironmentDefaultMixin, forms.ModelForm):
         value = self.cleaned_data["interval_seconds"]
         if value < 10:
             raise forms.ValidationError("Run a check at most every 10 seconds.")
+        if value > MAX_CHECK_INTERVAL_SECONDS:
+            raise forms.ValidationError("Run a check at least once a week (604800 seconds).")
         return value
+
+
+class HealthCheckEditForm(HealthCheckSettingsForm):
+    """An existing check: its id and project stay, as its results and API clients refer to them."""
+
+
+class HealthCheckForm(HealthCheckSettingsForm):
+    """A new check: its settings plus the project whose keys manage it and its id (unique in that project)."""
+
+    check_id = forms.SlugField(required=False, max_length=100, help_text="Leave empty to derive it from the name.")
+
+    class Meta(HealthCheckSettingsForm.Meta):
+        fields = ["check_name", "check_id", "project", "environment", "url", "method", "expected_status", "timeout_ms",
+                  "interval_seconds"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = Project.objects.order_by("name")
 
     def clean(self):
         data = super().clean()
         check_id = data.get("check_id") or slugify(data.get("check_name") or "")[:100]
         if not check_id:
             self.add_error("check_name", "Give the check a name with letters or digits.")
-        elif HealthCheck.objects.filter(check_id=check_id).exclude(pk=self.instance.pk).exists():
-            self.add_error("check_id", f"A check with id '{check_id}' already exists.")
+        elif HealthCheck.objects.in_scope(data.get("project")).filter(check_id=check_id).exists():
+            where = data["project"].name if data.get("project") else "the checks without a project"
+            self.add_error("check_id", f"A check with id '{check_id}' already exists in {where}.")
         data["check_id"] = check_id
         self.instance.check_id = check_id
         return data

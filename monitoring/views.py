@@ -18,6 +18,7 @@ from .access import manager_required
 from .cron import CronError, describe, next_fires, validate_cron, validate_timezone
 from .forms import (
     EnvironmentFilter,
+    HealthCheckEditForm,
     HealthCheckForm,
     NotificationFilter,
     ReportForm,
@@ -208,18 +209,49 @@ def health(request):
 
 @require_GET
 @manager_required
-def health_detail(request, check_id):
-    current = HealthCheck.objects.filter(check_id=check_id).first()
-    history = list(SystemHealthCheck.objects.for_check(check_id).order_by("-checked_at", "-id")[:100])
-    if current is None and not history:
-        raise Http404("No such health check.")
-    return _page(request, "monitoring/health_detail.html", {"current": current, "history": history, "check_id": check_id}, "health")
+def health_detail(request, pk):
+    current = get_object_or_404(HealthCheck.objects.select_related("project"), pk=pk)
+    history = list(current.results.order_by("-checked_at", "-id")[:100])
+    return _page(request, "monitoring/health_detail.html",
+                 {"current": current, "history": history, "check_id": current.check_id}, "health")
+
+
+@require_GET
+@manager_required
+def removed_check_history(request, check_id):
+    """The results a removed check left behind (kept, with no check to point at)."""
+    history = list(SystemHealthCheck.objects.for_check(check_id).filter(health_check__isnull=True)
+                   .order_by("-checked_at", "-id")[:100])
+    if not history:
+        raise Http404("No removed health check with that id.")
+    return _page(request, "monitoring/health_detail.html", {"current": None, "history": history, "check_id": check_id},
+                 "health")
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def health_edit(request, pk):
+    """Edit a check's URL, method, expectations, interval, environment or pause; validated as on creation."""
+    check = get_object_or_404(HealthCheck.objects.select_related("project"), pk=pk)
+    before = (check.url, check.method, check.paused)
+    form = HealthCheckEditForm(request.POST or None, instance=check)
+    if request.method == "POST" and form.is_valid():
+        edited = form.save(commit=False)
+        fields = list(form.Meta.fields) + ["updated_at"]
+        if (edited.url, edited.method, edited.paused) != before and not edited.paused:
+            edited.due_at = timezone.now()  # a changed or resumed check runs at once
+            fields.append("due_at")
+        edited.save(update_fields=fields)  # never the daemon's claim or alert state, which it may be writing now
+        messages.success(request, f"Health check {edited.check_name} saved.")
+        return redirect("monitoring:health")
+    return _page(request, "monitoring/health_edit.html", {"check": check, "form": form, "hide_env_switch": True}, "health",
+                 status=422 if form.errors else 200, partial=None)
 
 
 @require_POST
 @manager_required
-def health_toggle(request, check_id):
-    check = get_object_or_404(HealthCheck, check_id=check_id)
+def health_toggle(request, pk):
+    check = get_object_or_404(HealthCheck, pk=pk)
     if check.paused:
         HealthCheck.objects.filter(pk=check.pk).update(paused=False, due_at=timezone.now())
         messages.success(request, f"{check.check_name} resumed.")
@@ -231,8 +263,8 @@ def health_toggle(request, check_id):
 
 @require_POST
 @manager_required
-def health_delete(request, check_id):
-    check = get_object_or_404(HealthCheck, check_id=check_id)
+def health_delete(request, pk):
+    check = get_object_or_404(HealthCheck, pk=pk)
     check.delete()
     messages.success(request, f"Health check {check.check_name} removed; its past results are kept.")
     return _after_change(request, "monitoring:health")

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.text import slugify
 
-from .models import ApiKey, ApiKeyScope, Membership, Project, Role
+from .models import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, ApiKey, ApiKeyScope, Membership, Project, Role
 
 
 def slug_from_name(name):
@@ -33,6 +33,28 @@ class ProjectForm(forms.ModelForm):
         if Project.objects.filter(slug=slug).exists():
             raise forms.ValidationError(f"The slug “{slug}” is taken; choose another.")
         return slug
+
+
+class RetentionForm(forms.ModelForm):
+    """How long the project's activity is kept (Settings, owners only); the range is the model field's validators."""
+
+    class Meta:
+        model = Project
+        fields = ["retention_days"]
+        labels = {"retention_days": "Keep activity for (days)"}
+        error_messages = {
+            "retention_days": {
+                "min_value": f"Keep activity for at least {MIN_RETENTION_DAYS} day.",
+                "max_value": f"Keep activity for at most {MAX_RETENTION_DAYS:,} days (ten years).",
+                "invalid": "Enter a whole number of days.",
+                "required": "Enter how many days of activity to keep.",
+            }
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["retention_days"]
+        field.widget.attrs.update({"min": MIN_RETENTION_DAYS, "max": MAX_RETENTION_DAYS, "inputmode": "numeric"})
 
 
 class AddMemberForm(forms.Form):

@@ -6,11 +6,15 @@ import secrets
 from datetime import UTC
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+DEFAULT_RETENTION_DAYS = 180
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 3650
 
 
 class Project(models.Model):
@@ -21,6 +25,12 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Days of activity events and audit actions kept (prune_activity); GitHub's audit log keeps 180.
+    retention_days = models.PositiveIntegerField(
+        default=DEFAULT_RETENTION_DAYS,
+        validators=[MinValueValidator(MIN_RETENTION_DAYS), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text=f"Activity older than this is removed ({MIN_RETENTION_DAYS}–{MAX_RETENTION_DAYS} days).",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -3,7 +3,7 @@ their context (projects/views.py serves the members card, projects/keys.py the k
 
 from django.db.models import F
 
-from .forms import AddMemberForm, ApiKeyForm
+from .forms import AddMemberForm, ApiKeyForm, RetentionForm
 from .models import Role
 
 
@@ -23,9 +23,15 @@ def keys_card(project, key_form=None, **extra):
     return {"api_keys": keys, "key_form": key_form or ApiKeyForm(project=project), **extra}
 
 
-def settings_context(project, membership, *, add_form=None, key_form=None, **extra):
-    """The whole Settings page: both cards; `extra` (a notice, the new key) goes to the card that was posted to."""
+def retention_card(project, membership, retention_form=None, **extra):
+    return {"project": project, "membership": membership,
+            "retention_form": retention_form or RetentionForm(instance=project), **extra}
+
+
+def settings_context(project, membership, *, add_form=None, key_form=None, retention_form=None, **extra):
+    """The whole Settings page: its cards; `extra` (a notice, the new key) goes to the card that was posted to."""
     return {
         **members_card(project, membership, add_form=add_form, active_tab="settings"),
+        **retention_card(project, membership, retention_form),
         **keys_card(project, key_form=key_form, **extra),
     }

@@ -11,6 +11,7 @@ urlpatterns = [
     path("projects/<slug:slug>/settings/members/", views.member_add, name="member_add"),
     path("projects/<slug:slug>/settings/members/<int:member_id>/role/", views.member_role, name="member_role"),
     path("projects/<slug:slug>/settings/members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
+    path("projects/<slug:slug>/settings/retention/", views.retention_update, name="retention_update"),
     # API keys
     path("projects/<slug:slug>/settings/api-keys/", keys.api_key_create, name="api_key_create"),
     path("projects/<slug:slug>/settings/api-keys/<int:key_id>/revoke/", keys.api_key_revoke, name="api_key_revoke"),

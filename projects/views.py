@@ -4,9 +4,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from .access import get_project_for_member
-from .forms import AddMemberForm, ProjectForm, RoleForm
+from .forms import AddMemberForm, ProjectForm, RetentionForm, RoleForm
 from .models import LastOwnerError, Membership, Project, Role, change_role, remove_member
-from .settings_page import members_card, settings_context
+from .settings_page import members_card, retention_card, settings_context
 from .signals import member_added, member_removed, member_role_changed, project_created
 
 
@@ -93,3 +93,22 @@ def member_remove(request, slug, member_id):
         messages.info(request, f"You left {project.name}.")
         return redirect("projects:list")
     return _members_response(request, project, membership, notice=f"{target.user.username} removed.")
+
+
+@require_POST
+def retention_update(request, slug):
+    project, membership = get_project_for_member(request, slug, owner=True)
+    form = RetentionForm(request.POST, instance=project)
+    if not form.is_valid():
+        project.refresh_from_db(fields=["retention_days"])  # the card shows what is stored beside the error
+        if request.htmx:
+            return render(request, "projects/settings.html#retention", retention_card(project, membership, form), status=422)
+        return render(request, "projects/settings.html", settings_context(project, membership, retention_form=form),
+                      status=422)
+    project.save(update_fields=["retention_days"])
+    days = project.retention_days
+    notice = f"Activity older than {days:,} day{'s' if days != 1 else ''} will be removed."
+    if request.htmx:
+        return render(request, "projects/settings.html#retention", retention_card(project, membership, retention_notice=notice))
+    messages.success(request, notice)
+    return redirect("projects:settings", slug=project.slug)

@@ -17,6 +17,16 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_notification_rules():
+    # Each process caches whether a project has notification rules; project ids repeat between tests.
+    from notifications.receivers import forget_rules
+
+    forget_rules()
+    yield
+    forget_rules()
+
+
 def make_user(username, **extra):
     return User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com", **extra)
 

@@ -155,3 +155,105 @@ def test_manager_sets_a_workflows_sensitivity_and_bad_values_are_422(client_for,
     assert client_for(manager).post(url, {**body, "sensitivity": "extreme"}).status_code == 422
     assert client_for(manager).post(url, {**body, "next": reverse("monitoring:run_detail", args=[run.pk])}).status_code == 302
     assert WorkflowAnomalySettings.objects.get().sensitivity == "high"
+
+
+def busy_history(project, days, *, name="ingest", rng=None, start=T0):
+    """No schedule; about 40 runs an hour by day and 20 by night (±3): a busy workflow with daily seasonality."""
+    rng = rng or random.Random(5)
+    runs = []
+    for h in range(days * 24):
+        runs += busy_hour(project, start + timedelta(hours=h), name=name, rng=rng)
+    WorkflowExecution.objects.bulk_create(runs)
+    rebuild()
+    return start + timedelta(days=days)
+
+
+def busy_hour(project, hour_start, *, name="ingest", rng, count=None):
+    usual = 40 if 8 <= hour_start.hour < 20 else 20
+    count = usual + rng.randint(-3, 3) if count is None else count
+    runs = []
+    for i in range(count):
+        at = hour_start + timedelta(seconds=i * 3600 // max(count, 1))
+        runs.append(WorkflowExecution(project=project, run_id=f"{name}-{at:%Y%m%d%H%M%S}-{i}", workflow_name=name,
+                                      status="SUCCESS", started_at=at, completed_at=at + timedelta(seconds=20),
+                                      duration_ms=20_000, alert_state="NONE"))
+    return runs
+
+
+def add_hours(project, first_hour, hours=1, **kwargs):
+    """`hours` more hours of runs from `first_hour` on; returns the end of the last one."""
+    runs = []
+    for h in range(hours):
+        at = first_hour + timedelta(hours=h)
+        runs += busy_hour(project, at, rng=random.Random(at.hour), **kwargs)
+    WorkflowExecution.objects.bulk_create(runs)
+    rebuild(since=first_hour)
+    return first_hour + timedelta(hours=hours)
+
+
+def test_busy_workflow_with_daily_seasonality_raises_no_volume_alert(project):
+    now = busy_history(project, 8)
+    for _ in range(10):  # night and day, every third hour: 20 an hour, then 40
+        now = add_hours(project, now, 3)
+        assert detect(now) == {"opened": 0, "cleared": 0}, list(WorkflowAnomaly.objects.values_list("reason"))
+    assert not WorkflowAnomaly.objects.exists() and anomaly_notes() == []
+
+
+def test_volume_drop_is_found_once_explained_and_cleared_once(project, client_for, manager):
+    # Nine days ago at midnight, so the overview's last week still holds the runs.
+    start = (datetime.now(UTC) - timedelta(days=9)).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = busy_history(project, 8, start=start) + timedelta(hours=10)  # 10:00: usually about 40 runs an hour
+    add_hours(project, end - timedelta(hours=10), 10)
+    now = add_hours(project, end, count=5)
+    assert detect(now) == {"opened": 1, "cleared": 0}
+    finding = WorkflowAnomaly.objects.get()
+    assert (finding.kind, finding.status, finding.observed) == ("volume", "OPEN", 5)
+    assert finding.reason.startswith("5 runs in the last hour, usually 3") and finding.reason.endswith("43")
+    assert 37 <= finding.usual_low <= finding.usual_high <= 43
+    assert detect(now + timedelta(minutes=5)) == {"opened": 0, "cleared": 0}  # still low: no second alert
+    overview = client_for(manager).get(reverse("monitoring:overview")).content.decode()
+    assert 'data-anomaly="volume"' in overview and "5 runs in the last hour" in overview
+    later = add_hours(project, now)
+    assert detect(later) == {"opened": 0, "cleared": 1}
+    assert detect(later + timedelta(minutes=5)) == {"opened": 0, "cleared": 0}
+    finding.refresh_from_db()
+    assert finding.status == "CLEARED" and "in the last hour" in finding.cleared_reason
+    assert anomaly_notes() == [("anomaly", "Unusual number of runs: ingest [production]"),
+                               ("anomaly_cleared", "Back to normal: ingest [production]")]
+
+
+def test_workflow_that_stops_running_is_a_volume_anomaly_and_sensitivity_off_silences_it(project):
+    end = busy_history(project, 8) + timedelta(hours=12)
+    add_hours(project, end - timedelta(hours=12), 12)
+    now = end + timedelta(hours=1)  # not one run in the last hour
+    WorkflowAnomalySettings.objects.create(project=project, workflow_name="ingest", sensitivity="off")
+    assert detect(now) == {"opened": 0, "cleared": 0}
+    WorkflowAnomalySettings.objects.update(sensitivity="normal")
+    assert detect(now) == {"opened": 1, "cleared": 0}
+    assert WorkflowAnomaly.objects.get().reason.startswith("0 runs in the last hour, usually ")
+
+
+def test_hourly_workflow_judged_by_the_day_three_times_as_many_runs_is_a_spike(project):
+    end = history(project, 24 * 28)
+    rng = random.Random(3)
+    runs = []
+    for i in range(72):  # every 20 minutes for a day instead of hourly
+        at = end + timedelta(minutes=20 * i)
+        ms = usual_ms(at, rng)
+        runs.append(WorkflowExecution(project=project, run_id=f"burst-{i}", workflow_name="backup", status="SUCCESS",
+                                      started_at=at, completed_at=at + timedelta(milliseconds=ms), duration_ms=ms))
+    WorkflowExecution.objects.bulk_create(runs)
+    rebuild()
+    assert detect(end + timedelta(hours=24)) == {"opened": 1, "cleared": 0}
+    finding = WorkflowAnomaly.objects.get()
+    assert finding.kind == "volume" and finding.reason == "72 runs in the last 24 h, usually 24"
+
+
+def test_too_few_runs_for_a_volume_window_make_no_volume_judgement(project):
+    from monitoring.anomalies import judge_volume
+
+    sparse = {("hour", 0): 0, **{("hour", k): 1 for k in range(1, 29)},
+              ("24 h", 0): 0, **{("24 h", k): 4 for k in range(1, 29)}}
+    assert judge_volume(sparse, 3.0, 2.0) is None
+    young = {("hour", 0): 0, ("hour", 1): 40, ("hour", 2): 41, ("hour", 3): 39}  # three days of history only
+    assert judge_volume(young, 3.0, 2.0) is None

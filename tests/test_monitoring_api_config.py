@@ -135,3 +135,20 @@ def test_malformed_idempotency_key_is_400(api):
     response = api.post("/monitoring/metrics", {"workflow_id": "w", "metric_name": "m", "metric_value": 1},
                         headers={"Idempotency-Key": "has spaces"})
     assert response.status_code == 400
+
+
+def test_same_check_id_in_two_projects_works_and_a_duplicate_is_409_about_the_callers_own(api, api_as, project,
+                                                                                          other_project):
+    _, other = ApiKey.objects.create_key(project=other_project, name="o", scope="write")
+    stranger = api_as(other)
+    body = {"check_name": "Public API", "url": "https://api.example/health"}
+    assert stranger.post(CHECKS, body).status_code == 201  # another project took "public-api" first: nothing leaks
+    assert HealthCheck.objects.create(check_id="public-api", check_name="Manager's", url="https://m.example/")
+    mine = api.post(CHECKS, body)
+    assert mine.status_code == 201 and mine.json()["check_id"] == "public-api"
+    again = api.post(CHECKS, {**body, "url": "https://other.example/"})
+    assert again.status_code == 409
+    assert again.json()["detail"] == "This project already has a health check with id 'public-api'."
+    assert api.patch(f"{CHECKS}/public-api", {"interval_seconds": 300}).json()["interval_seconds"] == 300
+    rows = {(c.project_id, c.check_id): c.interval_seconds for c in HealthCheck.objects.all()}
+    assert rows == {(other_project.pk, "public-api"): 60, (None, "public-api"): 60, (project.pk, "public-api"): 300}

@@ -127,11 +127,12 @@ def test_a_check_with_many_results_is_listed_once_in_the_admin(client_for, staff
 def test_removing_a_check_keeps_its_results(client_for, manager, http_server_factory=None):
     check = HealthCheck.objects.create(check_id="api", check_name="API", url="http://127.0.0.1:9/", timeout_ms=200)
     Monitor(workers=1, daily_reports=False).run_due_checks()
-    assert client_for(manager).post(reverse("monitoring:health_delete", args=["api"])).status_code == 302
+    assert client_for(manager).post(reverse("monitoring:health_delete", args=[check.pk])).status_code == 302
     result = SystemHealthCheck.objects.get()
     assert (result.check_id, result.health_check, result.status) == ("api", None, "UNHEALTHY")
     assert not HealthCheck.objects.filter(pk=check.pk).exists()
-    assert client_for(manager).get(reverse("monitoring:health_detail", args=["api"])).status_code == 200
+    history = client_for(manager).get(reverse("monitoring:removed_check_history", args=["api"]))
+    assert history.status_code == 200 and "api (removed)" in history.content.decode()
 
 
 def test_paused_check_is_not_run(db):

@@ -46,9 +46,11 @@ def all_urls(data):
         ("post", reverse("monitoring:schedule_delete", args=[schedule.schedule_id])),
         ("get", reverse("monitoring:health")),
         ("post", reverse("monitoring:health")),
-        ("get", reverse("monitoring:health_detail", args=["api"])),
-        ("post", reverse("monitoring:health_toggle", args=["api"])),
-        ("post", reverse("monitoring:health_delete", args=["api"])),
+        ("get", reverse("monitoring:health_detail", args=[data["check"].pk])),
+        ("get", reverse("monitoring:health_edit", args=[data["check"].pk])),
+        ("post", reverse("monitoring:health_edit", args=[data["check"].pk])),
+        ("post", reverse("monitoring:health_toggle", args=[data["check"].pk])),
+        ("post", reverse("monitoring:health_delete", args=[data["check"].pk])),
         ("get", reverse("monitoring:reports")),
         ("post", reverse("monitoring:reports")),
         ("get", reverse("monitoring:report_detail", args=[data["report"].report_id])),
@@ -183,7 +185,9 @@ def test_unknown_report_run_and_check_are_404(client_for, manager, db):
     client = client_for(manager)
     assert client.get(reverse("monitoring:report_detail", args=["rpt_nope"])).status_code == 404
     assert client.get(reverse("monitoring:run_detail", args=[999])).status_code == 404
-    assert client.get(reverse("monitoring:health_detail", args=["nope"])).status_code == 404
+    assert client.get(reverse("monitoring:health_detail", args=[999])).status_code == 404
+    assert client.get(reverse("monitoring:health_edit", args=[999])).status_code == 404
+    assert client.get(reverse("monitoring:removed_check_history", args=["nope"])).status_code == 404
 
 
 def test_admin_lists_every_monitoring_model(client_for, staff, data):

@@ -26,6 +26,7 @@ from monitoring.models import NotificationLog, WorkflowExecution, WorkflowSchedu
 from monitoring.reports import build_report
 from monitoring.runs import finish_run, start_run
 from monitoring.views import NotificationFilter
+from notifications.models import Subscription
 from projects.models import ApiKey, Membership, Role
 
 EXAMPLES = 300
@@ -95,6 +96,8 @@ def targets(project, staff, owner):
     NotificationLog.objects.create(notification_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
                                    subject="s", message="m", dedupe_key="k")
     _, token = ApiKey.objects.create_key(project=project, name="fuzz", scope="read", created_by=owner)
+    subscription = Subscription.objects.create(project=project, name="Hook", channel="webhook",
+                                               target_url="http://127.0.0.1:9/")
 
     slug = project.slug
     feed = _names(ActivityEventFilter) + _names(PageParams)
@@ -115,14 +118,20 @@ def targets(project, staff, owner):
         (reverse("monitoring:schedule_edit", args=[WorkflowSchedule.objects.get().schedule_id]),
          ["cron_expression", "timezone"]),
         (reverse("monitoring:health"), ["page", "environment"]),
-        (reverse("monitoring:health_detail", args=[check.check_id]), ["page"]),
+        (reverse("monitoring:health_detail", args=[check.pk]), ["page"]),
+        (reverse("monitoring:health_edit", args=[check.pk]), []),
         (reverse("monitoring:reports"), ["page", "environment"]),
         (reverse("monitoring:report_detail", args=[report.report_id]), ["status", "page"]),
         (reverse("monitoring:run_detail", args=[run.pk]), []), (reverse("monitoring:changes"), ["since"]),
         (reverse("monitoring:notifications"), _names(NotificationFilter) + ["page"]),
+        (reverse("notifications:subscriptions", args=[slug]), []),
+        (reverse("notifications:subscription", args=[slug, subscription.pk]), ["page"]),
+        (reverse("notifications:watch", args=[slug]), ["entity_type", "entity_id"]),
+        (reverse("notifications:preferences"), []),
     ]
     ids = {"conversation_id": conversation.pk, "message_id": message.pk, "run_id": "run-1", "event_id": event.pk,
-           "schedule_id": WorkflowSchedule.objects.get().schedule_id, "check_id": check.check_id}
+           "schedule_id": WorkflowSchedule.objects.get().schedule_id, "check_id": check.check_id,
+           "subscription_id": subscription.pk}
     return {"pages": pages + _admin_targets(), "api": _api_targets(ids), "token": token}
 
 

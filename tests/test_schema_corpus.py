@@ -82,7 +82,11 @@ def uses_index(describe, queryset, index):
                 cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
             try:
                 if POSTGRESQL:
-                    return index in queryset().explain()
+                    # A partitioned table's plan names each partition's copy of the index.
+                    cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                   "WHERE i.inhparent = to_regclass(%s)", [index])
+                    plan = queryset().explain()
+                    return any(name in plan for name in [index, *(n for (n,) in cursor.fetchall())])
                 # SQLite: a fresh statement each time (a cached plan would outlive a DROP INDEX).
                 sql, params = queryset().query.sql_with_params()
                 cursor.execute(f"EXPLAIN QUERY PLAN {sql} -- {next(_fresh)}", params)

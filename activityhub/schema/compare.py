@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from django.db.models.fields import AutoFieldMixin
 
+from events.partitions import RANGE_BOUND, parse_bound
+
 from .expected import ExpectedIndex, ExpectedTable
 from .findings import Finding
 from .live import LiveCheck, LiveIndex, LiveSchema, LiveTable, balanced_after
@@ -250,6 +252,7 @@ def _with_renamed_columns(table: LiveTable, renames: dict) -> LiveTable:
         ],
         foreign_keys=[replace(f, columns=cols(f.columns)) for f in table.foreign_keys],
         checks=[replace(c, columns=cols(c.columns), definition=text(c.definition)) for c in table.checks],
+        partition_columns=cols(table.partition_columns),
     )
 
 
@@ -842,53 +845,56 @@ def _compare_foreign_keys(exp: ExpectedTable, table: LiveTable, live: LiveSchema
 
 # --- partitions ------------------------------------------------------------------------------------------
 
-_RANGE = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
-
-
-def _parse_bound(text: str) -> datetime | None:
-    text = text.strip()
-    if re.search(r"[+-]\d\d$", text):
-        text += ":00"
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _next_month(moment: datetime) -> datetime:
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
 
 
 def _compare_partitions(exp: ExpectedTable, table: LiveTable, repairs: Repairs, now: datetime | None = None):
-    """A table partitioned by range on one date/time column must have a partition for rows written now."""
+    """A table partitioned by range on one date/time column must have a partition for rows written now and one
+    for next month (partitions are created ahead; without a DEFAULT partition, inserts fail on the first day
+    of a month nobody created; with one, its rows land in the DEFAULT, which retention cannot drop)."""
     if not table.partition_key.upper().startswith("RANGE") or len(table.partition_columns) != 1:
         return
     column = table.partition_columns[0]
     col = exp.columns.get(column)
     if col is None or col.field.get_internal_type() not in {"DateTimeField", "DateField"}:
         return
-    if any(bound.strip().upper() == "DEFAULT" for _, bound in table.partitions):
-        return
+    has_default = any(bound.strip().upper() == "DEFAULT" for _, bound in table.partitions)
     now = now or datetime.now(UTC)
     ranges = []
     for name, bound in table.partitions:
-        m = _RANGE.search(bound)
-        start, end = (_parse_bound(m.group(1)), _parse_bound(m.group(2))) if m else (None, None)
+        if bound.strip().upper() == "DEFAULT":
+            continue
+        m = RANGE_BOUND.search(bound)
+        start, end = (parse_bound(m.group(1)), parse_bound(m.group(2))) if m else (None, None)
         if start is None or end is None:
             return  # MINVALUE/MAXVALUE or a bound we cannot read: no claim either way
         ranges.append((start, end, name))
-    if any(start <= now < end for start, end, _ in ranges):
+    listed = ", ".join(f"{name} [{s:%Y-%m-%d}, {e:%Y-%m-%d})" for s, e, name in sorted(ranges)) or "none"
+    for moment in (now, _next_month(now)):
+        if any(start <= moment < end for start, end, _ in ranges):
+            continue
+        before = max((end for _, end, _ in ranges if end <= moment), default=None)
+        after = min((start for start, _, _ in ranges if start > moment), default=None)
+        start = before or moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = after or _next_month(start)
+        if moment is now and not has_default:
+            consequence = (f"no partition (nor a DEFAULT one) accepts rows with {column} = now "
+                           f"({now:%Y-%m-%d %H:%M} UTC): every insert from Django fails")
+        else:
+            consequence = (f"no partition covers {column} from {start:%Y-%m-%d} (" + (
+                "rows written then land in the DEFAULT partition, which retention can only delete row by row"
+                if has_default else "every insert from then on fails") + "); partitions are created ahead by the "
+                "scheduler's activity-partitions job or `manage.py create_partitions`")
+        yield Finding(
+            "missing_partition",
+            exp.name,
+            f'"{exp.name}" is partitioned by {table.partition_key} and {consequence}. Partitions: {listed}',
+            repairs.create_partition(exp.name, start, end),
+            exp.label,
+        )
         return
-    before = max((end for _, end, _ in ranges if end <= now), default=None)
-    after = min((start for start, _, _ in ranges if start > now), default=None)
-    start = before or now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = after or (start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1))
-    yield Finding(
-        "missing_partition",
-        exp.name,
-        f'"{exp.name}" is partitioned by {table.partition_key} and no partition (nor a DEFAULT one) accepts rows with '
-        f"{column} = now ({now:%Y-%m-%d %H:%M} UTC): every insert from Django fails. Partitions: "
-        + ", ".join(f"{name} [{s:%Y-%m-%d}, {e:%Y-%m-%d})" for s, e, name in sorted(ranges)),
-        repairs.create_partition(exp.name, start, end),
-        exp.label,
-    )
 
 
 # --- sequences -------------------------------------------------------------------------------------------

@@ -13,16 +13,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django.http import Http404, HttpResponse
-from django.utils import timezone
 from ninja import Body, Path, Query, Router
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from events.filters import ActivityEventFilter, filter_errors
-from events.ingest import ExternalIdConflict, StatusConflict, ingest_events
+from events.ingest import ExternalIdConflict, StatusConflict, ingest_actions, ingest_events
 from events.ingest import update_event as apply_event_change
 from events.insights import project_insights
-from events.models import ActivityEvent, ProjectAction
+from events.models import ActivityEvent
 from events.models.activity import CATEGORY_OF_TYPE
 from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
 from projects.api_auth import require_write
@@ -222,20 +221,7 @@ def create_actions(
     items = payload.actions if isinstance(payload, ActionBatchIn) else [payload]
 
     def work():
-        now = timezone.now()
-        actions = [
-            ProjectAction(
-                project=project,
-                action_type=item.action_type,
-                action_details=item.action_details,
-                status=item.status,
-                environment=item.environment,
-                request_id=item.request_id,
-                created_at=now,
-            )
-            for item in items
-        ]
-        ProjectAction.objects.bulk_create(actions)
+        actions = ingest_actions(project, items)
         if not batch:
             return 201, action_dict(actions[0])
         return 201, {

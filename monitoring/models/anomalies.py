@@ -10,6 +10,7 @@ from .environments import environment_field
 class AnomalyKind(models.TextChoices):
     DURATION = "duration", "Unusual duration"
     FAILURE_RATE = "failure_rate", "Failure-rate spike"
+    VOLUME = "volume", "Unusual number of runs"
 
 
 class AnomalyStatus(models.TextChoices):

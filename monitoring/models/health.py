@@ -18,6 +18,7 @@ from .environments import environment_field
 # Only what the probe can speak: an ftp:// URL would otherwise be stored and fail later with a misleading error.
 CHECK_URL_SCHEMES = ["http", "https"]
 validate_check_url = URLValidator(schemes=CHECK_URL_SCHEMES, message="Enter an http:// or https:// URL.")
+MAX_CHECK_INTERVAL_SECONDS = 7 * 24 * 3600
 
 
 class CheckStatus(models.TextChoices):
@@ -40,6 +41,10 @@ class CheckAlert(models.TextChoices):
 
 
 class HealthCheckQuerySet(models.QuerySet):
+    def in_scope(self, project):
+        """The checks whose ids a new check's id must differ from: the same project's, or the project-less ones."""
+        return self.filter(project=project) if project is not None else self.filter(project__isnull=True)
+
     def active(self):
         return self.filter(paused=False)
 
@@ -62,7 +67,10 @@ class HealthCheck(models.Model):
         "projects.Project", null=True, blank=True, on_delete=models.DB_CASCADE, related_name="health_checks",
         help_text="The project whose API keys may manage the check",
     )
-    check_id = models.SlugField(max_length=100, unique=True, help_text="Identifies the check and its results")
+    check_id = models.SlugField(
+        max_length=100, help_text="Identifies the check and its results; unique in its project (or among checks "
+        "without one), so a project's API key learns nothing of other projects' checks",
+    )
     check_name = models.CharField(max_length=200)
     environment = environment_field()
     url = models.URLField(max_length=2000, validators=[validate_check_url])
@@ -85,6 +93,10 @@ class HealthCheck(models.Model):
         ordering = ["check_name", "check_id"]
         indexes = [models.Index(fields=["paused", "due_at"], name="healthcheck_config_due")]
         constraints = [
+            models.UniqueConstraint(fields=["project", "check_id"], condition=Q(project__isnull=False),
+                                    name="healthcheck_id_per_project"),
+            models.UniqueConstraint(fields=["check_id"], condition=Q(project__isnull=True),
+                                    name="healthcheck_id_without_project"),
             models.CheckConstraint(condition=Q(method__in=CheckMethod.values), name="healthcheck_config_method_valid"),
             models.CheckConstraint(condition=Q(alert_state__in=CheckAlert.values), name="healthcheck_config_alert_valid"),
             models.CheckConstraint(

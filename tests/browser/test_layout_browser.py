@@ -45,7 +45,8 @@ def demo(transactional_db):
         "everyone": ["/", "/projects/", "/bookmarks/"],
         "monitoring": [
             "/monitoring/", "/monitoring/schedules/", "/monitoring/health/",
-            f"/monitoring/health/{HealthCheck.objects.first().check_id}/", "/monitoring/reports/",
+            f"/monitoring/health/{HealthCheck.objects.first().pk}/",
+            f"/monitoring/health/{HealthCheck.objects.first().pk}/edit/", "/monitoring/reports/",
             f"/monitoring/reports/{MonitoringReport.objects.first().report_id}/",
             f"/monitoring/runs/{WorkflowExecution.objects.order_by('-pk').first().pk}/", "/monitoring/notifications/",
         ],

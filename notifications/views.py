@@ -1,0 +1,220 @@
+"""Settings → Notifications (owners and editors write; viewers read; outsiders 404), the delivery log with
+Redeliver, personal preferences on /notifications/, and the Watch fragment of the feed and event pages."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+import outbound
+from projects.access import get_project_for_member
+from projects.models import Membership
+
+from . import sending
+from .forms import PreferenceForm, SubscriptionForm
+from .models import Channel, Delivery, Level, Mode, Preference, Subscription, Watch
+from .secrets import rotate
+
+LOG_PAGE = 25
+
+
+def _page(request, template, project, membership, status=200, **context):
+    return render(request, template, {"project": project, "membership": membership, "active_tab": "settings",
+                                      **context}, status=status)
+
+
+SECRET_KEY_IN_SESSION = "notifications-new-secret"
+
+
+def _reveal_next(request, subscription):
+    """Show a just-made secret on the next page only (after the redirect: a reload neither re-posts nor shows it)."""
+    if subscription.secret:
+        request.session[SECRET_KEY_IN_SESSION] = [subscription.pk, subscription.secret]
+
+
+def _take_revealed(request, subscription):
+    pk, secret = request.session.pop(SECRET_KEY_IN_SESSION, [None, None])
+    return secret if pk == subscription.pk else None
+
+
+def subscription_list(request, slug):
+    project, membership = get_project_for_member(request, slug)
+    subscriptions = Subscription.objects.for_project(project).prefetch_related("recipients")
+    return _page(request, "notifications/subscriptions.html", project, membership, subscriptions=subscriptions)
+
+
+@require_http_methods(["GET", "POST"])
+def subscription_create(request, slug):
+    project, membership = get_project_for_member(request, slug, write=True)
+    form = SubscriptionForm(request.POST or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        subscription = form.save(commit=False)
+        subscription.created_by = request.user
+        if subscription.channel == Channel.WEBHOOK:
+            subscription.secret = outbound.new_secret()
+        subscription.save()
+        form.save_m2m()
+        _reveal_next(request, subscription)
+        messages.success(request, f"Subscription “{subscription.name}” created.")
+        return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
+    return _page(request, "notifications/subscription_form.html", project, membership,
+                 status=422 if form.is_bound else 200, form=form)
+
+
+@require_http_methods(["GET", "POST"])
+def subscription_detail(request, slug, pk):
+    """The subscription's settings (editable by owners and editors) and its delivery log."""
+    project, membership = get_project_for_member(request, slug, write=request.method == "POST")
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    form = SubscriptionForm(request.POST or None, instance=subscription, project=project)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            subscription = form.save(commit=False)
+            if subscription.channel == Channel.WEBHOOK and not subscription.secret:  # became a webhook
+                subscription.secret = outbound.new_secret()
+                _reveal_next(request, subscription)
+            subscription.save()
+            form.save_m2m()
+            messages.success(request, f"Subscription “{subscription.name}” saved.")
+            return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
+        status = 422
+        subscription.refresh_from_db()
+    log = Paginator(Delivery.objects.filter(subscription=subscription).latest_first(), LOG_PAGE)
+    deliveries = log.get_page(request.GET.get("page"))
+    new_secret = _take_revealed(request, subscription) if request.method == "GET" else None
+    response = _page(request, "notifications/subscription.html", project, membership, status=status,
+                     subscription=subscription, form=form, deliveries=deliveries, new_secret=new_secret,
+                     overlap_hours=settings.NOTIFICATIONS_SECRET_OVERLAP_HOURS if subscription.previous_secret else None)
+    if new_secret:
+        response["Cache-Control"] = "no-store"  # the secret is in this response only
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def subscription_delete(request, slug, pk):
+    project, membership = get_project_for_member(request, slug, write=True)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    if request.method == "POST":
+        subscription.delete()
+        messages.success(request, f"Subscription “{subscription.name}” and its delivery log deleted.")
+        return redirect("notifications:subscriptions", slug=project.slug)
+    return _page(request, "notifications/subscription_delete.html", project, membership, subscription=subscription)
+
+
+@require_POST
+def subscription_enable(request, slug, pk):
+    project, membership = get_project_for_member(request, slug, write=True)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    enable = request.POST.get("enabled") == "1"
+    subscription.enabled = enable
+    if enable:
+        subscription.consecutive_failures, subscription.disabled_reason = 0, ""
+    subscription.save(update_fields=["enabled", "consecutive_failures", "disabled_reason", "updated_at"])
+    messages.success(request, f"Subscription “{subscription.name}” {'enabled' if enable else 'paused'}.")
+    return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
+
+
+@require_POST
+def subscription_rotate(request, slug, pk):
+    project, membership = get_project_for_member(request, slug, write=True)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project, channel=Channel.WEBHOOK)
+    rotate(subscription)
+    _reveal_next(request, subscription)
+    messages.success(request, "Secret rotated.")
+    return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
+
+
+@require_POST
+def redeliver(request, slug, pk, delivery_pk):
+    project, membership = get_project_for_member(request, slug, write=True)
+    delivery = get_object_or_404(Delivery, pk=delivery_pk, subscription__pk=pk, subscription__project=project)
+    with transaction.atomic():
+        again = sending.redeliver(delivery)
+    if again:
+        messages.success(request, f"Redelivery of {delivery.delivery_id} queued as attempt {again.attempt}.")
+    return redirect("notifications:subscription", slug=project.slug, pk=pk)
+
+
+# ----- personal ------------------------------------------------------------------------------------------------
+
+
+def preferences(request):
+    """Per project: what to be told about and when; and the entities this member watches."""
+    memberships = Membership.objects.filter(user=request.user).select_related("project").order_by("project__name")
+    stored = {p.project_id: p for p in Preference.objects.filter(user=request.user)}
+    if request.method == "POST":
+        membership = get_object_or_404(memberships, project__slug=request.POST.get("project", ""))
+        preference = stored.get(membership.project_id) or Preference(user=request.user, project=membership.project)
+        form = PreferenceForm(request.POST, instance=preference, prefix=membership.project.slug)
+        if form.is_valid():
+            form.save()
+            messages.success(request, f"Notifications from {membership.project.name} saved.")
+            return redirect("notifications:preferences")
+        return render(request, "notifications/preferences.html", {
+            "rows": _preference_rows(request, memberships, stored, invalid={membership.project_id: form})
+        }, status=422)
+    return render(request, "notifications/preferences.html", {"rows": _preference_rows(request, memberships, stored)})
+
+
+def _preference_rows(request, memberships, stored, invalid=None):
+    watches = {}
+    for watch in Watch.objects.filter(user=request.user).order_by("entity_type", "entity_id"):
+        watches.setdefault(watch.project_id, []).append(watch)
+    rows = []
+    for membership in memberships:
+        project = membership.project
+        form = (invalid or {}).get(project.pk) or PreferenceForm(
+            instance=stored.get(project.pk) or Preference(level=Level.OFF, mode=Mode.IMMEDIATE), prefix=project.slug
+        )
+        rows.append({"project": project, "form": form, "watches": watches.get(project.pk, [])})
+    return rows
+
+
+@require_http_methods(["GET", "POST"])
+def watch(request, slug):
+    """The Watch button (any member, viewers too): the project's failures, or one entity with ?entity_type=&entity_id=.
+
+    GET answers the button's current state (the feed loads it with htmx); POST toggles it.
+    """
+    project, membership = get_project_for_member(request, slug)
+    source = request.POST if request.method == "POST" else request.GET
+    entity_type, entity_id = source.get("entity_type", "")[:64], source.get("entity_id", "")[:128]
+    if "\x00" in entity_type + entity_id or bool(entity_type) != bool(entity_id):
+        return render(request, "notifications/_watch.html", {"error": "Give both entity_type and entity_id."},
+                      status=400)
+    if entity_type:
+        watches = Watch.objects.filter(user=request.user, project=project, entity_type=entity_type, entity_id=entity_id)
+        watching = watches.exists()
+        if request.method == "POST":
+            if watching:
+                watches.delete()
+            else:
+                Watch.objects.get_or_create(user=request.user, project=project, entity_type=entity_type,
+                                            entity_id=entity_id)
+            watching = not watching
+    else:
+        preference = Preference.objects.filter(user=request.user, project=project).first()
+        watching = preference is not None and preference.level != Level.OFF
+        if request.method == "POST":
+            preference = preference or Preference(user=request.user, project=project)
+            preference.level = Level.OFF if watching else Level.FAILURES
+            preference.save()
+            watching = not watching
+    # Back to the page that shows the button (htmx says which), for the form's plain-post fallback.
+    next_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.get_full_path()
+    context = {"project": project, "entity_type": entity_type, "entity_id": entity_id, "watching": watching,
+               "next_url": next_url}
+    if request.method == "POST" and not request.htmx:
+        messages.success(request, "Watching." if watching else "No longer watching.")
+        return redirect(request.POST.get("next") if _safe_next(request) else "notifications:preferences")
+    return render(request, "notifications/_watch.html", context)
+
+
+def _safe_next(request):
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    return url_has_allowed_host_and_scheme(request.POST.get("next"), allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure())
