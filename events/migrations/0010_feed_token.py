@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('events', '0008_activity_project_index_covering'),
+        ('events', '0009_partition_activity_by_month'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
