@@ -515,7 +515,8 @@ def _extra_unique(exp: ExpectedTable, index: LiveIndex, repairs: Repairs) -> Fin
 # --- indexes: SQLite (and PostgreSQL when the reference cannot be built), from the models ---------------
 
 
-def _index_matches(expected: ExpectedIndex, live: LiveIndex, postgresql: bool, parts: dict) -> bool:
+def _index_matches(expected: ExpectedIndex, live: LiveIndex, postgresql: bool, parts: dict,
+                   table: LiveTable | None = None) -> bool:
     if not live.valid:
         return False
     declaration = expected.declaration
@@ -541,7 +542,13 @@ def _index_matches(expected: ExpectedIndex, live: LiveIndex, postgresql: bool, p
             keys = parts.get("keys")
             return not postgresql or keys is None or plain_text(keys) == plain_text(", ".join(live.keys))
         return bool(expected.columns) and live.columns == expected.columns and live.orders == expected.orders
-    if live.expressions or live.columns != expected.columns or live.partial != expected.partial:
+    # A partitioned table's unique index also holds the partition key (PostgreSQL requires it): the same by text
+    # too, where nothing can be rendered (a read-only standby).
+    columns_match = live.columns == expected.columns or (
+        table is not None and expected.kind == "unique" and live.unique
+        and _widened_by_partitioning(expected.columns, live.columns, table)
+    )
+    if live.expressions or not columns_match or live.partial != expected.partial:
         return False
     if expected.kind == "unique":
         return live.unique
@@ -575,7 +582,7 @@ def _compare_indexes(exp: ExpectedTable, table: LiveTable, repairs: Repairs, con
     for expected in exp.indexes:
         parts = repairs.index_parts(exp.model, expected) if by_text else {}
         predicate = parts.get("predicate")
-        same = [live for live in table.indexes if _index_matches(expected, live, postgresql, parts)]
+        same = [live for live in table.indexes if _index_matches(expected, live, postgresql, parts, table)]
         matched.update(id(i) for i in same)
         if same:
             continue
