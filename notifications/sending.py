@@ -48,10 +48,13 @@ def deliver_recorded(project_id, source, ids, *, now=None):
         subject, text = matching.describe(project, source, row)
         destinations = [{"subscription": s} for s in subscriptions if matching.subscription_matches(s, source, row)]
         destinations += [{"recipient_id": u} for u in matching.interested_members(project, source, row, preferences, watches)]
+        if not destinations:
+            continue
+        # What every destination of this row is sent: built once, not per destination.
+        event_type, payload = matching.event_type(source, row), matching.payload(project, source, row)
         for destination in destinations:
             stored = _store(project=project, source=source, source_id=source_id, subject=subject, text=text,
-                            delivery_id=new_delivery_id(), event_type=matching.event_type(source, row),
-                            payload=matching.payload(project, source, row), **destination)
+                            delivery_id=new_delivery_id(), event_type=event_type, payload=payload, **destination)
             if stored is not None:
                 attempt(stored, now=now)
                 sent += 1
