@@ -199,9 +199,13 @@ class ActivityEventQuerySet(models.QuerySet):
 
 
 class ActivityEvent(models.Model):
-    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="activity_events")
+    # No single-column FK indexes: event_project_created and event_user_created lead with these columns (the
+    # cascade and SET NULL use them), and on PostgreSQL every index is planned once per monthly partition.
+    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="activity_events",
+                                db_index=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="activity_events"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="activity_events",
+        db_index=False,
     )
     event_type = models.CharField(max_length=32, choices=EventType.choices)
     entity_type = models.CharField(max_length=64, help_text="What the event is about: indexing, apr_session, chat_message, …")
@@ -346,7 +350,8 @@ class ProjectAction(models.Model):
     """One line of the project's audit trail. Append-only: the app never updates or deletes these."""
 
     action_id = models.CharField(primary_key=True, max_length=32, default=new_action_id, editable=False)
-    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="actions")
+    # action_project_created leads with project: no separate FK index (one index fewer per monthly partition).
+    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="actions", db_index=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="project_actions"
     )
