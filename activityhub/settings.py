@@ -181,7 +181,7 @@ TASK_MAX_ATTEMPTS = int(os.environ.get("TASK_MAX_ATTEMPTS", "4"))
 TASK_RETRY_BASE_SECONDS = float(os.environ.get("TASK_RETRY_BASE_SECONDS", "30"))
 # PostgreSQL: monthly partitions of the activity events and audit actions exist this many months ahead
 # (created by migrate and the scheduler's `activity-partitions` job; events/partitions.py).
-PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "3"))
+PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "1"))
 # prune_activity deletes rows this many at a time where it cannot drop a whole partition.
 RETENTION_DELETE_BATCH = int(os.environ.get("RETENTION_DELETE_BATCH", "5000"))
 # Seconds between worker/scheduler heartbeats; a process silent for 3 × this is reported dead by /healthz?deep=1.

@@ -17,6 +17,8 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from .partitions import feed_window_start
+
 MAX_LIMIT = 500
 
 
@@ -89,15 +91,33 @@ def newer_than_cursor(queryset, cursor: str):
     )
 
 
+def newest_rows(queryset, n: int, before: datetime | None = None) -> list:
+    """The first `n` rows of `queryset` (ordered newest first, every row older than `before` when given).
+
+    On a monthly-partitioned table (events/partitions.py) the recent window is read first, in a query the planner
+    prunes to a couple of partitions; only when it holds fewer than `n` rows are the older rows read, in a second
+    query. Every row of the window is newer than every row before it, so the two parts concatenate in order.
+    """
+    start = feed_window_start(queryset.model, before, using=queryset.db)
+    if start is None:
+        return list(queryset[:n])
+    rows = list(queryset.filter(created_at__gte=start)[:n])
+    if len(rows) < n:
+        rows += queryset.filter(created_at__lt=start)[: n - len(rows)]
+    return rows
+
+
 def paginate_keyset(queryset, cursor: str | None = None, limit: int = 50) -> KeysetPage:
     """One page of `queryset` newest first, continuing after `cursor` (None → first page)."""
     limit = max(1, min(int(limit), MAX_LIMIT))
     pk_name = _pk_name(queryset)
     queryset = queryset.order_by("-created_at", f"-{pk_name}")
+    before = None
     if cursor:
-        queryset = after_cursor(queryset, cursor)
+        before, pk = decode_cursor(cursor, queryset)
+        queryset = older_than(queryset, before, pk)
     # One extra row tells whether another page exists without counting anything.
-    rows = list(queryset[: limit + 1])
+    rows = newest_rows(queryset, limit + 1, before)
     items = rows[:limit]
     next_cursor = cursor_for(items[-1]) if len(rows) > limit else None
     return KeysetPage(items=items, next_cursor=next_cursor)

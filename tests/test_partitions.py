@@ -33,14 +33,14 @@ def event_at(project, moment, **extra):
                                         title="t", created_at=moment, **extra)
 
 
-def test_migrated_tables_are_partitioned_with_this_month_and_three_ahead(db):
+def test_migrated_tables_are_partitioned_with_this_month_and_the_months_ahead(db, settings):
     now = datetime.now(UTC)
     for table in (TABLE, "project_actions"):
         assert is_partitioned(table)
         starts = [start for _, start, _ in monthly_partitions(table)]
         this_month = datetime(now.year, now.month, 1, tzinfo=UTC)
         assert this_month in starts
-        assert len([s for s in starts if s >= this_month]) >= 4
+        assert len([s for s in starts if s >= this_month]) == settings.PARTITION_MONTHS_AHEAD + 1
 
 
 def test_creating_partitions_ahead_is_idempotent(db):
@@ -113,3 +113,52 @@ def test_same_external_id_sent_twice_is_stored_once_on_the_partitioned_table(pro
     [(again, created_again)] = ingest_events(project, [item])
     assert (created, created_again) == (True, False) and again.pk == first.pk
     assert ActivityEvent.objects.filter(external_id="retry-1").count() == 1
+
+
+def test_a_page_reads_the_recent_window_first_and_the_older_rows_only_when_it_is_short(project):
+    """Pages of a partitioned table: one query bounded to the recent months when they fill the page, a second
+    for the older rows when not; either way every row once, newest first, as the unpartitioned listing."""
+    from django.db.models import Q
+    from django.test.utils import CaptureQueriesContext
+
+    from events.pagination import paginate_keyset
+    from events.partitions import add_months, feed_window_start, month_start
+
+    now = datetime.now(UTC)
+    window = feed_window_start(ActivityEvent)
+    assert window == add_months(month_start(now), -1)
+    recent = [event_at(project, now - (now - window) * (i + 1) / 7) for i in range(5)]  # inside the window
+    older = [event_at(project, add_months(window, -m)) for m in (1, 2, 14)] + [event_at(project, datetime(1971, 2, 3, tzinfo=UTC))]
+    expected = list(ActivityEvent.objects.for_project(project).order_by("-created_at", "-id").values_list("pk", flat=True))
+    assert set(expected) == {e.pk for e in recent + older}
+
+    def pages(limit):
+        seen, cursor, queries = [], None, []
+        while True:
+            with CaptureQueriesContext(connection) as ctx:
+                page = paginate_keyset(ActivityEvent.objects.for_project(project), cursor, limit)
+            queries.append([q["sql"] for q in ctx.captured_queries])
+            seen += [e.pk for e in page.items]
+            if not page.has_next:
+                return seen, queries
+            cursor = page.next_cursor
+
+    seen, queries = pages(3)
+    assert seen == expected
+    # Page 1: the window holds 5 ≥ 4 rows (3 + the one that says there is more): one query, bounded below.
+    [first] = queries[0]
+    assert '"created_at" >=' in first
+    # Page 2: its window (from the month before the cursor's) has fewer than the 4 rows wanted: the rest follows.
+    assert len(queries[1]) == 2 and '"created_at" <' in queries[1][1]
+    assert pages(100)[0] == expected  # one page, both queries, same order
+    assert pages(1)[0] == expected
+    # A filter keeps applying to both parts.
+    failed_old = older[1]
+    ActivityEvent.objects.filter(pk=failed_old.pk).update(status="FAILED")
+    page = paginate_keyset(ActivityEvent.objects.for_project(project).filter(Q(status="FAILED")), None, 10)
+    assert [e.pk for e in page.items] == [failed_old.pk] and not page.has_next
+    # A cursor at the calendar's edge has no month before it: one unbounded query, no error.
+    from datetime import timedelta, timezone
+
+    assert feed_window_start(ActivityEvent, datetime(1, 1, 5, tzinfo=UTC)) is None
+    assert feed_window_start(ActivityEvent, datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))) is None

@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "Create the missing monthly partitions of the activity events and audit actions (this month + N ahead)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--months-ahead", type=int, default=None, help="Default PARTITION_MONTHS_AHEAD (3).")
+        parser.add_argument("--months-ahead", type=int, default=None, help="Default PARTITION_MONTHS_AHEAD (1).")
 
     def handle(self, *args, months_ahead, **options):
         if connection.vendor != "postgresql":
