@@ -5,7 +5,9 @@
 
 1. The same loaded events (bench/activity.py's loader: 1 year, 4 big + 20 small projects) read from a plain
    table and from the table partitioned by month (converted by events 0009's own function, timed): feed first
-   page, rare type filter, keyset page 100, insights 30 and 90 days; median of --repeat runs each, ratio.
+   page (a big project and a small one), rare type filter, keyset page 100, insights 30 and 90 days; median of
+   --repeat runs each, ratio, and the SQL queries each ran (a partitioned page reads its recent window first and
+   the older rows only when the window is short: events/pagination.py newest_rows).
 2. Retention: one extra month of --month-rows events (default 1,000,000) 14 months back, every project keeping
    380 days (so only that month is due). prune_activity on the partitioned table (drops the partition) vs
    prune_activity on the plain table (its batched DELETE), with the table's size before and after (and after
@@ -63,15 +65,18 @@ def _size() -> int:
         return cursor.fetchone()[0]
 
 
-def _queries(project, repeat):
+def _queries(project, small, repeat):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     from bench.common import timed
     from events.filters import ActivityEventFilter
     from events.insights import project_insights
     from events.models.activity import ActivityEvent
     from events.pagination import cursor_for, paginate_keyset
 
-    def base():
-        return ActivityEvent.objects.for_project(project).for_feed()
+    def base(of=project):
+        return ActivityEvent.objects.for_project(of).for_feed()
 
     rare = ActivityEventFilter({"type": ["TEST_GENERATION"]}, queryset=base(), project=project)
     assert rare.is_valid(), rare.errors
@@ -79,13 +84,16 @@ def _queries(project, repeat):
     figures = {}
     for name, fn, runs in [
         ("feed first page", lambda: paginate_keyset(base(), None, 50).items, repeat),
+        ("first page, small project", lambda: paginate_keyset(base(small), None, 50).items, repeat),
         ("rare type filter (0.1%)", lambda: paginate_keyset(rare.qs, None, 50).items, repeat),
         ("keyset page 100", lambda: paginate_keyset(base(), cursor, 50).items, repeat),
         ("insights 30 days", lambda: project_insights(project, 30), max(5, repeat // 2)),
         ("insights 90 days", lambda: project_insights(project, 90), max(5, repeat // 2)),
     ]:
         median, p95, _ = timed(fn, repeat=runs)
-        figures[name] = (median, p95, _load())
+        with CaptureQueriesContext(connection) as queries:
+            fn()
+        figures[name] = (median, p95, _load(), len(queries.captured_queries))
     return figures
 
 
@@ -138,13 +146,13 @@ def measure(args):
     print(f"\n## Partitions ({machine_line()})")
     print("load average (1, 5, 15 min) at the start:", _load())
     unpartition_s = _convert(False)
-    _, big, _ = load(args.rows, reload=False)
+    _, big, smalls = load(args.rows, reload=False)
     total = ActivityEvent.objects.count()
     project = big[0]
     in_project = ActivityEvent.objects.for_project(project).count()
     print(f"{total:,} events ({in_project:,} in {project.slug}); plain table"
           + (f" (converted back from partitioned in {unpartition_s:.1f} s)" if unpartition_s else ""))
-    plain = _queries(project, repeat)
+    plain = _queries(project, smalls[0], repeat)
 
     # Retention: one month of month_rows events, 14 months back, every project keeping 380 days (only it is due).
     start = add_months(month_start(datetime.now(UTC)), -14)
@@ -158,15 +166,15 @@ def measure(args):
     months = len(monthly_partitions(TABLE))
     print(f"Converted to monthly partitions in {partition_s:.1f} s ({total:,} rows, {months} month partitions + DEFAULT; "
           "events 0009's convert_table: copy, then every index and constraint built once)")
-    partitioned = _queries(project, repeat)
+    partitioned = _queries(project, smalls[0], repeat)
     retention.append(_retention("partitioned: prune_activity drops the month's partition", args.month_rows, start))
 
     print(f"\n### Feed and insights, {total:,} events, plain vs partitioned (median of {repeat} runs; insights {max(5, repeat // 2)})")
-    print("| query | plain median ms (p95) | partitioned median ms (p95) | partitioned / plain | load avg (plain; partitioned) |")
-    print("|---|---:|---:|---:|---|")
-    for name, (median, p95, load_plain) in plain.items():
-        pm, pp, load_part = partitioned[name]
-        print(f"| {name} | {median:.2f} ({p95:.2f}) | {pm:.2f} ({pp:.2f}) | {pm / median:.2f}× | {load_plain}; {load_part} |")
+    print("| query | plain median ms (p95) | partitioned median ms (p95) | partitioned / plain | SQL queries (plain; partitioned) | load avg (plain; partitioned) |")
+    print("|---|---:|---:|---:|---|---|")
+    for name, (median, p95, load_plain, n_plain) in plain.items():
+        pm, pp, load_part, n_part = partitioned[name]
+        print(f"| {name} | {median:.2f} ({p95:.2f}) | {pm:.2f} ({pp:.2f}) | {pm / median:.2f}× | {n_plain}; {n_part} | {load_plain}; {load_part} |")
 
     print(f"\n### Retention: removing {start:%Y-%m} ({args.month_rows:,} events) from {total + args.month_rows:,}")
     print("| table | size before | prune_activity s | rows removed | size after | load avg |")
