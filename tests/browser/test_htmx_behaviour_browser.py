@@ -2,7 +2,6 @@
 indicator shows, and no htmx swap breaks the strict CSP."""
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
@@ -101,12 +100,27 @@ def test_a_404_answer_becomes_a_message_and_the_page_stays(page, live_server, lo
 
 
 def held_answers(page, pattern):
-    """Hold the answers to requests matching `pattern` until the returned event is set."""
-    release = threading.Event()
+    """Hold requests matching `pattern` (unanswered, in flight) until the returned release() lets them through.
+
+    The route handler only keeps the route: Playwright's sync API runs handlers on the test's own thread, so a
+    handler that waited would stall the very assertions that watch the page while the request is pending."""
+    held, released = [], []
 
     def hold(route):
-        release.wait(10)
-        route.continue_()
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    def release():
+        for _ in range(200):  # the request is sent when the indicator lights; its route event may come just after
+            if held:
+                break
+            page.wait_for_timeout(25)
+        assert held, f"no request matching {pattern} was sent"
+        released.append(True)
+        for route in held:
+            route.continue_()
 
     page.route(re.compile(pattern), hold)
     return release
@@ -121,7 +135,7 @@ def test_a_loading_indicator_shows_while_filters_apply(page, live_server, login,
     release = held_answers(page, r".*/activity/\?.*status=FAILED.*")
     page.get_by_label("Failed").check()
     expect(indicator).to_have_css("opacity", "1")
-    release.set()
+    release()
     expect(page.locator("#feed-rows tr.event-row")).to_have_count(1)
     expect(indicator).to_have_css("opacity", "0")
     page.go_back()
@@ -138,7 +152,7 @@ def test_a_loading_indicator_shows_while_feedback_is_sent(page, live_server, log
     release = held_answers(page, r".*/feedback/$")
     page.get_by_role("button", name="Helpful", exact=True).click()
     expect(indicator).to_have_css("opacity", "1")
-    release.set()
+    release()
     expect(page.get_by_role("button", name="Helpful", exact=True)).to_have_attribute("aria-pressed", "true")
     expect(indicator).to_have_css("opacity", "0")
 
