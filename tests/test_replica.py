@@ -151,6 +151,27 @@ def test_replica_serves_what_it_has_replayed_so_a_write_it_has_not_replayed_is_n
     assert ActivityEvent.objects.filter(title="Replayed long ago").exists()
 
 
+@pytest.mark.parametrize("export", ["activity/export.csv", "activity/export.jsonl", "audit/export.csv"])
+def test_exports_stream_from_the_replica(client_for, owner, project, paused_replay, export):
+    """The exports' COPY runs on the request's read alias: what the replica has not replayed is not in them."""
+    from events.models import ProjectAction
+
+    record(project, "Recorded while replay is paused")
+    ProjectAction.objects.create(project=project, action_type="deployment", action_details="Paused-replay deploy")
+    response = client_for(owner).get(f"/projects/{project.slug}/{export}")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    assert "Recorded while replay is paused" not in body and "Paused-replay deploy" not in body
+    assert ActivityEvent.objects.filter(title="Recorded while replay is paused").exists()
+
+
+def test_exports_stream_what_the_replica_has_replayed(client_for, owner, project):
+    record(project, "Replayed before the export")
+    wait_for_replay()
+    response = client_for(owner).get(f"/projects/{project.slug}/activity/export.csv")
+    assert "Replayed before the export" in b"".join(response.streaming_content).decode()
+
+
 def test_pages_that_are_not_lag_tolerant_read_the_primary(client_for, owner, project):
     wait_for_replay()
     response, queries = replica_queries(lambda: client_for(owner).get(f"/projects/{project.slug}/settings/"))
@@ -287,6 +308,29 @@ def cut_replica_connections():
         check=True,
         capture_output=True,
     )
+
+
+def test_an_export_whose_replica_dies_before_its_first_row_streams_whole_from_the_primary(
+    client_for, owner, project, settings, caplog
+):
+    settings.REPLICA_CHECK_SECONDS = 3600  # the probe says healthy; the failure comes when the COPY starts
+    for i in range(3):
+        record(project, f"Exported {i}")
+    FeedToken.objects.for_user(owner)
+    wait_for_replay()
+    owner_client = client_for(owner)
+    assert "Exported 0" in feed_titles(owner_client, project)  # opens the replica connection, health cached
+    response = owner_client.get(f"/projects/{project.slug}/activity/export.csv")
+    assert response.status_code == 200
+    chunks = iter(response.streaming_content)
+    header = next(chunks)  # the view has run and chosen the replica; the COPY opens on the next chunk
+    cut_replica_connections()
+    with caplog.at_level(logging.WARNING, logger="events.views.activity"):
+        body = (header + b"".join(chunks)).decode()
+    assert "failed before an export's first row, streaming it from the primary" in caplog.text
+    lines = body.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("id,")  # one header, then the three events
+    assert [sum(f"Exported {i}" in line for line in lines[1:]) for i in range(3)] == [1, 1, 1]  # each once
 
 
 def test_an_api_read_whose_replica_dies_answers_503_and_its_retry_reads_the_primary(

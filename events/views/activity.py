@@ -8,13 +8,14 @@ counts the table or uses OFFSET.
 import csv
 import io
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -38,6 +39,8 @@ from ..pagination import (
     iterate_keyset,
     paginate_keyset,
 )
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 NEW_EVENTS_CAP = 100
@@ -346,8 +349,9 @@ ACTION_COPY_ALIASES = ("action_id", "created_at", "action_type", "status", "envi
                        "request_id", "username")
 
 
-def copy_export_stream(queryset, fields, aliases, select, fmt, header):
-    """Yield the export of `queryset` as CSV (with header) or JSON Lines, produced by PostgreSQL's COPY."""
+def copy_export_stream(queryset, fields, aliases, select, fmt, header, using):
+    """Yield the export of `queryset` as CSV (with header) or JSON Lines, produced by PostgreSQL's COPY on the
+    database `using` (the request's read alias: a replica for this lag-tolerant view when one is healthy)."""
     pk = queryset.model._meta.pk.attname
     inner = queryset.order_by("-created_at", f"-{pk}").values_list(*fields)
     sql, params = inner.query.sql_with_params()
@@ -364,23 +368,37 @@ def copy_export_stream(queryset, fields, aliases, select, fmt, header):
         copy = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
     if header:
         yield header
-    buffer = bytearray()
-    with connection.cursor() as cursor, cursor.cursor.copy(copy, params) as stream:
-        for data in stream:
-            buffer += data
-            if len(buffer) >= COPY_BATCH_BYTES:
-                yield bytes(buffer)
-                buffer.clear()
+    buffer, sent = bytearray(), False
+    try:
+        with connections[using].cursor() as cursor, cursor.cursor.copy(copy, params) as stream:
+            for data in stream:
+                buffer += data
+                if len(buffer) >= COPY_BATCH_BYTES:
+                    sent = True
+                    yield bytes(buffer)
+                    buffer.clear()
+    except (DatabaseError, connections[using].Database.Error) as exc:  # COPY is psycopg's own: its errors unwrapped
+        # A replica lost before any row went out: the whole export again from the primary (nothing sent twice).
+        # Once rows are out it cannot resume without repeating or skipping some: the stream is cut off, and the
+        # client sees an unfinished transfer, as with a primary that dies.
+        if sent or using == DEFAULT_DB_ALIAS:
+            raise
+        logger.warning("Read replica %s failed before an export's first row, streaming it from the primary: %s",
+                       using, exc)
+        connections[using].close()
+        yield from copy_export_stream(queryset, fields, aliases, select, fmt, b"", DEFAULT_DB_ALIAS)
+        return
     if buffer:
         yield bytes(buffer)
 
 
 def _streaming_export(rows, columns, fmt, convert, filename, *, copy=None):
     content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
-    if copy is not None and connection.vendor == "postgresql":
+    using = copy[0].db if copy is not None else None  # the alias the router picks now, while the request is on
+    if copy is not None and connections[using].vendor == "postgresql":
         queryset, fields, aliases, select = copy
         header = (",".join(columns) + "\n").encode() if fmt == "csv" else b""
-        stream = copy_export_stream(queryset, fields, aliases, select, fmt, header)
+        stream = copy_export_stream(queryset, fields, aliases, select, fmt, header, using)
     else:
         stream = stream_rows(rows, columns, fmt, convert=convert)
     response = StreamingHttpResponse(stream, content_type=content_type)
