@@ -29,20 +29,9 @@ wait_http() {  # wait_http PORT: until /healthz answers 200 (30 s at most)
   return 1
 }
 
-ensure_haproxy() {  # Debian's haproxy: installed when missing and root (as tools/ensure-chromium does), else how to
-  command -v haproxy >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "haproxy not found: installing Debian's package (apt-get install -y haproxy)." >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
-    command -v haproxy >/dev/null 2>&1 && return 0
-  fi
-  echo "FATAL: haproxy is missing (the load balancer in front of the nodes): run 'sudo apt-get install -y haproxy'." >&2
-  exit 1
-}
-
 up() {
   [ -n "${DATABASE_URL:-}" ] || { echo "FATAL: set DATABASE_URL (the nodes share one database)" >&2; exit 1; }
-  ensure_haproxy
+  "$ROOT/tools/ensure-debian-package" haproxy haproxy "the load balancer in front of the nodes" || exit 1
   redis-cli -u "$REDIS_URL" ping >/dev/null || { echo "FATAL: no Redis at $REDIS_URL" >&2; exit 1; }
   down >/dev/null 2>&1 || true
   mkdir -p "$RUN_DIR"
