@@ -20,8 +20,8 @@ import re
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db import connection as default_connection
-from django.db import connections, transaction
 
 # table → partition key column. Message events and workflow executions stay plain (see docs/PERFORMANCE.md).
 PARTITIONED_TABLES = {"events_activityevent": "created_at", "project_actions": "created_at"}
@@ -97,7 +97,7 @@ def monthly_partitions(table: str, connection=default_connection) -> list[tuple[
 _PARTITIONED: dict[str, bool] = {}
 
 
-def feed_window_start(model, before: datetime | None = None, using: str = "default") -> datetime | None:
+def feed_window_start(model, before: datetime | None = None, using: str = DEFAULT_DB_ALIAS) -> datetime | None:
     """Where a newest-first page of `model` should look first, or None (read it in one query).
 
     On a monthly-partitioned table a query with no lower bound on created_at is planned over every partition
