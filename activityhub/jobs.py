@@ -1,12 +1,8 @@
 """The periodic jobs as django.tasks tasks: the scheduler enqueues them, any worker runs them.
 
 Each job also exists as a `--once` management command for cron (`monitor --once`, `rollup_chunk_performance
-<<<<<<< HEAD
---once`, `aggregate_content_gaps`, `prune_idempotency_keys`, `send_digests`); these tasks call the same functions.
-=======
---once`, `aggregate_content_gaps`, `prune_idempotency_keys`,
-`create_partitions`, `prune_activity --once`); these tasks call the same functions.
->>>>>>> issue-16
+--once`, `aggregate_content_gaps`, `prune_idempotency_keys`, `send_digests`, `create_partitions`,
+`prune_activity --once`); these tasks call the same functions.
 A job that raises is enqueued again after a backoff (TASK_RETRY_BASE_SECONDS × 2^(attempt-1)) up to
 TASK_MAX_ATTEMPTS attempts; every failed attempt stays FAILED with its traceback in the task admin.
 """
