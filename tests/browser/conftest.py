@@ -42,6 +42,40 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "allow_console(*patterns): console errors containing one of these texts are expected by the test"
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_console_errors(request):
+    """Every browser test fails on a console error, an uncaught page error or a CSP violation, on any of its pages.
+
+    Chromium reports a CSP violation ("Refused to apply inline style…") and a failed resource load as a console
+    error; a test that provokes an error response on purpose names the expected text with @allow_console(...)."""
+    if "page" not in request.fixturenames:
+        yield
+        return
+    context = request.getfixturevalue("context")
+    allowed = [text for marker in request.node.iter_markers("allow_console") for text in marker.args]
+    problems: list[str] = []
+
+    def on_console(message):
+        if message.type == "error" and not any(text in message.text for text in allowed):
+            problems.append(f"console error on {message.page.url if message.page else '?'}: {message.text}")
+
+    def on_page(new_page):
+        new_page.on("pageerror", lambda error: problems.append(f"uncaught error on {new_page.url}: {error}"))
+
+    context.on("console", on_console)
+    context.on("page", on_page)
+    for open_page in context.pages:
+        on_page(open_page)
+    yield
+    assert not problems, "The browser reported errors:\n" + "\n".join(problems)
+
+
 @pytest.fixture
 def screenshot(page):
     """screenshot("name") saves artifacts/screenshots/name.png (git-ignored) and returns its path."""

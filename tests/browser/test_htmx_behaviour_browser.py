@@ -72,6 +72,7 @@ def test_back_from_an_event_keeps_the_filters(page, live_server, login, project,
     expect(rows).to_have_count(2)
 
 
+@pytest.mark.allow_console('status of 400 (Bad Request)')  # the test provokes this answer on purpose
 @pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])
 def test_a_400_answer_lands_in_the_results_and_the_page_stays(page, live_server, login, project, viewer, settings, debug):
     settings.DEBUG = debug
@@ -86,6 +87,7 @@ def test_a_400_answer_lands_in_the_results_and_the_page_stays(page, live_server,
     expect(page.get_by_label("Search")).to_be_visible()
 
 
+@pytest.mark.allow_console('status of 404 (Not Found)', 'Response Status Error Code 404 from')  # the test provokes this answer on purpose
 @pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])
 def test_a_404_answer_becomes_a_message_and_the_page_stays(page, live_server, login, project, owner, viewer, settings, debug):
     settings.DEBUG = debug
@@ -157,6 +159,7 @@ def test_a_loading_indicator_shows_while_feedback_is_sent(page, live_server, log
     expect(indicator).to_have_css("opacity", "0")
 
 
+@pytest.mark.allow_console('status of 400 (Bad Request)')  # the test provokes this answer on purpose
 def test_a_filtering_session_breaks_no_csp_rule(page, live_server, login, project, viewer, settings):
     settings.DEBUG = True  # as in the demo
     settings.ACTIVITY_POLL_SECONDS = 1

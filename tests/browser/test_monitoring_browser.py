@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -18,6 +19,7 @@ def _runs(project, name, statuses, hours_apart=5):
                    error_message="3 tests failed" if status == "FAILED" else None)
 
 
+@pytest.mark.allow_console('status of 422 (Unprocessable Entity)')  # the test provokes this answer on purpose
 def test_manager_watches_workflows_live_and_manages_checks_and_reports(
     page, live_server, login, screenshot, project, manager
 ):
@@ -72,6 +74,7 @@ def test_manager_watches_workflows_live_and_manages_checks_and_reports(
     screenshot("monitoring-notifications")
 
 
+@pytest.mark.allow_console('status of 403 (Forbidden)')  # the test provokes this answer on purpose
 def test_non_manager_sees_403(page, live_server, login, owner):
     login(owner)
     response = page.goto(f"{live_server.url}/monitoring/")

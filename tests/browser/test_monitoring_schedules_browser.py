@@ -1,10 +1,12 @@
 """Schedules in a real browser: the cron reading updates while typing, edits save, deleting asks first."""
 
+import pytest
 from playwright.sync_api import expect
 
 from monitoring.models import HealthCheck, WorkflowSchedule
 
 
+@pytest.mark.allow_console('status of 422 (Unprocessable Entity)')  # the test provokes this answer on purpose
 def test_manager_edits_a_schedule_with_a_live_cron_reading_and_confirms_deletes(
     page, live_server, login, screenshot, project, manager
 ):

@@ -1,6 +1,8 @@
+import pytest
 from playwright.sync_api import expect
 
 
+@pytest.mark.allow_console('status of 422 (Unprocessable Entity)')  # the test provokes this answer on purpose
 def test_owner_changes_retention_after_confirming_and_a_bad_value_is_explained(page, live_server, login, screenshot,
                                                                                project, owner):
     login(owner)
