@@ -26,6 +26,4 @@ class ActivityhubConfig(AppConfig):
     def ready(self):
         pre_migrate.connect(lift_statement_timeout, dispatch_uid="activityhub.lift_statement_timeout")
         post_migrate.connect(restore_statement_timeout, dispatch_uid="activityhub.restore_statement_timeout")
-        # Registers the schema-integrity system check (tag "database": runs with `check --database default`).
         from . import deploy_checks  # noqa: F401
-        from .schema import checks  # noqa: F401

@@ -13,12 +13,12 @@ def add_arguments(parser):
 def run(args):
     from django.db import connection
 
-    from activityhub import schema
-    from activityhub.schema.compare import compare_tables
-    from activityhub.schema.expected import expected_tables
-    from activityhub.schema.history import MigrationHistory
-    from activityhub.schema.live import read_live_schema
-    from activityhub.schema.render import _CACHE, render_reference
+    import schemacheck as schema
+    from schemacheck.compare import compare_tables
+    from schemacheck.expected import expected_tables
+    from schemacheck.history import MigrationHistory
+    from schemacheck.live import read_live_schema
+    from schemacheck.render import _CACHE, render_reference
 
     report = schema.check()
     assert report.ok, [f.message for f in report.findings]

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from activityhub import schema
-from activityhub.schema.live import read_live_schema
+import schemacheck as schema
+from schemacheck.live import read_live_schema
 
 
 @contextmanager

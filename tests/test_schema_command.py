@@ -76,7 +76,7 @@ def test_system_check_with_database_tag_reports_drift_as_an_error():
     with drifted(DROP_INDEX):
         with pytest.raises(SystemCheckError) as raised:
             call_command("check", databases=["default"])
-    assert "activityhub.S020" in str(raised.value)
+    assert "schemacheck.S020" in str(raised.value)
     assert "event_project_type_created" in str(raised.value)
 
 

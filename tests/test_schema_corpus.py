@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from activityhub import schema
+import schemacheck as schema
 from events.models import ActivityEvent, Bookmark, Conversation, Message, MessageEvent
 from events.models.activity import ProjectAction
 from monitoring.models import WorkflowExecution

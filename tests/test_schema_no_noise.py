@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from activityhub import schema
+import schemacheck as schema
 from events.models import ActivityEvent
 
 from .schema_drift import assert_clean, drifted, findings, run_repair

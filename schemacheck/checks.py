@@ -30,7 +30,7 @@ def schema_matches_models(app_configs=None, databases=None, **kwargs):
                     f"[{alias}] {finding.message}",
                     hint=finding.repair,
                     obj=finding.object,
-                    id=CHECK_IDS.get(finding.kind, "activityhub.S000"),
+                    id=CHECK_IDS.get(finding.kind, "schemacheck.S000"),
                 )
             )
     return messages

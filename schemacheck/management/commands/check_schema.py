@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from activityhub import schema
+import schemacheck as schema
 
 
 class Command(BaseCommand):
