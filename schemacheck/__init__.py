@@ -5,8 +5,12 @@
 1. migration files vs the django_migrations table: unapplied migrations, inconsistent history;
 2. migration files vs the model classes: model changes without a migration (the `makemigrations --check` test);
 3. the live database (read from the catalogs) vs the models as the *applied* migrations built them: missing
-   tables and columns, extra columns, types, nullability, primary keys, indexes and unique constraints (matched
-   by columns, order and direction), foreign keys with their ON DELETE, check constraints.
+   tables and columns, extra columns, types, nullability, collations, primary keys, indexes and unique constraints
+   (matched by their whole definition), foreign keys with their ON DELETE, check constraints, sequences, and the
+   monthly partitions of the tables a migration partitioned (partitions.py); the database's locale.
+
+Each finding has a severity (findings.py): "error" when the app breaks or data is wrong or out of sight, "warning"
+when the database is only stricter than the model or keeps rows where maintenance does not expect them.
 
 Comparing (3) against the applied migrations rather than the model classes gives each drift exactly one cause:
 a model change without a migration is reported once, as (2), not again as a missing column.
@@ -18,12 +22,14 @@ from django.db import DatabaseError, connections
 
 from .compare import compare_tables, sequence_findings
 from .expected import expected_tables
-from .findings import CHECK_IDS, Finding, Report
+from .findings import CHECK_IDS, ERROR, WARNING, Finding, Report
 from .history import MigrationHistory
 from .live import read_live_schema
+from .locale import locale_findings
+from .partitions import PartitionCheck, expect_partitioning
 from .render import render_reference
 
-__all__ = ["CHECK_IDS", "Finding", "Report", "check"]
+__all__ = ["CHECK_IDS", "ERROR", "WARNING", "Finding", "Report", "check"]
 
 
 def check(using: str = "default") -> Report:
@@ -35,11 +41,14 @@ def check(using: str = "default") -> Report:
         history = MigrationHistory(connection)
         report.findings += history.findings()
         report.unapplied = history.unapplied
-        state = history.applied_state()
-        expected = expected_tables(
-            state.apps.get_models(include_auto_created=True), connection, history.outside_state_indexes(state.apps)
-        )
         live = read_live_schema(connection)
+        lost = history.lost_records(lambda app, nodes: _app_matches(history, connection, live, app, nodes))
+        state = history.applied_state(lost)
+        expected = expected_tables(
+            state.apps.get_models(include_auto_created=True), connection,
+            history.outside_state_indexes(state.apps, _nodes(history, lost)),
+        )
+        expect_partitioning(expected, _nodes(history, lost), connection)
 
     except DatabaseError as exc:
         report.reachable = False
@@ -56,14 +65,42 @@ def check(using: str = "default") -> Report:
     def render(tables):
         return render_reference(connection, tables)
 
-    def at_final_state(app_label):
-        final = history.loader.project_state().apps
-        models = [m for m in final.get_models(include_auto_created=True) if m._meta.app_label == app_label]
-        return not compare_tables(expected_tables(models, connection), live, connection, render=render)
-
-    history.plan_records(report.findings, live, at_final_state)
+    history.plan_records(report.findings, lost)
     report.tables_checked = len(expected)
+    report.findings += locale_findings(connection)
+    report.findings += PartitionCheck(expected, live, connection).run()
     report.findings += compare_tables(expected, live, connection, render=render)
     report.findings += sequence_findings(expected, live, connection)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _nodes(history: MigrationHistory, lost) -> set:
+    return set(history.loader.applied_migrations) | {(m.app_label, m.name) for m in lost}
+
+
+def _app_matches(history: MigrationHistory, connection, live, app_label: str, nodes) -> bool:
+    """Whether the app's tables are exactly as the migrations `nodes` build them: nothing missing or different, and
+    nothing present that only later migrations create (a table, a column, a named index)."""
+    def app_tables(state_nodes):
+        state = history.state_of(state_nodes).apps
+        models = [m for m in state.get_models(include_auto_created=True) if m._meta.app_label == app_label]
+        return expected_tables(models, connection, [o for o in history.outside_state_indexes(state, state_nodes)
+                                                    if o[0]._meta.app_label == app_label])
+
+    want = app_tables(nodes)
+    if compare_tables(want, live, connection, render=lambda tables: render_reference(connection, tables)):
+        return False
+    for name, later in app_tables(set(history.graph.nodes)).items():
+        table = live.get(name)
+        if table is None:
+            continue
+        if name not in want:
+            return False  # a table only later migrations create
+        earlier = want[name]
+        if set(later.columns) - set(earlier.columns) & set(table.columns):
+            return False
+        names = {i.name for i in table.indexes}
+        if {i.name for i in later.indexes} - {i.name for i in earlier.indexes} & names:
+            return False
+    return True
