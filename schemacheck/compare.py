@@ -872,8 +872,8 @@ def _compare_foreign_keys(exp: ExpectedTable, table: LiveTable, live: LiveSchema
                 exp.label,
             )
         if not found.validated:
-            lost = rows.orphans(connection, exp.name, exp.model._meta.pk.column, fk.column, fk.ref_table, fk.ref_column)
-            pk = exp.model._meta.pk.column
+            pk = exp.model._meta.pk.column  # type: ignore[attr-defined]
+            lost = rows.orphans(connection, exp.name, pk, fk.column, fk.ref_table, fk.ref_column)
             state = (f"{lost.count} row(s) point nowhere ({pk} {', '.join(map(str, lost.sample))}"
                      f"{', …' if lost.count > len(lost.sample) else ''}), so VALIDATE fails until they are deleted "
                      "or, where the column allows it, set to NULL" if lost.count else

@@ -171,7 +171,7 @@ class PartitionCheck:
             if month not in ahead and month not in covered_by_detached
             and not any(r.overlaps(month, add_months(month, 1)) for r in ranges)
         }
-        if homeless:
+        if homeless and default is not None:
             found.append(self._homeless_rows(exp, default, homeless))
         return found
 
@@ -266,7 +266,7 @@ class PartitionCheck:
         return Finding(
             "rows_in_default",
             f"{exp.name}.{default.name}",
-            f'the DEFAULT partition "{default.name}" holds {sum(months.values())} rows of months that have no '
+            f'the DEFAULT partition "{default.name}" holds {sum(months.values())} row(s) of months that have no '
             f"partition of their own: {listed}{more}. The app sees them, but retention cannot drop those months "
             "whole (it deletes them row by row). The repair creates each month's partition and moves its rows there",
             f"manage.py repair_partitions {exp.name}",
@@ -455,7 +455,7 @@ class Detached:
             steps.append(f"ALTER TABLE {t} ATTACH PARTITION {x} FOR VALUES FROM ({s}) TO ({e});")
             message_bounds = f" for [{_day(self.start)}, {_day(self.end)})"
         bounds_checked = (f"its rows are all inside [{_day(self.start)}, {_day(self.end)})"
-                          if not self.is_default and not self.outside else "")
+                          if self.start is not None and self.end is not None and not self.outside else "")
         return Finding(
             "detached_partition",
             self.candidate.name,

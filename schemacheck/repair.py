@@ -43,9 +43,18 @@ class Repairs:
             editor._remake_table(model, create_field=create_field)
         except Exception as exc:  # the advice must never break the report
             return f"-- SQLite rebuilds the table to change this; Django could not write the SQL here ({exc})."
+        referencing = sorted({
+            rel.related_model._meta.db_table for rel in model._meta.related_objects
+            if rel.related_model is not None and rel.field.db_constraint and rel.related_model is not model
+        })
+        warning = (
+            f"-- Tables reference it ({', '.join(referencing)}): with foreign keys ON, dropping the old copy deletes "
+            "or nulls their rows (ON DELETE). Run it outside any transaction after PRAGMA foreign_keys = OFF.\n"
+            if referencing else ""
+        )
         return (
             "-- SQLite changes this by rebuilding the table (PRAGMA foreign_keys = OFF first, then one transaction):\n"
-            + self._collected(editor)
+            + warning + self._collected(editor)
         )
 
     def add_column(self, model, field) -> str:

@@ -4,8 +4,11 @@ Both PostgreSQL and SQLite run DDL inside transactions, so every drift is applie
 rolled back at the end; the tests also assert the schema is clean again afterwards.
 """
 
+import itertools
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 
@@ -15,11 +18,15 @@ from schemacheck.live import read_live_schema
 
 @contextmanager
 def drifted(*statements):
-    """Run DDL statements, yield, then roll all of it back (the database is left as it was found)."""
+    """Run DDL statements (or callables: a write through the app, a conversion), yield, then roll all of it back
+    (the database is left as it was found)."""
     with transaction.atomic():
         with connection.cursor() as cursor:
             for statement in statements:
-                cursor.execute(statement)
+                if callable(statement):
+                    statement()
+                else:
+                    cursor.execute(statement)
         yield
         transaction.set_rollback(True)
 
@@ -139,3 +146,61 @@ def pg_fk_sql(table, column):
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", [pg_fk(table, column)]
         )
         return cursor.fetchone()[0]
+
+
+# --- probes: each returns True when the application works as the model promises --------------------------
+
+
+def succeeds(operation) -> bool:
+    try:
+        with transaction.atomic():
+            operation()
+            transaction.set_rollback(True)
+    except Exception as exc:  # any failure of the write is the application breaking
+        print(f"probe failed: {exc!r}")
+        return False
+    return True
+
+
+_fresh = itertools.count()
+
+
+@dataclass
+class Probe:
+    describe: str
+    works: Callable[[], bool]
+
+
+def write_works(describe, operation):
+    """A write the model allows: succeeds on a healthy database."""
+    return Probe(describe, lambda: succeeds(operation))
+
+
+def bad_write_rejected(describe, operation):
+    """A write the model forbids: the database rejects it when healthy."""
+    return Probe(describe, lambda: not succeeds(operation))
+
+
+def uses_index(describe, queryset, index):
+    """The query an index exists for uses it (sequential scans discouraged, so the index is chosen when usable)."""
+
+    def works():
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
+            try:
+                if connection.vendor == "postgresql":
+                    # A partitioned table's plan names each partition's copy of the index.
+                    cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                   "WHERE i.inhparent = to_regclass(%s)", [index])
+                    plan = queryset().explain()
+                    return any(name in plan for name in [index, *(n for (n,) in cursor.fetchall())])
+                # SQLite: a fresh statement each time (a cached plan would outlive a DROP INDEX).
+                sql, params = queryset().query.sql_with_params()
+                cursor.execute(f"EXPLAIN QUERY PLAN {sql} -- {next(_fresh)}", params)
+                return index in " ".join(str(row) for row in cursor.fetchall())
+            finally:
+                if connection.vendor == "postgresql":
+                    cursor.execute("SELECT set_config('enable_seqscan', 'on', true)")
+
+    return Probe(describe, works)

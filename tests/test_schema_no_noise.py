@@ -1,9 +1,11 @@
 """What check_schema must not call drift: healthy databases in all the shapes they are found in."""
 
+import json
 import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -88,28 +90,73 @@ def test_checks_and_indexes_recreated_from_their_own_rendering_are_not_drift():
         assert findings() == []
 
 
-@only_postgresql
-def test_database_restored_by_pg_dump_and_pg_restore_is_clean():
-    source = connection.settings_dict["NAME"]
-    target = f"ah_restore_{uuid.uuid4().hex[:12]}"
+def _pg_args():
     host = ["-h", connection.settings_dict["HOST"] or "127.0.0.1", "-p", str(connection.settings_dict["PORT"] or 5432),
             "-U", connection.settings_dict["USER"] or "postgres"]
-    env = {**os.environ, "PGPASSWORD": connection.settings_dict.get("PASSWORD") or ""}
-    subprocess.run(["createdb", *host, target], check=True, env=env, timeout=60)
+    return host, {**os.environ, "PGPASSWORD": connection.settings_dict.get("PASSWORD") or ""}
+
+
+@contextmanager
+def restored_copy(*createdb_options):
+    """This test database, dumped with pg_dump and restored with pg_restore into a new one; yields its URL."""
+    source = connection.settings_dict["NAME"]
+    target = f"{source}_restore_{uuid.uuid4().hex[:8]}"  # beside the test database, under its name
+    host, env = _pg_args()
+    subprocess.run(["createdb", *host, *createdb_options, target], check=True, env=env, timeout=60)
     try:
         dump = subprocess.run(["pg_dump", *host, "-Fc", source], check=True, capture_output=True, env=env, timeout=120)
         subprocess.run(["pg_restore", *host, "--no-owner", "-d", target], input=dump.stdout, check=True, env=env,
                        timeout=120)
-        user = connection.settings_dict["USER"] or "postgres"
-        url = f"postgres://{user}@{host[1]}:{host[3]}/{target}"
-        result = subprocess.run(
-            [sys.executable, "manage.py", "check_schema"], cwd=settings.BASE_DIR, capture_output=True, text=True,
-            env={**env, "DATABASE_URL": url}, timeout=120,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.startswith("Schema OK:")
+        yield f"postgres://{host[5]}@{host[1]}:{host[3]}/{target}"
     finally:
         subprocess.run(["dropdb", *host, "--force", target], env=env, timeout=60)
+
+
+def manage(url, *args):
+    _, env = _pg_args()
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, capture_output=True, text=True,
+                          env={**env, "DATABASE_URL": url}, timeout=180)
+
+
+@only_postgresql
+def test_database_restored_by_pg_dump_and_pg_restore_is_clean_also_with_partitions_ten_years_ahead(project):
+    # Rows in this month's partition and in the DEFAULT one (far ahead) travel with the dump.
+    _event(project)
+    ActivityEvent.objects.create(project=project, event_type="INDEXING_STARTED", entity_type="r", title="far",
+                                 created_at=datetime(2200, 1, 1, tzinfo=UTC))
+    with restored_copy() as url:
+        result = manage(url, "check_schema")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.startswith("Schema OK:")
+        assert manage(url, "create_partitions", "--months-ahead", "120").returncode == 0
+        result = manage(url, "check_schema")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@only_postgresql
+def test_database_created_with_another_locale_is_one_warning_and_exit_code_3_unless_ci_fails_on_errors_only():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT datcollate FROM pg_database WHERE datname = 'template1'")
+        (server_default,) = cursor.fetchone()
+    if server_default in {"C", "POSIX"}:
+        pytest.skip("the server's default locale is C already: no other locale is sure to exist")
+    with restored_copy("-T", "template0", "--lc-collate=C", "--lc-ctype=C") as url:
+        # What changes for the app: icontains / iexact compare upper() of both sides, and upper('é') differs.
+        import psycopg
+
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as other:
+            assert other.execute("SELECT upper('équipe')").fetchone()[0] == "éQUIPE"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT upper('équipe')")
+            assert cursor.fetchone()[0] == "ÉQUIPE"
+        result = manage(url, "check_schema", "--format", "json")
+        assert result.returncode == 3, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        [finding] = report["findings"]
+        assert (finding["kind"], finding["severity"]) == ("database_locale", "warning")
+        assert "LC_COLLATE=C" in finding["message"] and server_default in finding["message"]
+        assert (report["errors"], report["warnings"]) == (0, 1)
+        assert manage(url, "check_schema", "--fail-on", "error").returncode == 0
 
 
 @only_postgresql
