@@ -36,6 +36,7 @@ from .models import (
 )
 from .models.environments import ENVIRONMENT_PATTERN
 from .models.health import MAX_CHECK_INTERVAL_SECONDS
+from .ping import ping_url
 from .runs import RunConflict, RunInvalid, finish_run, record_metric, start_run
 
 router = Router(tags=["monitoring"])
@@ -357,15 +358,17 @@ class ScheduleOut(Schema):
     run_count: int
     success_count: int
     failure_count: int
+    ping_url: str = Field(description="The schedule's secret check-in URL for cron: GET/HEAD/POST it when the job "
+                          "succeeds; append /start, /fail or /<exit status>. Absolute from SITE_URL (else this host).")
 
 
-def _schedule_out(s):
+def _schedule_out(s, request=None):
     return {
         "schedule_id": s.schedule_id, "workflow_name": s.workflow_name, "environment": s.environment,
         "cron_expression": s.cron_expression, "description": describe(s.cron_expression), "timezone": s.timezone,
         "grace_period_seconds": s.grace_period_seconds, "paused": s.status == ScheduleStatus.PAUSED,
         "late": s.is_late, "last_run_at": s.last_run_at, "next_run_at": s.next_run_at, "run_count": s.run_count,
-        "success_count": s.success_count, "failure_count": s.failure_count,
+        "success_count": s.success_count, "failure_count": s.failure_count, "ping_url": ping_url(s, request),
     }
 
 
@@ -390,12 +393,12 @@ def schedule_list(request, environment: str | None = None):
     rows = WorkflowSchedule.objects.filter(project=request.auth.project).order_by("workflow_name", "environment")
     if environment:
         rows = rows.filter(environment=_query_environment(environment))
-    return Status(200, [_schedule_out(s) for s in rows])
+    return Status(200, [_schedule_out(s, request) for s in rows])
 
 
 @router.get("/monitoring/schedules/{schedule_id}", response={200: ScheduleOut, 404: ErrorOut, **READ_ERRORS}, summary="Read a schedule")
 def schedule_detail(request, schedule_id: SlugPath):
-    return Status(200, _schedule_out(_schedule_of(request, schedule_id)))
+    return Status(200, _schedule_out(_schedule_of(request, schedule_id), request))
 
 
 @router.post(
@@ -413,7 +416,7 @@ def schedule_create(request, payload: ScheduleIn, idempotency_key: IdempotencyKe
             grace_period_seconds=payload.grace_period_seconds,
         )
         _apply_pause(schedule, payload.paused)
-        return 201, _schedule_out(_save(schedule))
+        return 201, _schedule_out(_save(schedule), request)
 
     return run_idempotent(request, request.auth.project, idempotency_key, work)
 
@@ -438,7 +441,7 @@ def schedule_update(request, schedule_id: SlugPath, payload: SchedulePatch, idem
         if timing_changed and schedule.status == ScheduleStatus.ACTIVE:
             schedule.next_run_at = None
         _apply_pause(schedule, paused)
-        return 200, _schedule_out(_save(schedule))
+        return 200, _schedule_out(_save(schedule), request)
 
     return run_idempotent(request, request.auth.project, idempotency_key, work)
 
