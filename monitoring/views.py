@@ -42,7 +42,7 @@ from .models import (
 from .notify import configured_destinations
 from .ping import cron_line, ping_url, rotate_ping_token, wrapped_cron_line
 from .reports import build_report
-from .stats import change_token, health_board, summary, workflow_overview
+from .stats import change_token, health_board, summary, workflow_overview, workflow_spread
 
 
 def selected_environment(request):
@@ -387,6 +387,7 @@ def run_detail(request, pk):
             "next": request.get_full_path(),
         }),
         "run": run,
+        "typical": workflow_spread(run.project_id, run.workflow_name, run.environment),
         "metrics": run.metrics.order_by("metric_name", "-recorded_at"),
         "notifications": run.notification_logs.order_by("created_at", "id"),
         "recent": WorkflowExecution.objects.filter(**workflow)

@@ -271,9 +271,19 @@ class DayCountOut(Schema):
 class DurationOut(Schema):
     event_type: str
     label: str
-    count: int
+    count: int = Field(description="Timed events of this type: the sample every figure here rests on.")
     avg_ms: float | None
-    p95_ms: float | None
+    p95_ms: float | None = Field(description="null below percentile_min_samples timed events: see max_ms.")
+    max_ms: float | None = Field(description="The longest timed event of this type.")
+
+
+class PreviousPeriodOut(Schema):
+    since: datetime
+    until: datetime = Field(description="Exclusive: where the window shown begins.")
+    total: int
+    by_status: dict[str, int]
+    by_type: dict[str, int]
+    failure_rate: float | None
 
 
 class InsightsOut(Schema):
@@ -286,3 +296,5 @@ class InsightsOut(Schema):
     durations: list[DurationOut]
     failure_rate: float | None = Field(description="failed / (completed + failed); null when nothing finished.")
     summaries: list[str]
+    previous: PreviousPeriodOut = Field(description="The same counts over the window of the same length just before.")
+    percentile_min_samples: int = Field(description="A p95 is given only over at least this many timed events.")
