@@ -21,6 +21,7 @@ from ninja import Header, Path, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
+from lib.vocabulary import ALIAS_NOTE, RUN_WORDS, aliases_schema, canonical_status, stored_status
 from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 from projects.idempotency import run_idempotent
@@ -40,6 +41,7 @@ from .ping import ping_url
 from .runs import RunConflict, RunInvalid, finish_run, record_metric, start_run
 
 router = Router(tags=["monitoring"])
+RUN_OUTCOMES = ("COMPLETED", "FAILED", "CANCELLED")
 
 # The same header as the events API's writes (monitoring does not import events: apps import downward only).
 IdempotencyKey = Annotated[str | None, Header(
@@ -110,7 +112,9 @@ class RunStartIn(Schema):
 
 
 class RunFinishIn(Schema):
-    status: Literal["SUCCESS", "FAILED", "CANCELLED"]
+    status: Literal["COMPLETED", "FAILED", "CANCELLED"] = Field(
+        description=f"How the run ended. {ALIAS_NOTE}", json_schema_extra=aliases_schema(RUN_OUTCOMES)
+    )
     completed_at: Moment = Field(None, validation_alias=_a("completed_at", "completedAt"), description="Default: now")
     tests_passed: Count = Field(None, validation_alias=_a("tests_passed", "testsPassed"))
     tests_failed: Count = Field(None, validation_alias=_a("tests_failed", "testsFailed"))
@@ -124,15 +128,22 @@ class RunFinishIn(Schema):
 
     @field_validator("status", mode="before")
     @classmethod
-    def _upper(cls, value):
-        return value.upper() if isinstance(value, str) else value
+    def _canonical(cls, value):
+        return canonical_status(value)
+
+    @property
+    def run_status(self) -> str:
+        """The runs table's own word (seed 003: SUCCESS) for the API's word."""
+        return stored_status(self.status, RUN_WORDS)
 
 
 class RunOut(Schema):
     run_id: str
     workflow_name: str
     environment: str
-    status: str
+    status: Literal["IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"] = Field(
+        description="The API's words: IN_PROGRESS while running, then COMPLETED, FAILED or CANCELLED."
+    )
     started_at: datetime
     completed_at: datetime | None
     duration_ms: int | None
@@ -142,6 +153,11 @@ class RunOut(Schema):
     error_message: str | None
     triggered_by: str | None
     report_id: str | None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _canonical(cls, value):
+        return canonical_status(value)
 
 
 class MetricIn(Schema):
@@ -236,7 +252,7 @@ def _finish(request, run_id, payload):
     try:
         execution = finish_run(
             request.auth.project, run_id[:128],
-            status=payload.status,
+            status=payload.run_status,
             completed_at=payload.completed_at or timezone.now(),
             tests_passed=payload.tests_passed,
             tests_failed=payload.tests_failed,
