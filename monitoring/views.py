@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lib.htmx import already_gone
+
 from .access import manager_required
 from .cron import CronError, describe, fire_time, next_fires, validate_cron, validate_timezone
 from .forms import (
@@ -176,10 +178,10 @@ def schedule_edit(request, schedule_id):
         edited.save()
         messages.success(request, f"Schedule for {edited.workflow_name} saved; next run "
                          + (f"{edited.next_run.words()}." if edited.next_run else "— (paused)."))
-        return redirect("monitoring:schedule_detail", schedule_id=edited.schedule_id)
+        return redirect("monitoring:schedules")
     return _page(request, "monitoring/schedule_edit.html", {
         "schedule": schedule, "form": form, "form_action": reverse("monitoring:schedule_edit", args=[schedule_id]),
-        "cancel_url": reverse("monitoring:schedule_detail", args=[schedule_id]), "preview": cron_preview_for(form),
+        "cancel_url": reverse("monitoring:schedules"), "preview": cron_preview_for(form),
     }, "schedules", status=422 if form.errors else 200, partial=None)
 
 
@@ -220,7 +222,9 @@ def _cron_preview(request):
 @require_POST
 @manager_required
 def schedule_toggle(request, schedule_id):
-    schedule = get_object_or_404(WorkflowSchedule, schedule_id=schedule_id)
+    schedule = WorkflowSchedule.objects.filter(schedule_id=schedule_id).first()
+    if schedule is None:
+        return _schedule_gone(request)
     if schedule.status == ScheduleStatus.ACTIVE:
         schedule.status, schedule.next_run_at = ScheduleStatus.PAUSED, None
     else:
@@ -233,7 +237,9 @@ def schedule_toggle(request, schedule_id):
 @require_POST
 @manager_required
 def schedule_delete(request, schedule_id):
-    schedule = get_object_or_404(WorkflowSchedule, schedule_id=schedule_id)
+    schedule = WorkflowSchedule.objects.filter(schedule_id=schedule_id).first()
+    if schedule is None:
+        return _schedule_gone(request)
     schedule.delete()
     messages.success(request, f"Schedule for {schedule.workflow_name} deleted; its runs are kept.")
     return _after_change(request, "monitoring:schedules")
@@ -297,7 +303,9 @@ def health_edit(request, pk):
 @require_POST
 @manager_required
 def health_toggle(request, pk):
-    check = get_object_or_404(HealthCheck, pk=pk)
+    check = HealthCheck.objects.filter(pk=pk).first()
+    if check is None:
+        return _check_gone(request)
     if check.paused:
         HealthCheck.objects.filter(pk=check.pk).update(paused=False, due_at=timezone.now())
         messages.success(request, f"{check.check_name} resumed.")
@@ -310,10 +318,22 @@ def health_toggle(request, pk):
 @require_POST
 @manager_required
 def health_delete(request, pk):
-    check = get_object_or_404(HealthCheck, pk=pk)
+    check = HealthCheck.objects.filter(pk=pk).first()
+    if check is None:
+        return _check_gone(request)
     check.delete()
     messages.success(request, f"Health check {check.check_name} removed; its past results are kept.")
     return _after_change(request, "monitoring:health")
+
+
+def _schedule_gone(request):
+    """A stale tab acting on a schedule someone already deleted: its row leaves the screen, with a notice."""
+    return already_gone(request, "That schedule had already been deleted.", reverse("monitoring:schedules"))
+
+
+def _check_gone(request):
+    return already_gone(request, "That health check had already been removed.", reverse("monitoring:health"),
+                        row="article")
 
 
 def _after_change(request, url_name, *args):
