@@ -116,7 +116,8 @@ def workflow_spread(project_id, workflow_name, environment, now=None, days=TREND
     """One workflow's durations over the last `days` UTC days, from its rollup rows (the run page)."""
     now = now or timezone.now()
     first = now.astimezone(UTC).date() - timedelta(days=days - 1)
-    histogram, total_ms, timed, longest = {}, 0, 0, None
+    histogram: dict[int, int] = {}
+    total_ms, timed, longest = 0, 0, None
     for ms, count, day_histogram, day_longest in WorkflowDailyStats.objects.filter(
         project_id=project_id, workflow_name=workflow_name, environment=environment, day__gte=first
     ).values_list("total_duration_ms", "timed_runs", "duration_histogram", "max_duration_ms"):

@@ -63,7 +63,7 @@ def retention_impact(project, days, now=None) -> RetentionImpact:
     now = now or timezone.now()
     impact = RetentionImpact(days=days, cutoff=now - timedelta(days=days), now=now)
     for _receiver, answer in retention_preview.send(sender=type(project), project=project, cutoff=impact.cutoff):
-        if not answer:
+        if not isinstance(answer, dict):
             continue
         impact.removed.extend(answer.get("removed", []))
         impact.next_pruning_at = answer.get("next_pruning_at", impact.next_pruning_at)
