@@ -45,7 +45,7 @@ def test_production_mode_refuses_to_start_without_secret_key():
     assert "SECRET_KEY must be set" in result.stderr
 
 
-def test_demo_data_is_idempotent(db):
+def test_demo_data_is_idempotent_and_follows_the_products_own_rules(db):
     call_command("demo_data", stdout=open(os.devnull, "w"))
     counts = (User.objects.count(), Project.objects.count(), Membership.objects.count())
     call_command("demo_data", stdout=open(os.devnull, "w"))
@@ -57,6 +57,8 @@ def test_demo_data_is_idempotent(db):
     assert not Membership.objects.filter(user__username="outsider").exists()
     assert User.objects.get(username="manager").groups.filter(name="managers").exists()
     assert User.objects.get(username="admin").is_superuser
+    assert Membership.objects.get(project__slug="acme-api", user__username="editor").role == "editor"
+    assert_demo_follows_the_products_own_rules()
 
 
 def test_a_missing_page_shows_the_products_404_not_djangos_technical_page(client_for, owner, settings):
@@ -77,7 +79,7 @@ def test_a_server_error_shows_the_products_500_page(rf, settings):
     assert "Server Error (500)" not in page  # Django's bare fallback when no 500.html exists
 
 
-def test_demo_data_follows_the_products_own_rules(db):
+def assert_demo_follows_the_products_own_rules():
     """Runs start on their schedule's cron grid, a schedule's next run is on its grid, a delivery is sent after it
     was created: the demo never shows what the product itself could not have produced."""
     from datetime import timedelta
@@ -85,7 +87,6 @@ def test_demo_data_follows_the_products_own_rules(db):
     from monitoring.cron import next_fire
     from monitoring.models import NotificationLog, WorkflowExecution, WorkflowSchedule
 
-    call_command("demo_data", stdout=open(os.devnull, "w"))
     schedules = list(WorkflowSchedule.objects.all())
     assert schedules
     for schedule in schedules:
