@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from itertools import islice, product
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -96,9 +97,9 @@ class World:
         if param == "slug":
             return [self.project.slug]
         if param == "app_label":
-            return sorted(config.label for config in apps.get_app_configs())
+            return list(sorted(config.label for config in apps.get_app_configs()))
         wanted = words(route.name) | words(param.removesuffix("_id"))
-        scored = []
+        scored: list[tuple[int, int, object]] = []
         for model_words, fields in self.candidates:
             for field_name, value in fields.items():
                 if converter == "IntConverter" and not isinstance(value, int):
@@ -131,7 +132,7 @@ def build_world() -> World:
                        if isinstance(f, models.CharField) and (f.unique or f.name.endswith("_id"))]
         for row in rows.order_by("-pk")[:3]:
             fields = {"pk": row.pk} | {name: getattr(row, name) for name in unique_text}
-            world.candidates.append((words(model.__name__) | words(model._meta.verbose_name), fields))
+            world.candidates.append((words(model.__name__) | words(str(model._meta.verbose_name)), fields))
     return world
 
 
@@ -272,7 +273,7 @@ def query_for(route: Route, role: str, world: World) -> str:
 def open_route(route: Route, world: World, client: Client):
     """The URL and response of the first candidate arguments that open the page for the role it is for."""
     choices = [world.values_for(route, p, c) for p, c in zip(route.params, route.converters, strict=True)]
-    last = ("", None)
+    last: tuple[str, Any] = ("", None)
     for values in islice(product(*choices), 40):
         try:
             url = reverse(route.name, kwargs=dict(zip(route.params, values, strict=True)))
