@@ -49,7 +49,7 @@ class Route:
 
     @property
     def kind(self) -> str:
-        if self.namespace == "api":
+        if self.namespace in {"api", "ping"}:  # machine endpoints (the API, cron ping URLs): tested on their own
             return "api"
         if self.namespace == "admin":
             return "admin"
