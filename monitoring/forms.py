@@ -52,6 +52,13 @@ class ScheduleForm(EnvironmentDefaultMixin, forms.ModelForm):
         self._environment_optional()
 
 
+class CronPreviewForm(forms.Form):
+    """What the live cron reading needs, and nothing else (the form's CSRF token never rides on a GET)."""
+
+    cron_expression = forms.CharField(required=False, strip=False)  # validate_cron says what is wrong with it
+    timezone = forms.CharField(required=False)
+
+
 class CheckURLField(forms.URLField):
     # One validator with one message: only http and https, which the probe speaks.
     default_validators = [validate_check_url]
@@ -167,7 +174,7 @@ class NotificationFilter(django_filters.FilterSet):
     delivery_status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, label="Delivery", empty_label="Any")
     channel = django_filters.ChoiceFilter(choices=Channel.choices, empty_label="Any")
     notification_type = django_filters.ChoiceFilter(choices=NotificationType.choices, label="Type", empty_label="Any")
-    environment = django_filters.ChoiceFilter(empty_label="All environments", field_name="payload__environment")
+    environment = django_filters.ChoiceFilter(empty_label="All environments", label="Environment", field_name="payload__environment")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
