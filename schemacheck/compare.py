@@ -10,12 +10,13 @@ from dataclasses import replace
 
 from django.db.models.fields import AutoFieldMixin
 
-from . import rows
 from .expected import ExpectedIndex, ExpectedTable
 from .findings import ERROR, WARNING, Finding
 from .live import LiveCheck, LiveIndex, LiveSchema, LiveTable, balanced_after
 from .partitions import incomplete_index
 from .repair import Repairs
+from .rows import duplicates as find_duplicates
+from .rows import orphans
 
 
 def normalize_type(db_type: str) -> str:
@@ -496,7 +497,7 @@ def _compare_indexes_rendered(exp: ExpectedTable, table: LiveTable, ref: LiveTab
             if incomplete is not None:
                 yield incomplete
                 continue
-            duplicates = rows.duplicates(repairs.connection, table, broken) if broken.unique else None
+            duplicates = find_duplicates(repairs.connection, table, broken) if broken.unique else None
             yield Finding(
                 "invalid_index",
                 f"{exp.name}.{broken.name}",
@@ -873,7 +874,7 @@ def _compare_foreign_keys(exp: ExpectedTable, table: LiveTable, live: LiveSchema
             )
         if not found.validated:
             pk = exp.model._meta.pk.column  # type: ignore[attr-defined]
-            lost = rows.orphans(connection, exp.name, pk, fk.column, fk.ref_table, fk.ref_column)
+            lost = orphans(connection, exp.name, pk, fk.column, fk.ref_table, fk.ref_column)
             state = (f"{lost.count} row(s) point nowhere ({pk} {', '.join(map(str, lost.sample))}"
                      f"{', …' if lost.count > len(lost.sample) else ''}), so VALIDATE fails until they are deleted "
                      "or, where the column allows it, set to NULL" if lost.count else

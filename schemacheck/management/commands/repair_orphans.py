@@ -12,8 +12,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, transaction
 
-from schemacheck import rows
 from schemacheck.live import read_live_schema
+from schemacheck.rows import orphans
 
 
 class Command(BaseCommand):
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         target_field = field.target_field
         ref_table, ref_column = target_field.model._meta.db_table, target_field.column
         with transaction.atomic(using=database):
-            lost = rows.orphans(connection, table, model._meta.pk.column, column, ref_table, ref_column)
+            lost = orphans(connection, table, model._meta.pk.column, column, ref_table, ref_column)
             ids = self._all_ids(connection, lost)
             for row in model._base_manager.using(database).filter(pk__in=ids).values():
                 self.stdout.write(json.dumps(row, default=str, sort_keys=True))
