@@ -76,6 +76,18 @@ def findings(kind=None, obj=None):
     return [f for f in report.findings if (kind is None or f.kind == kind) and (obj is None or f.object == obj)]
 
 
+def expected_findings(report, kind, obj, message="", also=()):
+    """The findings of `kind` on an object containing `obj`; asserts there is one whose message contains `message`
+    and that the report holds no other kind than `kind` and `also`. Returns (hits, a summary for assertion messages)."""
+    summary = "\n".join(f"{f.severity} {f.kind} {f.object}: {f.message}\n  {f.repair}" for f in report.findings)
+    hits = [f for f in report.findings if f.kind == kind and obj in f.object]
+    assert hits, f"expected a {kind} finding on {obj}; found:\n{summary}"
+    assert any(message in f.message for f in hits), summary
+    assert {f.kind for f in report.findings} <= {kind, *also}, summary
+    assert all(f.repair for f in report.findings), summary
+    return hits, summary
+
+
 def assert_clean():
     report = schema.check()
     assert report.findings == [], "\n".join(f"{f.kind} {f.object}: {f.message}" for f in report.findings)

@@ -27,6 +27,7 @@ from .schema_drift import (
     assert_clean,
     bad_write_rejected,
     drifted,
+    expected_findings,
     live_table,
     pg_fk,
     remove_sql_clause,
@@ -645,12 +646,7 @@ def test_drift_breaks_the_application_is_found_and_its_printed_repair_makes_the_
     with drifted(*case.sql()):
         assert not probe.works(), f"the drift should break: {probe.describe}"
         report = schema.check()
-        summary = "\n".join(f"{f.kind} {f.object}: {f.message}" for f in report.findings)
-        hits = [f for f in report.findings if f.kind == case.kind and case.object in f.object]
-        assert hits, f"expected a {case.kind} finding on {case.object}; found:\n{summary}"
-        assert any(case.message in f.message for f in hits), summary
-        assert {f.kind for f in report.findings} <= {case.kind, *case.also}, summary
-        assert all(f.repair for f in report.findings), summary
+        expected_findings(report, case.kind, case.object, case.message, case.also)
         for statement in case.data_fix() if case.data_fix else ():
             with connection.cursor() as cursor:
                 cursor.execute(statement)
