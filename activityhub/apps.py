@@ -32,6 +32,4 @@ class ActivityhubConfig(AppConfig):
         from .scheduling import next_pruning
 
         retention_preview.connect(next_pruning, dispatch_uid="activityhub.next_pruning")
-        # Registers the schema-integrity system check (tag "database": runs with `check --database default`).
         from . import deploy_checks  # noqa: F401
-        from .schema import checks  # noqa: F401

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "events",
     "monitoring",
     "notifications",
+    "schemacheck",  # check_schema and the `database` system check; no models
 ]
 
 MIDDLEWARE = [

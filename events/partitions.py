@@ -25,6 +25,10 @@ from django.db import connection as default_connection
 
 # table → partition key column. Message events and workflow executions stay plain (see docs/PERFORMANCE.md).
 PARTITIONED_TABLES = {"events_activityevent": "created_at", "project_actions": "created_at"}
+# The migration that partitions them: once it is applied, check_schema expects this layout (schemacheck/partitions.py).
+PARTITIONING_MIGRATION = ("events", "0009_partition_activity_by_month")
+# Months before this one that convert_table gives partitions of their own; older rows stay in the DEFAULT partition.
+HISTORY_MONTHS = 120
 
 RANGE_BOUND = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
@@ -268,7 +272,7 @@ def convert_table(schema_editor, table: str, *, partitioned: bool, months_ahead:
         cursor.execute(
             f"SELECT DISTINCT date_trunc('month', \"{column}\" AT TIME ZONE 'UTC') FROM \"{old}\" "
             f"WHERE \"{column}\" >= %s AND \"{column}\" < %s",
-            [add_months(now, -120), now],
+            [add_months(now, -HISTORY_MONTHS), now],
         )
         months = {m.replace(tzinfo=UTC) for (m,) in cursor.fetchall()} | {add_months(now, i) for i in range(months_ahead + 1)}
         for start in sorted(months):

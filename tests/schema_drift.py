@@ -4,22 +4,29 @@ Both PostgreSQL and SQLite run DDL inside transactions, so every drift is applie
 rolled back at the end; the tests also assert the schema is clean again afterwards.
 """
 
+import itertools
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from activityhub import schema
-from activityhub.schema.live import read_live_schema
+import schemacheck as schema
+from schemacheck.live import read_live_schema
 
 
 @contextmanager
 def drifted(*statements):
-    """Run DDL statements, yield, then roll all of it back (the database is left as it was found)."""
+    """Run DDL statements (or callables: a write through the app, a conversion), yield, then roll all of it back
+    (the database is left as it was found)."""
     with transaction.atomic():
         with connection.cursor() as cursor:
             for statement in statements:
-                cursor.execute(statement)
+                if callable(statement):
+                    statement()
+                else:
+                    cursor.execute(statement)
         yield
         transaction.set_rollback(True)
 
@@ -67,6 +74,18 @@ def remove_sql_clause(sql, start):
 def findings(kind=None, obj=None):
     report = schema.check()
     return [f for f in report.findings if (kind is None or f.kind == kind) and (obj is None or f.object == obj)]
+
+
+def expected_findings(report, kind, obj, message="", also=()):
+    """The findings of `kind` on an object containing `obj`; asserts there is one whose message contains `message`
+    and that the report holds no other kind than `kind` and `also`. Returns (hits, a summary for assertion messages)."""
+    summary = "\n".join(f"{f.severity} {f.kind} {f.object}: {f.message}\n  {f.repair}" for f in report.findings)
+    hits = [f for f in report.findings if f.kind == kind and obj in f.object]
+    assert hits, f"expected a {kind} finding on {obj}; found:\n{summary}"
+    assert any(message in f.message for f in hits), summary
+    assert {f.kind for f in report.findings} <= {kind, *also}, summary
+    assert all(f.repair for f in report.findings), summary
+    return hits, summary
 
 
 def assert_clean():
@@ -139,3 +158,61 @@ def pg_fk_sql(table, column):
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", [pg_fk(table, column)]
         )
         return cursor.fetchone()[0]
+
+
+# --- probes: each returns True when the application works as the model promises --------------------------
+
+
+def succeeds(operation) -> bool:
+    try:
+        with transaction.atomic():
+            operation()
+            transaction.set_rollback(True)
+    except Exception as exc:  # any failure of the write is the application breaking
+        print(f"probe failed: {exc!r}")
+        return False
+    return True
+
+
+_fresh = itertools.count()
+
+
+@dataclass
+class Probe:
+    describe: str
+    works: Callable[[], bool]
+
+
+def write_works(describe, operation):
+    """A write the model allows: succeeds on a healthy database."""
+    return Probe(describe, lambda: succeeds(operation))
+
+
+def bad_write_rejected(describe, operation):
+    """A write the model forbids: the database rejects it when healthy."""
+    return Probe(describe, lambda: not succeeds(operation))
+
+
+def uses_index(describe, queryset, index):
+    """The query an index exists for uses it (sequential scans discouraged, so the index is chosen when usable)."""
+
+    def works():
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
+            try:
+                if connection.vendor == "postgresql":
+                    # A partitioned table's plan names each partition's copy of the index.
+                    cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                   "WHERE i.inhparent = to_regclass(%s)", [index])
+                    plan = queryset().explain()
+                    return any(name in plan for name in [index, *(n for (n,) in cursor.fetchall())])
+                # SQLite: a fresh statement each time (a cached plan would outlive a DROP INDEX).
+                sql, params = queryset().query.sql_with_params()
+                cursor.execute(f"EXPLAIN QUERY PLAN {sql} -- {next(_fresh)}", params)
+                return index in " ".join(str(row) for row in cursor.fetchall())
+            finally:
+                if connection.vendor == "postgresql":
+                    cursor.execute("SELECT set_config('enable_seqscan', 'on', true)")
+
+    return Probe(describe, works)

@@ -77,7 +77,8 @@ def test_converting_populated_tables_keeps_rows_ids_and_the_sequence(project):
         convert_table(editor, TABLE, partitioned=False)
     assert not is_partitioned(TABLE)
     assert sorted(ActivityEvent.objects.values_list("pk", "title", "created_at", "external_id")) == before
-    assert_clean()
+    # Plain while its partitioning migration is recorded: check_schema says so, and nothing else.
+    assert [f.kind for f in findings()] == ["not_partitioned"]
 
     with connection.schema_editor() as editor:
         convert_table(editor, TABLE, partitioned=True)

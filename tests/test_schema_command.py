@@ -76,7 +76,7 @@ def test_system_check_with_database_tag_reports_drift_as_an_error():
     with drifted(DROP_INDEX):
         with pytest.raises(SystemCheckError) as raised:
             call_command("check", databases=["default"])
-    assert "activityhub.S020" in str(raised.value)
+    assert "schemacheck.S020" in str(raised.value)
     assert "event_project_type_created" in str(raised.value)
 
 
@@ -100,3 +100,38 @@ def test_unreachable_database_exits_1_and_says_so():
     assert report["reachable"] is False and report["migrations_applied"] is False
     [finding] = report["findings"]
     assert finding["kind"] == "database_unreachable" and "could not be read" in finding["message"]
+
+
+EXTRA_UNIQUE = "CREATE UNIQUE INDEX execution_workflow_once ON workflow_executions (project_id, workflow_name)"
+
+
+def test_only_warnings_exit_3_and_fail_on_error_lets_them_pass_while_listing_them():
+    # An extra unique index: the database is stricter than the model (maybe a deliberate rule), not broken.
+    with drifted(EXTRA_UNIQUE):
+        code, out = run()
+        assert code == 3
+        assert "0 error(s), 1 warning(s)" in out and "WARNING [extra_unique]" in out
+        code, out = run("--fail-on", "error")
+        assert code == 0 and "WARNING [extra_unique] workflow_executions.execution_workflow_once" in out
+        code, out = run("--format", "json")
+        report = json.loads(out)
+        assert code == 3 and (report["errors"], report["warnings"]) == (0, 1)
+        assert report["findings"][0]["severity"] == "warning"
+
+
+def test_an_error_beside_warnings_exits_1_whatever_fail_on_says():
+    with drifted(EXTRA_UNIQUE, DROP_INDEX):
+        assert run()[0] == 1
+        code, out = run("--fail-on", "error")
+        assert code == 1 and "1 error(s), 1 warning(s)" in out and "ERROR [missing_index]" in out
+
+
+def test_system_check_reports_a_warning_finding_as_a_warning_that_does_not_block_migrate():
+    from django.core import checks
+
+    from schemacheck.checks import schema_matches_models
+
+    with drifted(EXTRA_UNIQUE):
+        call_command("check", databases=["default"], stdout=StringIO(), stderr=StringIO())  # no SystemCheckError
+        [message] = schema_matches_models(databases=["default"])
+    assert message.level == checks.WARNING and message.id == "schemacheck.S023"

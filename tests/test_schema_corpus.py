@@ -6,7 +6,6 @@ the object; every repair it prints is executed; the check is clean again. One ta
 (a case runs where the database has the concept).
 """
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,20 +16,25 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from activityhub import schema
+import schemacheck as schema
 from events.models import ActivityEvent, Bookmark, Conversation, Message, MessageEvent
 from events.models.activity import ProjectAction
 from monitoring.models import WorkflowExecution
 from projects.models import Membership, Project
 
 from .schema_drift import (
+    Probe,
     assert_clean,
+    bad_write_rejected,
     drifted,
+    expected_findings,
     live_table,
     pg_fk,
     remove_sql_clause,
     run_repair,
     sqlite_rebuild,
+    uses_index,
+    write_works,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,64 +42,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 POSTGRESQL = connection.vendor == "postgresql"
 PG = ("postgresql",)
 BOTH = ("postgresql", "sqlite")
-
-
-# --- probes: each returns True when the application works as the model promises --------------------------
-
-
-def succeeds(operation) -> bool:
-    try:
-        with transaction.atomic():
-            operation()
-            transaction.set_rollback(True)
-    except Exception as exc:  # any failure of the write is the application breaking
-        print(f"probe failed: {exc!r}")
-        return False
-    return True
-
-
-_fresh = itertools.count()
-
-
-@dataclass
-class Probe:
-    describe: str
-    works: Callable[[], bool]
-
-
-def write_works(describe, operation):
-    """A write the model allows: succeeds on a healthy database."""
-    return Probe(describe, lambda: succeeds(operation))
-
-
-def bad_write_rejected(describe, operation):
-    """A write the model forbids: the database rejects it when healthy."""
-    return Probe(describe, lambda: not succeeds(operation))
-
-
-def uses_index(describe, queryset, index):
-    """The query an index exists for uses it (sequential scans discouraged, so the index is chosen when usable)."""
-
-    def works():
-        with transaction.atomic(), connection.cursor() as cursor:
-            if POSTGRESQL:
-                cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
-            try:
-                if POSTGRESQL:
-                    # A partitioned table's plan names each partition's copy of the index.
-                    cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                                   "WHERE i.inhparent = to_regclass(%s)", [index])
-                    plan = queryset().explain()
-                    return any(name in plan for name in [index, *(n for (n,) in cursor.fetchall())])
-                # SQLite: a fresh statement each time (a cached plan would outlive a DROP INDEX).
-                sql, params = queryset().query.sql_with_params()
-                cursor.execute(f"EXPLAIN QUERY PLAN {sql} -- {next(_fresh)}", params)
-                return index in " ".join(str(row) for row in cursor.fetchall())
-            finally:
-                if POSTGRESQL:
-                    cursor.execute("SELECT set_config('enable_seqscan', 'on', true)")
-
-    return Probe(describe, works)
 
 
 # --- the world the probes write into ---------------------------------------------------------------------
@@ -700,12 +646,7 @@ def test_drift_breaks_the_application_is_found_and_its_printed_repair_makes_the_
     with drifted(*case.sql()):
         assert not probe.works(), f"the drift should break: {probe.describe}"
         report = schema.check()
-        summary = "\n".join(f"{f.kind} {f.object}: {f.message}" for f in report.findings)
-        hits = [f for f in report.findings if f.kind == case.kind and case.object in f.object]
-        assert hits, f"expected a {case.kind} finding on {case.object}; found:\n{summary}"
-        assert any(case.message in f.message for f in hits), summary
-        assert {f.kind for f in report.findings} <= {case.kind, *case.also}, summary
-        assert all(f.repair for f in report.findings), summary
+        expected_findings(report, case.kind, case.object, case.message, case.also)
         for statement in case.data_fix() if case.data_fix else ():
             with connection.cursor() as cursor:
                 cursor.execute(statement)

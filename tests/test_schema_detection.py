@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from activityhub import schema
+import schemacheck as schema
 
 from .schema_drift import assert_clean, drifted, findings, live_table, remove_sql_clause, sqlite_rebuild
 

@@ -12,10 +12,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.test.utils import isolate_apps
 
-from activityhub.schema.compare import compare_tables
-from activityhub.schema.expected import expected_tables
-from activityhub.schema.live import read_live_schema
-from activityhub.schema.render import render_reference
+from schemacheck.compare import compare_tables
+from schemacheck.expected import expected_tables
+from schemacheck.live import read_live_schema
+from schemacheck.render import render_reference
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

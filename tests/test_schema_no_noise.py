@@ -1,9 +1,11 @@
 """What check_schema must not call drift: healthy databases in all the shapes they are found in."""
 
+import json
 import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from activityhub import schema
+import schemacheck as schema
 from events.models import ActivityEvent
 
 from .schema_drift import assert_clean, drifted, findings, run_repair
@@ -29,10 +31,21 @@ def database_left_as_found():
     assert_clean()
 
 
-def test_database_with_demo_data_is_clean():
+def test_database_with_demo_data_has_no_error_and_its_past_months_get_partitions_of_their_own():
     call_command("demo_data", stdout=open(os.devnull, "w"))
     assert ActivityEvent.objects.exists()
+    before = ActivityEvent.objects.count()
+    report = schema.check()
+    assert report.errors == [], [f.message for f in report.errors]
+    if not POSTGRESQL:
+        assert report.findings == []
+        return
+    # The demo writes the last 30 days: rows of last month land in the DEFAULT partition (a warning, not drift).
+    assert {f.kind for f in report.warnings} <= {"rows_in_default"}
+    for finding in report.findings:
+        run_repair(finding.repair)
     assert_clean()
+    assert ActivityEvent.objects.count() == before
 
 
 def test_choices_check_with_its_values_in_another_order_is_not_drift():
@@ -77,28 +90,70 @@ def test_checks_and_indexes_recreated_from_their_own_rendering_are_not_drift():
         assert findings() == []
 
 
-@only_postgresql
-def test_database_restored_by_pg_dump_and_pg_restore_is_clean():
-    source = connection.settings_dict["NAME"]
-    target = f"ah_restore_{uuid.uuid4().hex[:12]}"
+def _pg_args():
     host = ["-h", connection.settings_dict["HOST"] or "127.0.0.1", "-p", str(connection.settings_dict["PORT"] or 5432),
             "-U", connection.settings_dict["USER"] or "postgres"]
-    env = {**os.environ, "PGPASSWORD": connection.settings_dict.get("PASSWORD") or ""}
-    subprocess.run(["createdb", *host, target], check=True, env=env, timeout=60)
+    return host, {**os.environ, "PGPASSWORD": connection.settings_dict.get("PASSWORD") or ""}
+
+
+@contextmanager
+def restored_copy(*createdb_options):
+    """This test database, dumped with pg_dump and restored with pg_restore into a new one; yields its URL."""
+    source = connection.settings_dict["NAME"]
+    target = f"{source}_restore_{uuid.uuid4().hex[:8]}"  # beside the test database, under its name
+    host, env = _pg_args()
+    subprocess.run(["createdb", *host, *createdb_options, target], check=True, env=env, timeout=60)
     try:
         dump = subprocess.run(["pg_dump", *host, "-Fc", source], check=True, capture_output=True, env=env, timeout=120)
         subprocess.run(["pg_restore", *host, "--no-owner", "-d", target], input=dump.stdout, check=True, env=env,
                        timeout=120)
-        user = connection.settings_dict["USER"] or "postgres"
-        url = f"postgres://{user}@{host[1]}:{host[3]}/{target}"
-        result = subprocess.run(
-            [sys.executable, "manage.py", "check_schema"], cwd=settings.BASE_DIR, capture_output=True, text=True,
-            env={**env, "DATABASE_URL": url}, timeout=120,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.startswith("Schema OK:")
+        yield f"postgres://{host[5]}@{host[1]}:{host[3]}/{target}"
     finally:
         subprocess.run(["dropdb", *host, "--force", target], env=env, timeout=60)
+
+
+def manage(url, *args):
+    _, env = _pg_args()
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, capture_output=True, text=True,
+                          env={**env, "DATABASE_URL": url}, timeout=180)
+
+
+@only_postgresql
+def test_database_restored_by_pg_dump_and_pg_restore_is_clean(project):
+    # Rows in this month's partition and in the DEFAULT one (far ahead) travel with the dump.
+    _event(project)
+    ActivityEvent.objects.create(project=project, event_type="INDEXING_STARTED", entity_type="r", title="far",
+                                 created_at=datetime(2200, 1, 1, tzinfo=UTC))
+    with restored_copy() as url:
+        result = manage(url, "check_schema")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.startswith("Schema OK:")
+
+
+@only_postgresql
+def test_database_created_with_another_locale_is_one_warning_and_exit_code_3_unless_ci_fails_on_errors_only():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT datcollate FROM pg_database WHERE datname = 'template1'")
+        (server_default,) = cursor.fetchone()
+    if server_default in {"C", "POSIX"}:
+        pytest.skip("the server's default locale is C already: no other locale is sure to exist")
+    with restored_copy("-T", "template0", "--lc-collate=C", "--lc-ctype=C") as url:
+        # What changes for the app: icontains / iexact compare upper() of both sides, and upper('é') differs.
+        import psycopg
+
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as other:
+            assert other.execute("SELECT upper('équipe')").fetchone()[0] == "éQUIPE"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT upper('équipe')")
+            assert cursor.fetchone()[0] == "ÉQUIPE"
+        result = manage(url, "check_schema", "--format", "json")
+        assert result.returncode == 3, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        [finding] = report["findings"]
+        assert (finding["kind"], finding["severity"]) == ("database_locale", "warning")
+        assert "LC_COLLATE=C" in finding["message"] and server_default in finding["message"]
+        assert (report["errors"], report["warnings"]) == (0, 1)
+        assert manage(url, "check_schema", "--fail-on", "error").returncode == 0
 
 
 @only_postgresql
@@ -164,7 +219,7 @@ def _month(year, month):
     return datetime(year + (month - 1) // 12, (month - 1) % 12 + 1, 1, tzinfo=UTC)
 
 
-def partition_by_month(model, column, months):
+def partition_by_month(model, column, months, default=True):
     """Raw SQL turning the model's table into a declaratively partitioned one (RANGE by month) keeping its rows.
 
     Every unique key gains the partition column (PostgreSQL requires it); the id keeps a sequence (identity columns
@@ -201,6 +256,8 @@ def partition_by_month(model, column, months):
             f"CREATE TABLE {table}_p{start:%Y%m} PARTITION OF {table} FOR VALUES FROM ('{start.isoformat()}') "
             f"TO ('{end.isoformat()}')"
         )
+    if default:
+        statements.append(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT")
     statements += indexes
     statements += [
         f"INSERT INTO {table} ({cols}) SELECT {cols} FROM partition_rows",
@@ -234,12 +291,14 @@ def test_activity_events_partitioned_by_month_are_clean(project):
 @only_postgresql
 def test_missing_partition_for_now_is_found_and_its_repair_accepts_writes_again(project):
     months = _around_now()
-    with drifted(*partition_by_month(ActivityEvent, "created_at", [months[0], months[2]])):
+    with drifted(*partition_by_month(ActivityEvent, "created_at", [months[0], months[2]], default=False)):
         with pytest.raises(Exception, match="no partition"), transaction.atomic():
             _event(project)
-        [finding] = findings()
-        assert finding.kind == "missing_partition" and finding.object == "events_activityevent"
-        assert f"events_activityevent_p{months[0]:%Y%m}" in finding.message
-        run_repair(finding.repair)
+        found = findings()
+        assert [f.kind for f in found] == ["missing_default_partition", "missing_partition"]
+        assert all(f.object == "events_activityevent" and f.severity == "error" for f in found)
+        assert f"this month ({months[1]:%Y-%m})" in found[1].message and "every insert" in found[1].message
+        for finding in found:  # one run of the printed repairs fixes both
+            run_repair(finding.repair)
         _event(project)
         assert findings() == []

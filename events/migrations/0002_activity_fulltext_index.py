@@ -9,7 +9,7 @@ check_schema expects the index while this migration is the last word on it.
 from django.contrib.postgres.indexes import GinIndex
 from django.db import migrations
 
-from activityhub.schema.operations import AddIndexOutsideState
+from schemacheck.operations import AddIndexOutsideState
 
 INDEX_NAME = "event_search_gin"
 

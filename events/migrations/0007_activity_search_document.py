@@ -10,7 +10,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import migrations, models
 
 import events.models.activity
-from activityhub.schema.operations import AddIndexOutsideState, RemoveIndexOutsideState
+from schemacheck.operations import AddIndexOutsideState, RemoveIndexOutsideState
 
 OLD_INDEX = "event_search_gin"
 NEW_INDEX = "event_search_document_gin"

@@ -29,6 +29,8 @@ class LiveIndex:
     deferred: bool = False
     nulls_distinct: bool = True
     definition: str = ""
+    attached_to: str = ""  # PostgreSQL, a partition's index: the parent's (partitioned) index it belongs to
+    ready: bool = True  # PostgreSQL: maintained by writes (indisready)
 
 
 @dataclass
@@ -62,6 +64,28 @@ class LiveColumn:
     generated: str | None = None  # the expression of a generated (computed) column
     default: str | None = None
     sequence: str | None = None  # PostgreSQL: the sequence behind an identity or serial column
+    owned_sequence: str | None = None  # PostgreSQL: a sequence owned by the column, even with no default using it
+    collation: str | None = None  # a collation other than the type's default (the database's), as named
+
+
+@dataclass
+class LivePartition:
+    """PostgreSQL: one partition, with what it holds of its own (rules its parent does not have)."""
+
+    name: str
+    bound: str  # pg_get_expr of relpartbound: "FOR VALUES FROM (…) TO (…)" or "DEFAULT"
+    owner: str = ""
+    row_security: bool = False
+    force_row_security: bool = False
+    indexes: list = field(default_factory=list)  # LiveIndex; .attached_to names the parent's index, "" if none
+    checks: list = field(default_factory=list)  # LiveCheck of its own (not inherited from the parent)
+    not_null: tuple = ()  # columns NOT NULL here while the parent allows NULL
+    triggers: list = field(default_factory=list)  # (name, definition, before_row) of its own
+    schema: str = ""
+
+    @property
+    def is_default(self) -> bool:
+        return self.bound.strip().upper() == "DEFAULT"
 
 
 @dataclass
@@ -79,6 +103,10 @@ class LiveTable:
     partition_columns: tuple = ()
     partitions: list = field(default_factory=list)  # PostgreSQL: (name, bound) of each partition
     oid: int = 0
+    owner: str = ""
+    row_security: bool = False
+    force_row_security: bool = False
+    partition_details: list = field(default_factory=list)  # PostgreSQL: LivePartition of each partition
 
 
 @dataclass
@@ -128,7 +156,8 @@ _PG_TABLE_ROWS = """
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum WHERE pt.partrelid = c.oid),
         ARRAY(SELECT p.relname || ' ' || pg_catalog.pg_get_expr(p.relpartbound, p.oid)
               FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhrelid
-              WHERE i.inhparent = c.oid ORDER BY p.relname)
+              WHERE i.inhparent = c.oid ORDER BY p.relname),
+        pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, c.relforcerowsecurity
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid IN ({tables})
 """
@@ -136,9 +165,12 @@ _PG_TABLE_ROWS = """
 _PG_COLUMNS = """
     SELECT a.attrelid, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity,
         a.attgenerated, pg_catalog.pg_get_expr(d.adbin, d.adrelid),
-        CASE WHEN a.attidentity <> '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%'
-             THEN pg_catalog.pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) END
+        CASE WHEN a.atttypid IN (20, 21, 23)
+             THEN pg_catalog.pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) END,
+        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN co.collname END
     FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE a.attrelid IN ({tables}) AND a.attnum > 0 AND NOT a.attisdropped
     ORDER BY a.attrelid, a.attnum
@@ -187,6 +219,48 @@ _PG_INDEXES = """
     WHERE ix.indrelid IN ({tables})
 """
 
+# Partitions of the tables read, and what each holds of its own: indexes (with the parent index each is attached
+# to), checks not inherited, NOT NULL the parent lacks, triggers not cloned from the parent, owner, row security.
+_PG_PARTITION_ROWS = """
+    SELECT i.inhparent, p.oid, n.nspname, p.relname, pg_catalog.pg_get_expr(p.relpartbound, p.oid),
+        pg_catalog.pg_get_userbyid(p.relowner), p.relrowsecurity, p.relforcerowsecurity
+    FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = p.relnamespace
+    WHERE i.inhparent IN ({tables}) AND p.relispartition
+"""
+_PARTITIONS = "SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent IN ({tables})"
+
+_PG_PARTITION_INDEXES = """
+    SELECT ix.indrelid, i.relname, ix.indisunique, ix.indisvalid AND ix.indisready, ix.indisready,
+        coalesce((SELECT pi.relname FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pi ON pi.oid = h.inhparent
+                  WHERE h.inhrelid = ix.indexrelid), ''),
+        con.conname, pg_catalog.pg_get_indexdef(ix.indexrelid), ix.indisprimary
+    FROM pg_catalog.pg_index ix JOIN pg_catalog.pg_class i ON i.oid = ix.indexrelid
+    LEFT JOIN pg_catalog.pg_constraint con ON con.conindid = ix.indexrelid AND con.conrelid = ix.indrelid
+        AND con.contype IN ('u', 'p', 'x')
+    WHERE ix.indrelid IN ({partitions})
+"""
+
+_PG_PARTITION_CHECKS = """
+    SELECT con.conrelid, con.conname, pg_catalog.pg_get_constraintdef(con.oid)
+    FROM pg_catalog.pg_constraint con
+    WHERE con.conrelid IN ({partitions}) AND con.contype = 'c' AND con.coninhcount = 0
+"""
+
+_PG_PARTITION_NOT_NULL = """
+    SELECT a.attrelid, a.attname FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_inherits h ON h.inhrelid = a.attrelid
+    JOIN pg_catalog.pg_attribute pa ON pa.attrelid = h.inhparent AND pa.attname = a.attname
+    WHERE a.attrelid IN ({partitions}) AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull AND NOT pa.attnotnull
+"""
+
+# tgtype bit 0: FOR EACH ROW; bit 1: BEFORE. A trigger the parent has is cloned with tgparentid set.
+_PG_PARTITION_TRIGGERS = """
+    SELECT t.tgrelid, t.tgname, pg_catalog.pg_get_triggerdef(t.oid), (t.tgtype & 3) = 3
+    FROM pg_catalog.pg_trigger t
+    WHERE t.tgrelid IN ({partitions}) AND NOT t.tgisinternal AND t.tgparentid = 0
+"""
+
 _PG_ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
 
@@ -198,7 +272,7 @@ def read_postgresql(connection, namespaces: str = LIVE_NAMESPACES) -> LiveSchema
         cursor.execute("SELECT current_schema()")
         current = cursor.fetchone()[0]
         cursor.execute(_PG_TABLE_ROWS.format(tables=tables))
-        for oid, schema, name, visible, partkey, partcols, partitions in cursor.fetchall():
+        for oid, schema, name, visible, partkey, partcols, partitions, owner, rls, force in cursor.fetchall():
             by_oid[oid] = LiveTable(
                 name,
                 schema=schema,
@@ -207,9 +281,12 @@ def read_postgresql(connection, namespaces: str = LIVE_NAMESPACES) -> LiveSchema
                 partition_columns=tuple(partcols),
                 partitions=[tuple(p.split(" ", 1)) for p in partitions],
                 oid=oid,
+                owner=owner,
+                row_security=rls,
+                force_row_security=force,
             )
         cursor.execute(_PG_COLUMNS.format(tables=tables))
-        for oid, column, type_, notnull, identity, generated, default, sequence in cursor.fetchall():
+        for oid, column, type_, notnull, identity, generated, default, owned, collation in cursor.fetchall():
             generates = bool(identity) or (default or "").startswith("nextval(")
             by_oid[oid].columns[column] = LiveColumn(
                 column,
@@ -219,7 +296,9 @@ def read_postgresql(connection, namespaces: str = LIVE_NAMESPACES) -> LiveSchema
                 identity,
                 default if generated else None,
                 None if generated else default,
-                sequence,
+                owned if generates else None,
+                owned,
+                collation,
             )
         cursor.execute(_PG_CONSTRAINTS.format(tables=tables))
         for row in cursor.fetchall():
@@ -270,8 +349,37 @@ def read_postgresql(connection, namespaces: str = LIVE_NAMESPACES) -> LiveSchema
                     definition,
                 )
             )
+        if any(t.partition_key for t in by_oid.values()):
+            _read_partitions(cursor, tables, by_oid)
     reached = {t.name: t for t in by_oid.values() if t.visible}
     return LiveSchema(reached, [t for t in by_oid.values() if not t.visible], current)
+
+
+def _read_partitions(cursor, tables: str, by_oid: dict[int, LiveTable]) -> None:
+    partitions: dict[int, LivePartition] = {}
+    cursor.execute(_PG_PARTITION_ROWS.format(tables=tables))
+    for parent, oid, schema, name, bound, owner, rls, force in cursor.fetchall():
+        partitions[oid] = LivePartition(name, bound or "", owner, rls, force, schema=schema)
+        by_oid[parent].partition_details.append(partitions[oid])
+    if not partitions:
+        return
+    of = _PARTITIONS.format(tables=tables)
+    cursor.execute(_PG_PARTITION_INDEXES.format(partitions=of))
+    for oid, name, unique, valid, ready, attached, constraint, definition, primary in cursor.fetchall():
+        index = LiveIndex(name, (), (), unique, primary, valid=valid, constraint=constraint, definition=definition)
+        index.attached_to, index.ready = attached, ready
+        partitions[oid].indexes.append(index)
+    cursor.execute(_PG_PARTITION_CHECKS.format(partitions=of))
+    for oid, name, definition in cursor.fetchall():
+        partitions[oid].checks.append(LiveCheck(name, (), strip_not_valid(definition)))
+    cursor.execute(_PG_PARTITION_NOT_NULL.format(partitions=of))
+    for oid, column in cursor.fetchall():
+        partitions[oid].not_null += (column,)
+    cursor.execute(_PG_PARTITION_TRIGGERS.format(partitions=of))
+    for oid, name, definition, before_row in cursor.fetchall():
+        partitions[oid].triggers.append((name, definition, before_row))
+    for table in by_oid.values():
+        table.partition_details.sort(key=lambda p: p.name)
 
 
 def strip_not_valid(definition: str) -> str:
@@ -335,6 +443,7 @@ class SqliteColumnText:
     checks: list = field(default_factory=list)
     generated: str | None = None
     references: str = ""  # the REFERENCES … clause as written
+    collation: str | None = None  # COLLATE … as written
 
 
 def parse_sqlite_table(sql: str) -> tuple[dict[str, SqliteColumnText], list[LiveCheck]]:
@@ -360,6 +469,8 @@ def parse_sqlite_table(sql: str) -> tuple[dict[str, SqliteColumnText], list[Live
         generated = re.search(r"\bAS\s*\(", clauses, re.IGNORECASE)
         if generated and re.search(r"\bGENERATED\b|\bAS\s*\(", clauses, re.IGNORECASE):
             text.generated = balanced_after(clauses, generated.start())[0].strip()
+        collate = re.search(r"\bCOLLATE\s+" + _NAME, clauses, re.IGNORECASE)
+        text.collation = _unquote(collate) if collate else None
         references = re.search(r"\bREFERENCES\b.*", clauses, re.IGNORECASE | re.DOTALL)
         text.references = references.group(0) if references else ""
         columns[_unquote(column)] = text
@@ -385,7 +496,8 @@ def _read_sqlite(connection) -> LiveSchema:
         for table, column, type_, notnull, pk_position, hidden in cursor.fetchall():
             text = texts[table].get(column) or SqliteColumnText()
             generated = text.generated if hidden in (2, 3) else None
-            tables[table].columns[column] = LiveColumn(column, type_, not notnull, generated=generated)
+            tables[table].columns[column] = LiveColumn(column, type_, not notnull, generated=generated,
+                                                       collation=text.collation)
             # Inline column checks: matched by text against the column's expected check (see compare).
             tables[table].checks += [LiveCheck(None, (column,), check) for check in text.checks]
             if pk_position:
@@ -411,6 +523,11 @@ def _read_sqlite(connection) -> LiveSchema:
             index.columns += (None if cid == -2 else column,)
             index.orders += ("DESC" if desc else "ASC",)
             index.expressions = index.expressions or cid == -2
+        for index in indexes.values():
+            if index.expressions and index.definition:
+                # Expression keys as written in CREATE INDEX (the pragma names no column for them).
+                keys = tuple(split_top_level(balanced_after(index.definition, index.definition.upper().index(" ON "))[0]))
+                index.keys = keys if len(keys) == len(index.columns) else ()
         cursor.execute(
             'SELECT m.name, f.id, f."table", f."from", f."to", f.on_delete '
             f"FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE {_SQLITE_TABLES} ORDER BY m.name, f.id, f.seq"

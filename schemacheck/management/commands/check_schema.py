@@ -1,18 +1,24 @@
-"""manage.py check_schema: compare the live database with the models and migrations; exit 1 on any drift."""
+"""manage.py check_schema: compare the live database with the models and migrations.
+
+Exit status: 0 clean; 1 at least one error (the app breaks, data is wrong or out of sight, the database cannot be
+read); 3 only warnings (the database is stricter than the model, rows in a DEFAULT partition, another locale).
+`--fail-on error` exits 0 on warnings only, for a CI that accepts deliberate database rules.
+"""
 
 import json
 
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from activityhub import schema
+import schemacheck as schema
 
 
 class Command(BaseCommand):
     help = (
         "Compare the live database with the models and the applied migrations: unapplied migrations, model "
         "changes without a migration, missing tables, columns, indexes, unique constraints, foreign keys (with "
-        "ON DELETE) and check constraints. Prints the SQL or command that repairs each finding; exits 1 on drift."
+        "ON DELETE), check constraints, collations and partitions. Prints the SQL or command that repairs each "
+        "finding and its severity; exits 1 on any error, 3 when there are only warnings (0 with --fail-on error)."
     )
     requires_system_checks = []  # the point is to run against a database that may be broken
     requires_migrations_checks = False
@@ -23,8 +29,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--format", choices=["text", "json"], default="text", help="Report format.")
         parser.add_argument("--no-repair", action="store_true", help="Text format: leave out the repair SQL.")
+        parser.add_argument(
+            "--fail-on",
+            choices=[schema.WARNING, schema.ERROR],
+            default=schema.WARNING,
+            help="warning (default): exit 3 when there are only warnings; error: exit 0 then (warnings are listed).",
+        )
 
-    def handle(self, *args, database, format, no_repair, **options):
+    def handle(self, *args, database, format, no_repair, fail_on, **options):
         aliases = [database] if database else list(connections)
         reports = {alias: schema.check(alias) for alias in aliases}
         if format == "json":
@@ -40,8 +52,10 @@ class Command(BaseCommand):
                 if len(aliases) > 1:
                     self.stdout.write(f"[{alias}]")
                 self._write_text(report, show_repair=not no_repair)
-        if not all(report.ok for report in reports.values()):
-            raise SystemExit(1)
+        codes = [report.exit_code(fail_on) for report in reports.values()]
+        code = 1 if 1 in codes else max(codes)
+        if code:
+            raise SystemExit(code)
 
     def _write_text(self, report, show_repair):
         where = f"{report.vendor} database {report.database}"
@@ -53,11 +67,16 @@ class Command(BaseCommand):
                 )
             )
             return
+        errors, warnings = len(report.errors), len(report.warnings)
+        style = self.style.ERROR if errors else self.style.WARNING
         self.stdout.write(
-            self.style.ERROR(f"Schema drift: {len(report.findings)} finding(s) in the {where} ({report.seconds:.2f}s).")
+            style(
+                f"Schema drift: {len(report.findings)} finding(s) in the {where}: {errors} error(s), "
+                f"{warnings} warning(s) ({report.seconds:.2f}s)."
+            )
         )
         for number, finding in enumerate(report.findings, 1):
-            self.stdout.write(f"\n{number}. [{finding.kind}] {finding.object}")
+            self.stdout.write(f"\n{number}. {finding.severity.upper()} [{finding.kind}] {finding.object}")
             self.stdout.write(f"   {finding.message}")
             if show_repair and finding.repair:
                 self.stdout.write("   repair:")

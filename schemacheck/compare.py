@@ -7,16 +7,16 @@ pairs an expected object with the live one it was meant to be, so a message can 
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from django.db.models.fields import AutoFieldMixin
 
-from events.partitions import RANGE_BOUND, parse_bound
-
 from .expected import ExpectedIndex, ExpectedTable
-from .findings import Finding
+from .findings import ERROR, WARNING, Finding
 from .live import LiveCheck, LiveIndex, LiveSchema, LiveTable, balanced_after
+from .partitions import incomplete_index
 from .repair import Repairs
+from .rows import duplicates as find_duplicates
+from .rows import orphans
 
 
 def normalize_type(db_type: str) -> str:
@@ -132,7 +132,6 @@ def compare_tables(expected: dict[str, ExpectedTable], live, connection, referen
         live_after[name] = table
         other += _compare_primary_key(exp, table, repairs)
         other += _compare_foreign_keys(exp, table, live, repairs, connection)
-        other += _compare_partitions(exp, table, repairs)
         if ref is not None:
             shape = _rendered_shape(exp, table, ref, repairs)
         else:
@@ -188,7 +187,7 @@ def _missing_table(exp: ExpectedTable, live: LiveSchema, expected, repairs: Repa
             continue
         have = set(candidate.columns)
         overlap = len(wanted & have) / len(wanted | have) if wanted | have else 0
-        if overlap >= 0.8 and tuple(candidate.primary_key) == tuple(exp.primary_key):
+        if overlap >= 0.8 and _widened_by_partitioning(exp.primary_key, candidate.primary_key, candidate):
             scored.append((candidate.name == exp.name, overlap, candidate))
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
     if scored and (len(scored) == 1 or scored[0][:2] != scored[1][:2]):
@@ -288,7 +287,9 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
             )
     for column in extra:
         live = table.columns[column]
-        consequence = "" if live.null else "; it is NOT NULL, so inserts from Django will fail unless it has a default"
+        breaks = not live.null and live.default is None and live.generated is None
+        consequence = ("; it is NOT NULL with no default, so every insert from Django fails" if breaks else
+                       "; it is NOT NULL with a default, which Django's inserts get" if not live.null else "")
         yield Finding(
             "extra_column",
             f"{t}.{column}",
@@ -296,6 +297,7 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
             "The repair drops it AND THE DATA IT HOLDS: copy it out first if anything still needs it",
             repairs.drop_column(exp.model, table, column),
             exp.label,
+            severity=ERROR if breaks else WARNING,
         )
     for column, col in exp.columns.items():
         live = table.columns.get(column)
@@ -311,12 +313,16 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
                 exp.label,
             )
         if isinstance(col.field, AutoFieldMixin) and live.generates_values is False:
+            kept = (f"; its sequence {live.owned_sequence} still exists (owned by the column): the repair makes it "
+                    "the column's default again, from where it stands, never a second sequence beside it"
+                    if live.owned_sequence else "")
             yield Finding(
                 "missing_identity",
                 f"{t}.{column}",
                 f'column "{t}"."{column}" ({exp.label}.{column}) generates no values (no identity, no '
-                "sequence): every insert from Django will fail",
-                repairs.add_identity(t, column),
+                f"sequence default): every insert from Django will fail{kept}",
+                repairs.restore_sequence_default(t, column, live.owned_sequence) if live.owned_sequence
+                else repairs.add_identity(t, column),
                 exp.label,
             )
         if isinstance(col.field, AutoFieldMixin) and live.identity == "a":
@@ -330,14 +336,34 @@ def _compare_columns(exp: ExpectedTable, table: LiveTable, repairs: Repairs, ren
             )
         # Django writes no NULL/NOT NULL for generated columns: the expression decides.
         if col.null != live.null and not col.field.generated:
+            stricter = col.null and not live.null
             yield Finding(
                 "column_null",
                 f"{t}.{column}",
                 f'column "{t}"."{column}" is {"NULL" if live.null else "NOT NULL"} in the database; '
-                f"{exp.label}.{col.field.name} expects {'NULL' if col.null else 'NOT NULL'}",
+                f"{exp.label}.{col.field.name} expects {'NULL' if col.null else 'NOT NULL'}"
+                + (": a row without it is rejected" if stricter else ": rows without it can be stored"),
                 repairs.alter_null(exp.model, column, col.null),
                 exp.label,
+                severity=WARNING if stricter else ERROR,
             )
+        if col.type is not None and not _same_collation(col.collation, live.collation, repairs.sqlite):
+            want = f'collation "{col.collation}"' if col.collation else "the database's default collation"
+            yield Finding(
+                "column_collation",
+                f"{t}.{column}",
+                f'column "{t}"."{column}" has collation "{live.collation or "default"}" in the database; '
+                f"{exp.label}.{col.field.name} expects {want}: ordering, equality and case-insensitive lookups "
+                "(iexact, icontains) of its text differ from what the app was built and tested with",
+                repairs.alter_collation(exp.model, column, col.type, col.collation),
+                exp.label,
+            )
+
+
+def _same_collation(want: str | None, have: str | None, sqlite: bool) -> bool:
+    if sqlite:  # SQLite names collations case-insensitively; BINARY is its default
+        want, have = (c.lower() if c and c.lower() != "binary" else None for c in (want, have))
+    return (want or None) == (have or None)
 
 
 def _compare_generated(exp: ExpectedTable, table: LiveTable, ref, column: str, repairs: Repairs, vendor: str):
@@ -419,7 +445,7 @@ def _same_index(want: LiveIndex, have: LiveIndex, table: LiveTable) -> bool:
 
 def describe_index(index: LiveIndex) -> str:
     keys = [
-        (c if c is not None else k) + (f" {o}" if o and o != "" else "") + (f" {oc}" if oc else "")
+        (c if c is not None else (k or "an expression")) + (f" {o}" if o else "") + (f" {oc}" if oc else "")
         for c, k, o, oc in zip(index.columns, index.keys or index.columns, _desc_only(index.orders),
                                index.opclasses or ("",) * len(index.columns), strict=False)
     ]
@@ -467,13 +493,20 @@ def _compare_indexes_rendered(exp: ExpectedTable, table: LiveTable, ref: LiveTab
             continue
         if same:
             broken = same[0]
+            incomplete = incomplete_index(exp, table, broken, repairs.qn)
+            if incomplete is not None:
+                yield incomplete
+                continue
+            duplicates = find_duplicates(repairs.connection, table, broken) if broken.unique else None
             yield Finding(
                 "invalid_index",
                 f"{exp.name}.{broken.name}",
                 f'{what} "{broken.name}" on "{exp.name}" {describe_index(broken)} is INVALID (a CREATE INDEX '
                 f"CONCURRENTLY that failed or timed out): it looks present, but PostgreSQL neither uses it for "
-                f"queries{' nor enforces its uniqueness' if broken.unique else ''}",
-                repairs.reindex(broken.name),
+                f"queries{' nor enforces its uniqueness' if broken.unique else ''}"
+                + (f"; the table holds duplicates it would reject, so the rebuild fails until they are resolved: "
+                   f"{duplicates.summary}" if duplicates else ""),
+                (duplicates.advice + "\n" if duplicates else "") + repairs.reindex(broken.name),
                 exp.label,
             )
             continue
@@ -840,68 +873,21 @@ def _compare_foreign_keys(exp: ExpectedTable, table: LiveTable, live: LiveSchema
                 exp.label,
             )
         if not found.validated:
+            pk = exp.model._meta.pk.column  # type: ignore[attr-defined]
+            lost = orphans(connection, exp.name, pk, fk.column, fk.ref_table, fk.ref_column)
+            state = (f"{lost.count} row(s) point nowhere ({pk} {', '.join(map(str, lost.sample))}"
+                     f"{', …' if lost.count > len(lost.sample) else ''}), so VALIDATE fails until they are deleted "
+                     "or, where the column allows it, set to NULL" if lost.count else
+                     "no row points nowhere now, so it can be validated as it is")
             yield Finding(
                 "fk_not_valid",
                 obj,
                 f'foreign key "{found.name}" "{exp.name}"."{fk.column}" → {target} is NOT VALID: rows written before '
-                "it was added were never checked and may point nowhere",
-                repairs.validate_fk(exp.name, fk.column, fk.ref_table, fk.ref_column, found.name),
+                f"it was added were never checked; {state}",
+                repairs.validate_fk(exp.name, fk.column, fk.ref_table, fk.ref_column, found.name, lost.count,
+                                    fk.field.null),
                 exp.label,
             )
-
-
-# --- partitions ------------------------------------------------------------------------------------------
-
-def _next_month(moment: datetime) -> datetime:
-    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
-
-
-def _compare_partitions(exp: ExpectedTable, table: LiveTable, repairs: Repairs, now: datetime | None = None):
-    """A table partitioned by range on one date/time column must have a partition for rows written now and one
-    for next month (partitions are created ahead; without a DEFAULT partition, inserts fail on the first day
-    of a month nobody created; with one, its rows land in the DEFAULT, which retention cannot drop)."""
-    if not table.partition_key.upper().startswith("RANGE") or len(table.partition_columns) != 1:
-        return
-    column = table.partition_columns[0]
-    col = exp.columns.get(column)
-    if col is None or col.field.get_internal_type() not in {"DateTimeField", "DateField"}:
-        return
-    has_default = any(bound.strip().upper() == "DEFAULT" for _, bound in table.partitions)
-    now = now or datetime.now(UTC)
-    ranges = []
-    for name, bound in table.partitions:
-        if bound.strip().upper() == "DEFAULT":
-            continue
-        m = RANGE_BOUND.search(bound)
-        start, end = (parse_bound(m.group(1)), parse_bound(m.group(2))) if m else (None, None)
-        if start is None or end is None:
-            return  # MINVALUE/MAXVALUE or a bound we cannot read: no claim either way
-        ranges.append((start, end, name))
-    listed = ", ".join(f"{name} [{s:%Y-%m-%d}, {e:%Y-%m-%d})" for s, e, name in sorted(ranges)) or "none"
-    for moment in (now, _next_month(now)):
-        if any(start <= moment < end for start, end, _ in ranges):
-            continue
-        before = max((end for _, end, _ in ranges if end <= moment), default=None)
-        after = min((start for start, _, _ in ranges if start > moment), default=None)
-        start = before or moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        end = after or _next_month(start)
-        if moment is now and not has_default:
-            consequence = (f"no partition (nor a DEFAULT one) accepts rows with {column} = now "
-                           f"({now:%Y-%m-%d %H:%M} UTC): every insert from Django fails")
-        else:
-            consequence = (f"no partition covers {column} from {start:%Y-%m-%d} (" + (
-                "rows written then land in the DEFAULT partition, which retention can only delete row by row"
-                if has_default else "every insert from then on fails") + "); partitions are created ahead by the "
-                "scheduler's activity-partitions job or `manage.py create_partitions`")
-        yield Finding(
-            "missing_partition",
-            exp.name,
-            f'"{exp.name}" is partitioned by {table.partition_key} and {consequence}. Partitions: {listed}',
-            repairs.create_partition(exp.name, start, end),
-            exp.label,
-        )
-        return
 
 
 # --- sequences -------------------------------------------------------------------------------------------
@@ -936,13 +922,22 @@ def sequence_findings(expected: dict[str, ExpectedTable], live: LiveSchema, conn
     for name, column, sequence, largest, last, called, increment in rows:
         following = last + increment if called else last
         if largest is not None and increment > 0 and following <= largest:
+            table = live[name]
+            if column in table.primary_key and len(table.primary_key) > 1:
+                # A partitioned table's key is (id, created_at): an id in use is accepted beside the old row.
+                happens = (f"the primary key is ({', '.join(table.primary_key)}), so the next insert is NOT "
+                           f"rejected: it silently stores a second row with a {column} already in use, and "
+                           "get(pk=…) then finds two rows (MultipleObjectsReturned) while updates and deletes by id "
+                           "touch both")
+            else:
+                happens = "the next insert fails with a duplicate key"
             findings.append(
                 Finding(
                     "sequence_behind",
                     f"{name}.{column}",
                     f'sequence {sequence} of "{name}"."{column}" would hand out {following} next, but the table\'s '
-                    f"largest {column} is {largest}: the next insert fails with a duplicate key (a restore or a "
-                    "copy that wrote explicit ids without moving the sequence)",
+                    f"largest {column} is {largest}: {happens} (a restore or a copy that wrote explicit ids "
+                    "without moving the sequence)",
                     repairs.move_sequence(name, column, sequence),
                     expected[name].label,
                 )

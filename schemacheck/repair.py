@@ -7,7 +7,6 @@ never recreated empty beside it, and a repair that drops data says so in its fin
 """
 
 import re
-from datetime import datetime
 
 from django.db import models
 
@@ -44,9 +43,18 @@ class Repairs:
             editor._remake_table(model, create_field=create_field)
         except Exception as exc:  # the advice must never break the report
             return f"-- SQLite rebuilds the table to change this; Django could not write the SQL here ({exc})."
+        referencing = sorted({
+            rel.related_model._meta.db_table for rel in model._meta.related_objects
+            if rel.related_model is not None and rel.field.db_constraint and rel.related_model is not model
+        })
+        warning = (
+            f"-- Tables reference it ({', '.join(referencing)}): with foreign keys ON, dropping the old copy deletes "
+            "or nulls their rows (ON DELETE). Run it outside any transaction after PRAGMA foreign_keys = OFF.\n"
+            if referencing else ""
+        )
         return (
             "-- SQLite changes this by rebuilding the table (PRAGMA foreign_keys = OFF first, then one transaction):\n"
-            + self._collected(editor)
+            + warning + self._collected(editor)
         )
 
     def add_column(self, model, field) -> str:
@@ -104,6 +112,24 @@ class Repairs:
                 statements.append(self.create_rendered_index(exp.name, index, None))
         return "\n".join(statements)
 
+    def restore_sequence_default(self, table, column, sequence) -> str:
+        """The column's own sequence as its default again, moved past the largest id only if it is behind."""
+        t, c = self.qn(table), self.qn(column)
+        return (
+            f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT nextval('{sequence}'::regclass);\n"
+            f"SELECT setval('{sequence}', x.m) FROM (SELECT max({c}) AS m FROM {t}) x, {sequence} s "
+            "WHERE x.m >= s.last_value + CASE WHEN s.is_called THEN 1 ELSE 0 END;"
+        )
+
+    def alter_collation(self, model, column, db_type, collation) -> str:
+        if self.sqlite:
+            return self.rebuild_table(model)
+        name = self.qn(collation) if collation else '"default"'
+        return (
+            "-- Rebuilds the indexes on the column:\n"
+            f"ALTER TABLE {self.qn(model._meta.db_table)} ALTER COLUMN {self.qn(column)} TYPE {db_type} COLLATE {name};"
+        )
+
     def move_sequence(self, table, column, sequence) -> str:
         return f"SELECT setval('{sequence}', (SELECT max({self.qn(column)}) FROM {self.qn(table)}));"
 
@@ -153,24 +179,23 @@ class Repairs:
     def drop_check(self, table, name) -> str:
         return f"ALTER TABLE {self.qn(table)} DROP CONSTRAINT {self.qn(name)};"
 
-    def validate_fk(self, table, column, ref_table, ref_column, name) -> str:
-        return (
-            self._orphans(table, column, ref_table, ref_column)
-            + f"\nALTER TABLE {self.qn(table)} VALIDATE CONSTRAINT {self.qn(name)};"
-        )
+    def validate_fk(self, table, column, ref_table, ref_column, name, orphans=0, nullable=False) -> str:
+        if not orphans:
+            return f"ALTER TABLE {self.qn(table)} VALIDATE CONSTRAINT {self.qn(name)};"
+        target = f"{table}.{column}"
+        listing = (f"-- manage.py repair_orphans {target} lists them (and changes nothing). Choose what happens to "
+                   "them; the command then validates the key, in one transaction:")
+        if nullable:
+            return (f"{listing}\nmanage.py repair_orphans {target} --set-null\n"
+                    f"# or, to delete those rows instead: manage.py repair_orphans {target} --delete")
+        return (f"{listing} ({column} is NOT NULL: they can only be deleted; copy them out first if they matter)\n"
+                f"manage.py repair_orphans {target} --delete")
 
     def _orphans(self, table, column, ref_table, ref_column) -> str:
         t, c, r, rc = self.qn(table), self.qn(column), self.qn(ref_table), self.qn(ref_column)
         return (
             f"-- Fails while rows point nowhere; find them: SELECT * FROM {t} WHERE {c} IS NOT NULL AND NOT EXISTS "
             f"(SELECT 1 FROM {r} WHERE {r}.{rc} = {t}.{c});"
-        )
-
-    def create_partition(self, table, start: datetime, end: datetime) -> str:
-        name = f"{table}_p{start:%Y%m%d}"
-        return (
-            f"CREATE TABLE {self.qn(name)} PARTITION OF {self.qn(table)} "
-            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}');"
         )
 
     def index_parts(self, model, expected) -> dict:

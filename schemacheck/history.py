@@ -4,10 +4,9 @@ from django.apps import apps as installed_apps
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.operations import AddField, AddIndex, CreateModel
+from django.db.migrations.operations import RunPython, RunSQL
 from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
-from django.utils.functional import cached_property
 
 from .findings import Finding
 from .operations import AddIndexOutsideState, RemoveIndexOutsideState
@@ -49,54 +48,106 @@ class MigrationHistory:
         found += self._changes_without_migration()
         return found
 
-    def plan_records(self, findings: list[Finding], live, at_final_state=lambda app_label: False) -> None:
-        """Unapplied migrations whose changes are already in the database lost only their records: one plan records
-        them all (instead of one --fake per migration, in an order that may not run), and migrate applies the rest."""
-        fake = []
-        evidence_of = {}
-        for migration, backwards in self.plan:
-            if backwards:
-                return
-            verdict, evidence = self._already_done(migration, live)
-            if verdict is False:
+    def lost_records(self, matches) -> list:
+        """Unapplied migrations the database shows were applied: their django_migrations rows were lost.
+
+        A migration is proven applied when a migration that depends on it is recorded (Django applied them in
+        order). Otherwise, per app: when the app's tables do not match the state the records describe but do match
+        the state after its first k unapplied migrations, those k were applied (the smallest such k: a migration
+        after it is left to migrate). Later migrations that leave no trace in the tables (an AlterField, a
+        db_default) are taken too unless they run code (RunPython, RunSQL), whose effect on rows cannot be seen.
+        `matches(app_label, nodes)` says whether the app's tables are exactly as the migrations `nodes` build them.
+        """
+        if any(backwards for _, backwards in self.plan):
+            return []
+        applied = set(self.loader.applied_migrations)
+        # Every migration not recorded, in order: the plan leaves out one whose dependants are all recorded.
+        keys = [key for key in self._applied_in_order(set(self.graph.nodes)) if key not in applied]
+        if not keys:
+            return []
+        chosen = {key for key in keys if any(d in applied for d in self.graph.backwards_plan(key) if d != key)}
+        for app in dict.fromkeys(app for app, _ in keys):
+            pending = [key for key in keys if key[0] == app and key not in chosen]
+            base = applied | chosen
+            if not pending or matches(app, base):
+                continue  # the app's tables are where its records say: what is unapplied is pending
+            for count in range(1, len(pending) + 1):
+                nodes = base | set(pending[:count])
+                if not matches(app, nodes):
+                    continue
+                chosen |= set(pending[:count])
+                for key in pending[count:]:
+                    if self._runs_code(key) or not matches(app, nodes | {key}):
+                        break
+                    chosen.add(key)
+                    nodes.add(key)
                 break
-            fake.append(migration)
-            evidence_of[migration] = evidence
-        # Keep the prefix up to the last migration with evidence; a migration with none proves nothing either way.
-        while fake and not evidence_of[fake[-1]]:
-            fake.pop()
-        if not fake:
+        # Record nothing whose own unapplied dependencies are not recorded with it.
+        changed = True
+        while changed:
+            changed = False
+            for key in list(chosen):
+                if any(d not in applied and d not in chosen for d in self.graph.forwards_plan(key) if d != key):
+                    chosen.discard(key)
+                    changed = True
+        return [self.graph.nodes[key] for key in keys if key in chosen]
+
+    def _runs_code(self, key) -> bool:
+        return any(isinstance(op, RunPython | RunSQL) for op in self.graph.nodes[key].operations)
+
+    def state_of(self, nodes) -> ProjectState:
+        """The project state the migrations `nodes` (with their dependencies) build."""
+        nodes = {key for key in nodes if key in self.graph.nodes}  # records of migrations this code lacks: ignored
+        leaves = [key for key in nodes if not any(child.key in nodes for child in self.graph.node_map[key].children)]
+        return self.loader.project_state(nodes=leaves, at_end=True) if leaves else ProjectState()
+
+    def created_by(self, lost: list) -> list[str]:
+        """Tables the lost migrations create (the state with them has, the recorded state has not)."""
+        applied = set(self.loader.applied_migrations)
+        before = {m._meta.db_table for m in self.state_of(applied).apps.get_models(include_auto_created=True)}
+        after = self.state_of(applied | {(m.app_label, m.name) for m in lost}).apps.get_models(include_auto_created=True)
+        return sorted({m._meta.db_table for m in after} - before)
+
+    def plan_records(self, findings: list[Finding], lost: list) -> None:
+        """One finding whose repair records the migrations `lost_records` found (instead of one --fake per migration,
+        in an order that may not run); migrate then applies the rest."""
+        if not lost:
             return
-        # Later migrations that leave no trace of their own (an AlterField, a db_default) are done too when the
-        # app's tables already match what the last migration builds.
-        for migration, _ in self.plan:
-            if migration in fake:
-                continue
-            if not at_final_state(migration.app_label):
-                break
-            fake.append(migration)
-        names = [f"{m.app_label}.{m.name}" for m in fake]
-        found = sorted({e for m in fake for e in evidence_of[m]})
-        # The migrations after them are applied by the `migrate` that follows the repair: one finding, one plan.
-        rest = [f"{m.app_label}.{m.name}" for m, _ in self.plan if m not in fake]
+        names = [f"{m.app_label}.{m.name}" for m in lost]
+        applied = set(self.loader.applied_migrations)
+        proven = [f"{m.app_label}.{m.name}" for m in lost
+                  if any(d in applied for d in self.graph.backwards_plan((m.app_label, m.name))
+                         if d != (m.app_label, m.name))]
+        shown = sorted({m.app_label for m in lost if f"{m.app_label}.{m.name}" not in proven})
+        reasons = []
+        if proven:
+            reasons.append(f"migrations that depend on {', '.join(proven[:4])}{', …' if len(proven) > 4 else ''} "
+                           "are recorded as applied")
+        if shown:
+            tables = self.created_by(lost)
+            reasons.append(
+                f"the database already has what they create ({', '.join(tables[:8])}{', …' if len(tables) > 8 else ''})"
+                if tables else f"the tables of {', '.join(shown)} already are as they build them")
+        rest = [f"{m.app_label}.{m.name}" for m, _ in self.plan if m not in lost]
         findings[:] = [f for f in findings if not (f.kind == "unapplied_migration" and f.object in names + rest)]
-        history = next((f for f in findings if f.kind == "migration_history"), None)
         message = (
-            f"{len(names)} migration(s) are not recorded in django_migrations although the database already has "
-            f"what they create ({', '.join(found[:8])}{', …' if len(found) > 8 else ''}): {', '.join(names)}; "
-            "running them would fail on objects that exist"
+            f"{len(names)} migration(s) are not recorded in django_migrations although the database shows they were "
+            f"applied ({'; '.join(reasons)}): {', '.join(names)}; running them again would fail on objects that "
+            "exist (or repeat their changes)"
             + (f"; then migrate applies {', '.join(rest)}" if rest else "")
         )
+        history = next((f for f in findings if f.kind == "migration_history"), None)
         if history is not None:
             # migrate refuses an inconsistent history outright: record the rows directly.
-            values = ", ".join(f"('{m.app_label}', '{m.name}', CURRENT_TIMESTAMP)" for m in fake)
+            values = ", ".join(f"('{m.app_label}', '{m.name}', CURRENT_TIMESTAMP)" for m in lost)
             history.message += f"; {message}"
             history.repair = (
-                "-- Records the migrations whose objects exist (the rest of the history then is consistent):\n"
+                "-- Records the migrations the database shows were applied (the history then is consistent):\n"
                 f"INSERT INTO django_migrations (app, name, applied) VALUES {values};"
+                + ("\nmanage.py migrate" if rest else "")
             )
             return
-        last = {m.app_label: m.name for m in fake}
+        last = {m.app_label: m.name for m in lost}
         commands = "\n".join(f"manage.py migrate {app} {name} --fake" for app, name in last.items())
         findings.insert(
             0,
@@ -107,53 +158,6 @@ class MigrationHistory:
                 f"{commands}\n# records them without running them; then `manage.py migrate` applies the rest",
             ),
         )
-
-    def _already_done(self, migration, live) -> tuple[bool | None, list[str]]:
-        """(True, what was found) when the database shows the migration's changes; False when it shows their absence."""
-        state = self.loader.project_state((migration.app_label, migration.name), at_end=True).apps
-        evidence = []
-        for op in migration.operations:
-            model_name = getattr(op, "model_name", None) or getattr(op, "name", None)
-            try:
-                model = state.get_model(migration.app_label, model_name) if model_name else None
-            except LookupError:
-                model = None
-            if model is not None and not self._survives(op, model):
-                continue  # a later migration removed it: its absence says nothing about this one
-            table = live.get(model._meta.db_table) if model is not None else None
-            if isinstance(op, CreateModel) and model is not None:
-                if table is None:
-                    return False, []
-                evidence.append(model._meta.db_table)
-            elif isinstance(op, AddField) and model is not None:
-                column = model._meta.get_field(op.name).column
-                if table is None or column not in table.columns:
-                    return False, []
-                evidence.append(f"{model._meta.db_table}.{column}")
-            elif isinstance(op, AddIndex) and table is not None:
-                if not any(i.name == op.index.name for i in table.indexes):
-                    return False, []
-                evidence.append(op.index.name)
-        return (True if evidence else None), evidence
-
-    @cached_property
-    def _final_state(self):
-        return self.loader.project_state().apps
-
-    def _survives(self, op, model) -> bool:
-        """Whether what the operation creates still exists once every migration has run."""
-        try:
-            final = self._final_state.get_model(model._meta.app_label, model._meta.model_name)
-        except LookupError:
-            return False
-        if final._meta.db_table != model._meta.db_table:
-            return False
-        if isinstance(op, AddField):
-            column = model._meta.get_field(op.name).column
-            return any(getattr(f, "column", None) == column for f in final._meta.local_fields)
-        if isinstance(op, AddIndex):
-            return any(i.name == op.index.name for i in final._meta.indexes)
-        return True
 
     def ahead_of_code(self) -> list[Finding]:
         """Records of migrations this code does not have: the database was migrated by a newer release."""
@@ -177,10 +181,11 @@ class MigrationHistory:
             )
         return found
 
-    def outside_state_indexes(self, state_apps) -> list[tuple]:
-        """(model, index, source) for each index applied migrations created outside the model state."""
+    def outside_state_indexes(self, state_apps, nodes=None) -> list[tuple]:
+        """(model, index, source) for each index the migrations `nodes` (default: the applied ones) created outside
+        the model state."""
         indexes: dict[tuple, tuple] = {}
-        for key in self._applied_in_order():
+        for key in self._applied_in_order(nodes):
             migration = self.graph.nodes[key]
             for op in migration.operations:
                 if not isinstance(op, AddIndexOutsideState) or not op.applies_to(self.connection):
@@ -198,11 +203,12 @@ class MigrationHistory:
                 continue
         return result
 
-    def _applied_in_order(self) -> list[tuple]:
+    def _applied_in_order(self, nodes=None) -> list[tuple]:
+        nodes = self.loader.applied_migrations if nodes is None else nodes
         ordered: dict[tuple, None] = {}
         for leaf in self.graph.leaf_nodes():
             for key in self.graph.forwards_plan(leaf):
-                if key in self.loader.applied_migrations:
+                if key in nodes:
                     ordered[key] = None
         return list(ordered)
 
@@ -236,16 +242,9 @@ class MigrationHistory:
         """The models as the applied migrations built them: what the database must look like right now."""
         return self.applied_state().apps.get_models(include_auto_created=True)
 
-    def applied_state(self) -> ProjectState:
-        if not self.plan:
-            state = self.loader.project_state()
-        else:
-            applied = [key for key in self.graph.nodes if key in self.loader.applied_migrations]
-            # Leaves of the applied part of the graph; make_state walks their dependencies.
-            leaves = [
-                key
-                for key in applied
-                if not any(child.key in self.loader.applied_migrations for child in self.graph.node_map[key].children)
-            ]
-            state = self.loader.project_state(nodes=leaves, at_end=True) if leaves else ProjectState()
-        return state
+    def applied_state(self, recorded=()) -> ProjectState:
+        """The state the applied migrations build, with `recorded` (lost records, see lost_records) counted as applied."""
+        extra = {(m.app_label, m.name) for m in recorded}
+        if all((m.app_label, m.name) in extra for m, _ in self.plan):
+            return self.loader.project_state()
+        return self.state_of(set(self.loader.applied_migrations) | extra)

@@ -20,6 +20,7 @@ class ExpectedColumn:
     type: str | None  # None: a type Django does not know (the column's existence is still checked)
     null: bool
     check: str | None  # an unnamed column CHECK Django adds (PositiveIntegerField >= 0, JSON_VALID on SQLite)
+    collation: str | None = None  # the field's db_collation; None: the database's default
 
 
 @dataclass
@@ -67,6 +68,7 @@ class ExpectedTable:
     foreign_keys: list = field(default_factory=list)
     checks: list = field(default_factory=list)
     outside_state: list = field(default_factory=list)  # indexes a migration created outside the model state
+    partitioned_by: str = ""  # PostgreSQL: the column an applied migration partitioned the table by month on
 
     @property
     def label(self):
@@ -137,6 +139,7 @@ def _expected_table(model, connection, editor) -> ExpectedTable:
             f.null
             or (connection.features.interprets_empty_strings_as_nulls and f.empty_strings_allowed and not f.primary_key),
             params.get("check"),
+            params.get("collation"),
         )
         if params["type"] is None:
             continue
