@@ -1,7 +1,7 @@
 """/healthz for load balancers and /healthz?deep=1 for operators and deploy pipelines.
 
 Shallow: is the database reachable? No details, no login (a load balancer polls it).
-Deep: migrations applied, no schema drift (see activityhub.schema), every worker role beating (activityhub.workers,
+Deep: migrations applied, no schema drift (see activityhub.schema), every worker role beating (processes.workers,
 "processes_down" with 503 otherwise), each read replica reachable, within its lag limit and without drift ("degraded"
 with 503 while one is down or lagging: its reads go to the primary); it reveals the schema, so it needs a staff
 session or a project API key (`Authorization: Bearer ah_…`). Both answer 200 when healthy, 503 when not.
@@ -15,11 +15,11 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from processes.workers import process_health
 from projects.models import ApiKey
 
 from . import schema
 from .db_router import replica_aliases, replica_health
-from .workers import process_health
 
 
 class HealthForm(forms.Form):

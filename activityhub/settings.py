@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "events",
     "monitoring",
     "notifications",
+    "processes",  # the periodic jobs, the scheduler, the task workers and their heartbeats
 ]
 
 MIDDLEWARE = [

@@ -13,7 +13,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from . import claims
+from lib import claims
+
 from .anomalies import detect as detect_anomalies
 from .checks import probe
 from .models import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from activityhub.models import ProcessHeartbeat, Role
+from processes.models import ProcessHeartbeat, Role
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def beat(process_id, role, seconds_ago=0, task_started_ago=None):
     now = timezone.now()
     return ProcessHeartbeat.objects.create(
         process_id=process_id, role=role, hostname="node-1", pid=100, beat_at=now - timedelta(seconds=seconds_ago),
-        task_name="activityhub.jobs.monitor_pass" if task_started_ago else "",
+        task_name="processes.jobs.monitor_pass" if task_started_ago else "",
         task_started_at=now - timedelta(seconds=task_started_ago) if task_started_ago else None,
     )
 
@@ -45,7 +45,7 @@ def test_deep_health_reports_live_workers_and_scheduler(deep, settings):
     assert body["processes"]["worker"]["alive"] == 2
     assert body["processes"]["scheduler"]["alive"] == 1
     busy = next(p for p in body["processes"]["worker"]["processes"] if p["id"] == "ah-w-2")
-    assert busy["task"] == "activityhub.jobs.monitor_pass"
+    assert busy["task"] == "processes.jobs.monitor_pass"
 
 
 @pytest.mark.django_db

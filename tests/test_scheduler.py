@@ -8,10 +8,10 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from activityhub import scheduling
-from activityhub.models import PeriodicJob, ProcessHeartbeat, Role
-from activityhub.workers import recover_abandoned_tasks
-from monitoring import claims
+from lib import claims
+from processes import scheduling
+from processes.models import PeriodicJob, ProcessHeartbeat, Role
+from processes.workers import recover_abandoned_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def database_tasks(settings):
 
 
 def queued(job_path):
-    return DBTaskResult.objects.filter(task_path=f"activityhub.jobs.{job_path}").count()
+    return DBTaskResult.objects.filter(task_path=f"processes.jobs.{job_path}").count()
 
 
 def finish_all():
@@ -38,7 +38,7 @@ def test_first_pass_enqueues_every_periodic_job_as_a_task():
     scheduling.sync_jobs(now)
     assert set(scheduling.enqueue_due_jobs(now)) == EVERY_JOB
     assert set(DBTaskResult.objects.values_list("task_path", flat=True)) == {
-        f"activityhub.jobs.{name}" for name in
+        f"processes.jobs.{name}" for name in
         ["monitor_pass", "daily_report", "rollup_chunk_performance", "content_gaps", "prune_idempotency_keys",
          "recover_abandoned_tasks", "notification_digests", "create_partitions", "prune_activity"]
     }
@@ -94,7 +94,7 @@ def test_scheduler_once_enqueues_what_is_due_and_exits(capsys):
 
 
 def _running_task(worker_id, started_ago):
-    from activityhub.jobs import daily_report
+    from processes.jobs import daily_report
 
     result = daily_report.enqueue()
     DBTaskResult.objects.filter(pk=result.id).update(

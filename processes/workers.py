@@ -22,7 +22,7 @@ from django.utils.crypto import get_random_string
 
 from .models import ProcessHeartbeat, Role
 
-log = logging.getLogger("activityhub.workers")
+log = logging.getLogger("processes.workers")
 
 # Worker ids of our workers start with this; tasks claimed by other workers (a plain db_worker) are never touched.
 WORKER_ID_PREFIX = "ah-"
@@ -152,7 +152,7 @@ def recover_abandoned_tasks(now=None):
         if len(result.worker_ids) >= MAX_RECOVERIES:
             failed += same.update(
                 status=TaskResultStatus.FAILED, finished_at=now,
-                exception_class_path="activityhub.workers.TaskAbandoned",
+                exception_class_path="processes.workers.TaskAbandoned",
                 traceback=f"Started {len(result.worker_ids)} times; every worker stopped before it finished.",
             )
         else:

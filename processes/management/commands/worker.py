@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.tasks import task_backends
 
-from activityhub.models import Role
-from activityhub.workers import Heartbeat, database_worker_class
+from processes.models import Role
+from processes.workers import Heartbeat, database_worker_class
 
 
 class Command(BaseCommand):

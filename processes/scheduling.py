@@ -1,7 +1,7 @@
 """The one scheduler: which periodic jobs exist, how often, and enqueueing each due run exactly once.
 
 `manage.py scheduler` calls `enqueue_due_jobs` every second; workers (`manage.py worker`) run what it enqueues.
-Any number of schedulers may run: each due PeriodicJob row is claimed with monitoring.claims (the conditional
+Any number of schedulers may run: each due PeriodicJob row is claimed with lib.claims (the conditional
 UPDATE repeats `next_run_at <= now`, so only one scheduler moves it on) before its task is enqueued.
 A run whose previous run is still queued or running is skipped, so a slow worker pool never piles up copies.
 """
@@ -16,12 +16,12 @@ from django.tasks import TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 from django.utils import timezone
 
-from monitoring import claims
+from lib import claims
 
 from . import jobs
 from .models import PeriodicJob
 
-log = logging.getLogger("activityhub.scheduler")
+log = logging.getLogger("processes.scheduler")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ class PeriodicJobQuerySet(models.QuerySet):
 
 
 class PeriodicJob(models.Model):
-    """One row per job of activityhub.scheduling.JOBS. A scheduler claims a due row (moving next_run_at on) before
+    """One row per job of processes.scheduling.registered_jobs. A scheduler claims a due row (moving next_run_at on) before
     it enqueues the job, so two schedulers never enqueue the same run twice."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -27,6 +27,7 @@ class PeriodicJob(models.Model):
     objects = PeriodicJobQuerySet.as_manager()
 
     class Meta:
+        db_table = "activityhub_periodicjob"  # the table it had while the model lived in activityhub
         ordering = ["name"]
 
     def __str__(self):
@@ -64,6 +65,7 @@ class ProcessHeartbeat(models.Model):
     objects = ProcessHeartbeatQuerySet.as_manager()
 
     class Meta:
+        db_table = "activityhub_processheartbeat"  # the table it had while the model lived in activityhub
         ordering = ["role", "hostname", "pid"]
         indexes = [models.Index(fields=["role", "beat_at"], name="heartbeat_role_beat_idx")]
 

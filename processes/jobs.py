@@ -15,7 +15,7 @@ from django.conf import settings
 from django.tasks import task
 from django.utils import timezone
 
-log = logging.getLogger("activityhub.jobs")
+log = logging.getLogger("processes.jobs")
 
 
 def retry_delay(attempt: int) -> timedelta:
