@@ -236,6 +236,9 @@ API_KEY_HASH_SECRET = os.environ.get("API_KEY_HASH_SECRET", "")
 # refused in production unless allowed here; link-local/metadata, unspecified and multicast ones always are.
 OUTBOUND_ALLOW_LOOPBACK = env_bool("OUTBOUND_ALLOW_LOOPBACK", not PRODUCTION)
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", not PRODUCTION)
+# Saving a URL checks where its host name points; a lookup slower than this is given up (request() checks again).
+# At request time the lookup comes out of the request's own deadline instead.
+OUTBOUND_DNS_TIMEOUT_SECONDS = float(os.environ.get("OUTBOUND_DNS_TIMEOUT_SECONDS", "2"))
 # How often the activity feed polls for new events and for in-progress rows.
 ACTIVITY_POLL_SECONDS = int(os.environ.get("ACTIVITY_POLL_SECONDS", "10"))
 

@@ -25,8 +25,10 @@ def probe(url: str, method: str, expected_status: int, timeout_ms: int) -> Probe
         status = response.status
     except outbound.OutboundBlocked as exc:
         error = f"refused: {exc}"
+    except outbound.OutboundTimeout as exc:  # the whole request's deadline: lookup, connection, headers and body
+        error = f"timed out after {timeout_ms} ms while {exc.phase}"
     except outbound.OutboundError as exc:
-        error = f"timed out after {timeout_ms} ms" if "timed out" in str(exc) else str(exc)
+        error = str(exc)
     elapsed = int((time.perf_counter() - started) * 1000)
     if error is None and status != expected_status:
         error = f"expected HTTP {expected_status}, got {status}"
