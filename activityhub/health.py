@@ -110,6 +110,8 @@ def healthz(request):
         "replicas": replicas,
         # Worker and scheduler heartbeats per role: a role whose processes all stopped beating is "down".
         "processes": processes,
+        # Each process running a task past that task's deadline, in a sentence naming the task.
+        "stuck_tasks": [p["problem"] for role in processes.values() for p in role["processes"] if p["stuck"]],
         "seconds": round(report.seconds, 3),
     }
     return JsonResponse(body, status=200 if status == "ok" else 503)

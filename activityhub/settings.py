@@ -187,10 +187,15 @@ PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "1"))
 RETENTION_DELETE_BATCH = int(os.environ.get("RETENTION_DELETE_BATCH", "5000"))
 # Seconds between worker/scheduler heartbeats; a process silent for 3 × this is reported dead by /healthz?deep=1.
 HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "10"))
-# A worker busy with one task for longer than this is reported stuck by /healthz?deep=1.
-WORKER_STUCK_SECONDS = int(os.environ.get("WORKER_STUCK_SECONDS", "900"))
-# How often the scheduler enqueues a monitoring pass (health checks, missed schedules, notifications).
+# A task running longer than its deadline is reported stuck (with its name) by /healthz?deep=1. This is the deadline
+# of tasks that declare none; WORKER_STUCK_SECONDS is its former name, still read.
+TASK_DEADLINE_SECONDS = float(os.environ.get("TASK_DEADLINE_SECONDS") or os.environ.get("WORKER_STUCK_SECONDS") or "900")
+# How often the scheduler enqueues a monitoring pass (health checks, missed schedules, notifications); a pass
+# running longer than MONITOR_PASS_DEADLINE_FACTOR × this is stuck (it waits for no health check).
 MONITOR_INTERVAL_SECONDS = float(os.environ.get("MONITOR_INTERVAL_SECONDS", "10"))
+MONITOR_PASS_DEADLINE_FACTOR = float(os.environ.get("MONITOR_PASS_DEADLINE_FACTOR", "3"))
+# Health checks each worker runs at once, each on a thread of its own (a slow server holds only its own).
+MONITOR_CHECK_THREADS = int(os.environ.get("MONITOR_CHECK_THREADS", "8"))
 
 # Activity notifications (notifications/): a failed delivery is retried up to NOTIFICATIONS_MAX_ATTEMPTS attempts
 # in all, base × 2^(attempt-1) seconds apart with ±10% jitter (8 attempts from 680 s ≈ a day); a subscription whose

@@ -20,7 +20,13 @@ class PeriodicJob(models.Model):
     last_enqueued_at = models.DateTimeField(null=True, blank=True)
     last_task_id = models.CharField(max_length=64, blank=True, default="")
     enqueued_count = models.PositiveIntegerField(default=0)
-    skipped_count = models.PositiveIntegerField(default=0, help_text="Runs skipped because the previous one was still queued.")
+    skipped_count = models.PositiveIntegerField(
+        default=0, help_text="Runs not enqueued because the previous one was still queued (or, for a job whose runs "
+        "may not overlap, still running).",
+    )
+    overrun_count = models.PositiveIntegerField(
+        default=0, help_text="Runs that came due while the previous run was still running (it took longer than the interval).",
+    )
     claimed_by = models.CharField(max_length=32, null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
 
@@ -59,7 +65,11 @@ class ProcessHeartbeat(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     beat_at = models.DateTimeField(default=timezone.now)
     task_name = models.CharField(max_length=255, blank=True, default="", help_text="The task running now, if any.")
+    task_id = models.CharField(max_length=64, blank=True, default="", help_text="The running task's result id.")
     task_started_at = models.DateTimeField(null=True, blank=True)
+    task_deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the running task passes its deadline (the worker is then stuck).",
+    )
     tasks_done = models.PositiveIntegerField(default=0)
 
     objects = ProcessHeartbeatQuerySet.as_manager()

@@ -35,3 +35,11 @@ def slow_write(name: str, started_path: str) -> str:
         if first_run:
             time.sleep(120)
     return "written"
+
+
+@retried_task(deadline=1.0)
+def overstays(started_path: str, seconds: float = 8) -> str:
+    """Declares a 1 s deadline, then runs for `seconds`: its worker is stuck meanwhile."""
+    Path(started_path).write_text("started")
+    time.sleep(seconds)
+    return "done"

@@ -52,6 +52,13 @@ def test_the_per_process_cache_warning_says_where_sign_in_failures_are_counted_a
     assert cache_is_shared() == []
 
 
+def test_the_readme_says_only_the_trusted_proxies_may_reach_the_apps_port():
+    readme = (ROOT / "README.md").read_text()
+    production = readme[readme.index("In production: `PRODUCTION=1"):readme.index("## Layout")]
+    assert "The app's port must then accept connections only from the trusted proxies" in production
+    assert "a client that reaches gunicorn directly writes\nits own `X-Forwarded-For`" in production
+
+
 def test_production_mode_refuses_to_start_without_secret_key():
     env = {**os.environ, "PRODUCTION": "1", "ALLOWED_HOSTS": "x.example.com"}
     env.pop("SECRET_KEY", None)
