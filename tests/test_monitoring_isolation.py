@@ -25,10 +25,13 @@ SLACK = 0.5
 
 class _Healthy(BaseHTTPRequestHandler):
     def do_GET(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
+
+    do_POST = do_GET
 
     def log_message(self, *args):
         pass
@@ -163,3 +166,24 @@ def test_a_claim_left_by_a_killed_process_is_taken_back_after_two_minutes(db, he
     HealthCheck.objects.filter(pk=check.pk).update(claimed_by="gone", claimed_at=timezone.now() - timedelta(minutes=3))
     Monitor(workers=1, daily_reports=False).run_due_checks()
     assert result("orphan").status == CheckStatus.HEALTHY
+
+
+def test_each_delivery_is_written_as_soon_as_it_is_known(db, settings, trickler, healthy_server, monkeypatch):
+    from monitoring import daemon, notify
+    from monitoring.models import DeliveryStatus, NotificationLog, NotificationType
+
+    settings.MONITORING_NOTIFICATIONS = [{"channel": "webhook", "target": trickler.url("/hook")},
+                                         {"channel": "webhook", "target": f"{healthy_server}/hook"}]
+    # Monitoring deliveries have a fixed 10 s deadline; 1 s keeps this test short and proves the same thing.
+    monkeypatch.setattr(daemon, "deliver", lambda row: notify.deliver(row, timeout=1.0))
+    notify.enqueue(NotificationType.WORKFLOW_FAILED, subject="Workflow failed: nightly", message="m", dedupe_key="d-1")
+    started = timezone.now()
+    monitor = Monitor(workers=4, daily_reports=False)
+    monitor.deliver_notifications()
+    monitor.close()
+    first = {row.target: row for row in NotificationLog.objects.filter(retry_count=0)}
+    fast, slow = first[f"{healthy_server}/hook"], first[trickler.url("/hook")]
+    assert fast.delivery_status == DeliveryStatus.SENT
+    assert (fast.sent_at - started).total_seconds() < SLACK  # written while the slow one was still waiting
+    assert slow.delivery_status == DeliveryStatus.FAILED and "timed out after 1 s" in slow.error_message
+    assert (slow.sent_at - started).total_seconds() >= 0.9
