@@ -18,13 +18,14 @@ install: $(UV)
 	$(UV) sync --frozen --python "$$(cat .python-version)"
 
 # PORT sets where the web process listens; the demo's health checks follow it. Alerts go to the console mailer
-# (printed in the worker's log) unless a channel is configured.
+# (printed in the worker's log) unless a channel is configured. DEBUG is off (DEBUG=1 make demo turns it on), so a
+# visitor sees the product's own 404 and 500 pages, not Django's technical ones.
 PORT ?= 8000
 demo: install
 	$(PY) manage.py migrate --no-input
 	PORT=$(PORT) $(PY) manage.py demo_data
 	@echo "Serving on http://127.0.0.1:$(PORT) with the task worker and the scheduler — sign in as owner / demo (Ctrl-C stops all)."
-	PORT=$(PORT) MONITORING_EMAIL_TO="$${MONITORING_EMAIL_TO:-oncall@example.com}" PATH="$(CURDIR)/.venv/bin:$$PATH" \
+	DEBUG="$${DEBUG:-0}" PORT=$(PORT) MONITORING_EMAIL_TO="$${MONITORING_EMAIL_TO:-oncall@example.com}" PATH="$(CURDIR)/.venv/bin:$$PATH" \
 	  .venv/bin/honcho start --port $(PORT)
 
 # Browser tests drive Debian's Chromium: installed when missing and root, otherwise a one-line instruction.

@@ -102,6 +102,7 @@ class AnswerState:
     need_more: MessageEvent | None = None
     bookmarked: bool = False
     reasons: list = field(default_factory=list)
+    specific_situation: str = ""
 
 
 def answer_states(user, messages):
@@ -113,6 +114,7 @@ def answer_states(user, messages):
         if event.feedback == Feedback.NEED_MORE:
             state.need_more = event
             state.reasons = list((event.metadata or {}).get("needsMore") or [])
+            state.specific_situation = (event.metadata or {}).get("specificSituation") or ""
         else:
             state.rating = event.feedback
     for pk in Bookmark.objects.filter(message_id__in=ids, user=user).values_list("message_id", flat=True):

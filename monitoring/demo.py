@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from .cron import next_fires
 from .models import (
     Channel,
     CheckStatus,
@@ -39,6 +40,25 @@ WORKFLOWS = [
 DAYS = 14
 
 
+def schedule_timezone(slug):
+    return "Europe/Berlin" if "docs" in slug else "UTC"
+
+
+def run_starts(cron, tz_name, per_day, since, until):
+    """When the demo's runs started: on the schedule's own grid (a run the cron could not have started would
+    contradict the schedule page), evenly through the day for a workflow without a schedule."""
+    if cron is None:
+        step = timedelta(days=1) / per_day
+        return [since + i * step for i in range(DAYS * per_day) if since + i * step <= until]
+    starts, after = [], since - timedelta(seconds=1)
+    while True:
+        batch = [t for t in next_fires(cron, tz_name, after, count=50) if t <= until]
+        starts += batch
+        if len(batch) < 50:
+            return starts
+        after = batch[-1]
+
+
 def demo_checks():
     """The demo checks its own server: `make demo` serves on $PORT (default 8000), and the checks follow it."""
     origin = f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}"
@@ -49,9 +69,8 @@ def demo_checks():
     ]
 
 
-# Reset on every run: due a few seconds after `make demo` starts, so a visitor watches it turn late and alert.
+# Reset on every run: due within a minute of `make demo` starting, so a visitor watches it turn late and alert.
 LATE_SCHEDULE = "invoice-sync"
-LATE_AFTER = timedelta(seconds=10)
 
 
 def add_demo(context, log):
@@ -59,15 +78,11 @@ def add_demo(context, log):
     rng = random.Random(3)  # fixed random state: the same demo every time
     now = timezone.now().replace(second=0, microsecond=0)
     runs = []
-    for name, slug, _cron, per_day, failure_rate, seconds in WORKFLOWS:
+    for name, slug, cron, per_day, failure_rate, seconds in WORKFLOWS:
         project = projects[slug]
-        step = timedelta(days=1) / per_day
         # Runs are anchored to whole hours so re-running the demo later produces the same run ids for old runs.
         start = (now - timedelta(days=DAYS)).replace(minute=0)
-        for i in range(DAYS * per_day):
-            started = start + i * step
-            if started > now - timedelta(minutes=5):
-                break
+        for started in run_starts(cron, schedule_timezone(slug), per_day, start, now - timedelta(minutes=5)):
             # A streak of failures two days ago makes the "ongoing failure alerts once" visible.
             failing = rng.random() < failure_rate or (name == "answer-eval" and started > now - timedelta(hours=3))
             duration = timedelta(seconds=max(1, rng.gauss(seconds, seconds * 0.25)))
@@ -94,7 +109,7 @@ def add_demo(context, log):
         counts = WorkflowExecution.objects.filter(project=project, workflow_name=name)
         schedule, was_created = WorkflowSchedule.objects.get_or_create(
             project=project, workflow_name=name,
-            defaults={"cron_expression": cron, "timezone": "Europe/Berlin" if "docs" in slug else "UTC",
+            defaults={"cron_expression": cron, "timezone": schedule_timezone(slug),
                       "grace_period_seconds": 600},
         )
         if was_created:
@@ -111,11 +126,13 @@ def add_demo(context, log):
         defaults={"cron_expression": "0 5 * * *", "grace_period_seconds": 900, "alert_state": "LATE",
                   "next_run_at": now.replace(hour=5, minute=0) - timedelta(days=1 if now.hour < 5 else 0)},
     )
-    WorkflowSchedule.objects.update_or_create(
+    # Every minute, so its next run (on the cron's grid) is at most a minute away and it turns late soon after.
+    late, _ = WorkflowSchedule.objects.update_or_create(
         project=projects["acme-api"], workflow_name=LATE_SCHEDULE,
-        defaults={"cron_expression": "*/30 * * * *", "grace_period_seconds": 15, "alert_state": "OK",
-                  "status": "ACTIVE", "next_run_at": timezone.now() + LATE_AFTER},
+        defaults={"cron_expression": "* * * * *", "grace_period_seconds": 15, "alert_state": "OK", "status": "ACTIVE"},
     )
+    late.next_run_at = late.compute_next_run(timezone.now())
+    late.save(update_fields=["next_run_at"])
     log(f"  monitoring: {WorkflowSchedule.objects.count()} schedules")
 
     for check_id, name, url, expected in demo_checks():
@@ -138,6 +155,14 @@ def add_demo(context, log):
                 error_message="connection failed: [Errno 111] Connection refused" if down else None,
             )
             for i in range(12, 0, -1)
+        ])
+    # A check someone removed last week: its results stay, readable from the removed check's history page.
+    if not SystemHealthCheck.objects.filter(check_id="legacy-search", health_check__isnull=True).exists():
+        SystemHealthCheck.objects.bulk_create([
+            SystemHealthCheck(health_check=None, check_id="legacy-search", check_name="Legacy search endpoint",
+                              expected_status=200, status=CheckStatus.HEALTHY, actual_status=200,
+                              checked_at=now - timedelta(days=7, minutes=10 * i), response_time_ms=rng.randint(40, 90))
+            for i in range(6, 0, -1)
         ])
     log(f"  monitoring: {HealthCheck.objects.count()} health checks")
 
@@ -168,4 +193,8 @@ def add_demo(context, log):
                 execution=latest_failure if kind == NotificationType.WORKFLOW_FAILED else None,
             ))
     NotificationLog.objects.bulk_create(rows, ignore_conflicts=True)
+    # An attempt is created when it is queued, a moment before it is sent (created_at is set on insert).
+    for row in rows:
+        NotificationLog.objects.filter(dedupe_key=row.dedupe_key, channel=row.channel, retry_count=row.retry_count).update(
+            created_at=row.sent_at - timedelta(seconds=2))
     log(f"  monitoring: {NotificationLog.objects.count()} notification attempts")

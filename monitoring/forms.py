@@ -167,7 +167,7 @@ class NotificationFilter(django_filters.FilterSet):
     delivery_status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, label="Delivery", empty_label="Any")
     channel = django_filters.ChoiceFilter(choices=Channel.choices, empty_label="Any")
     notification_type = django_filters.ChoiceFilter(choices=NotificationType.choices, label="Type", empty_label="Any")
-    environment = django_filters.ChoiceFilter(empty_label="All environments", field_name="payload__environment")
+    environment = django_filters.ChoiceFilter(empty_label="All environments", label="Environment", field_name="payload__environment")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -6,9 +6,23 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from projects.models import Membership, Project, Role
+from tests.clock import travel_if_asked
 
 # Sync Playwright runs an event loop in the test thread; Django must still allow its ORM there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_configure(config):
+    # TEST_CLOCK_AHEAD_DAYS=400 (CI's second run): every test process believes it is that much later.
+    travel_if_asked()
+
+
+def pytest_report_header(config):
+    from datetime import datetime
+
+    from tests.clock import days_ahead
+
+    return f"test clock: {days_ahead()} days ahead, it is {datetime.now():%Y-%m-%d %H:%M} for the tests" if days_ahead() else None
 
 
 @pytest.fixture(autouse=True)

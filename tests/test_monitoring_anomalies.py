@@ -24,6 +24,13 @@ MIN = 60_000
 
 
 @pytest.fixture(autouse=True)
+def clock_after_the_history():
+    # Histories are built from T0; whatever the code reads from now() (recent findings, windows) is just after them.
+    with time_machine.travel(T0 + timedelta(days=31), tick=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def webhook(settings):
     settings.MONITORING_NOTIFICATIONS = [{"channel": "webhook", "target": "http://127.0.0.1:9/hook"}]
 

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core import mail
 
 from events.ingest import ingest_events, validate_event
@@ -14,6 +15,13 @@ from tests.receivers import Receiver
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 3, 4, 10, 7, tzinfo=UTC)  # the hourly window that just ended: 09:00–10:00
+
+
+@pytest.fixture(autouse=True)
+def clock_at_now():
+    # Events are recorded at the clock's now and digests cut windows around NOW: both read the same clock.
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)

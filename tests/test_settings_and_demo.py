@@ -67,7 +67,7 @@ def test_production_mode_refuses_to_start_without_secret_key():
     assert "SECRET_KEY must be set" in result.stderr
 
 
-def test_demo_data_is_idempotent(db):
+def test_demo_data_is_idempotent_and_follows_the_products_own_rules(db):
     call_command("demo_data", stdout=open(os.devnull, "w"))
     counts = (User.objects.count(), Project.objects.count(), Membership.objects.count())
     call_command("demo_data", stdout=open(os.devnull, "w"))
@@ -79,3 +79,46 @@ def test_demo_data_is_idempotent(db):
     assert not Membership.objects.filter(user__username="outsider").exists()
     assert User.objects.get(username="manager").groups.filter(name="managers").exists()
     assert User.objects.get(username="admin").is_superuser
+    assert Membership.objects.get(project__slug="acme-api", user__username="editor").role == "editor"
+    assert_demo_follows_the_products_own_rules()
+
+
+def test_a_missing_page_shows_the_products_404_not_djangos_technical_page(client_for, owner, settings):
+    settings.DEBUG = False  # as `make demo` and production run
+    response = client_for(owner).get("/projects/no-such-project/")
+    page = response.content.decode()
+    assert response.status_code == 404 and "There is nothing here" in page and "Back to home" in page
+    assert "Using the URLconf" not in page and "Page not found (404)" not in page
+
+
+def test_a_server_error_shows_the_products_500_page(rf, settings):
+    from django.views import defaults
+
+    settings.DEBUG = False
+    response = defaults.server_error(rf.get("/"))
+    page = response.content.decode()
+    assert response.status_code == 500 and "Something went wrong on our side" in page
+    assert "Server Error (500)" not in page  # Django's bare fallback when no 500.html exists
+
+
+def assert_demo_follows_the_products_own_rules():
+    """Runs start on their schedule's cron grid, a schedule's next run is on its grid, a delivery is sent after it
+    was created: the demo never shows what the product itself could not have produced."""
+    from datetime import timedelta
+
+    from monitoring.cron import next_fire
+    from monitoring.models import NotificationLog, WorkflowExecution, WorkflowSchedule
+
+    schedules = list(WorkflowSchedule.objects.all())
+    assert schedules
+    for schedule in schedules:
+        runs = WorkflowExecution.objects.filter(project=schedule.project, workflow_name=schedule.workflow_name)
+        for started in runs.values_list("started_at", flat=True):
+            on_grid = next_fire(schedule.cron_expression, schedule.timezone, started - timedelta(seconds=1))
+            assert on_grid == started, f"{schedule.workflow_name} ran at {started}, not on {schedule.cron_expression}"
+        if schedule.next_run_at:
+            expected = next_fire(schedule.cron_expression, schedule.timezone, schedule.next_run_at - timedelta(seconds=1))
+            assert expected == schedule.next_run_at, f"{schedule.workflow_name} is expected off its grid"
+    sent = NotificationLog.objects.exclude(sent_at=None)
+    assert sent.exists()
+    assert not [row for row in sent if row.sent_at < row.created_at]

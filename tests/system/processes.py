@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import days_ahead
+
 ROOT = Path(__file__).resolve().parents[2]
+SHIFTED = Path(__file__).resolve().parent / "shifted.py"
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -57,7 +60,8 @@ class System:
         self.processes = []
 
     def manage(self, *args, timeout=120, **env):
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, **env},
+        program = [sys.executable, str(SHIFTED)] if days_ahead() else [sys.executable]
+        result = subprocess.run([*program, "manage.py", *args], cwd=ROOT, env={**self.env, **env},
                                 capture_output=True, text=True, timeout=timeout)
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
@@ -67,6 +71,8 @@ class System:
         return self.manage("shell", "--no-imports", "-c", code, **env).strip()
 
     def start(self, *command, name, **env):
+        if command[0] == sys.executable and days_ahead():  # the test clock moved: so is the process's
+            command = (sys.executable, str(SHIFTED), *command[1:])
         log = open(self.directory / f"{name}.log", "w")  # closed in stop()
         process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)

@@ -13,6 +13,7 @@ DEMO_PASSWORD = "demo"
 DEMO_USERS = [
     # username, first name, is_staff/superuser, what it shows
     ("owner", "Olivia", False, "owner of the demo projects"),
+    ("editor", "Edith", False, "editor on the demo projects"),
     ("viewer", "Victor", False, "viewer on the demo projects"),
     ("outsider", "Oscar", False, "member of no project"),
     ("manager", "Maya", False, "monitoring access (group managers)"),
@@ -27,6 +28,7 @@ DEMO_STEPS = [
     "events.demo.add_demo_activity",
     "events.demo.add_demo_conversations",
     "monitoring.demo.add_demo",
+    "notifications.demo.add_demo",
 ]
 
 
@@ -71,7 +73,7 @@ class Command(BaseCommand):
             project, created = Project.objects.get_or_create(
                 slug=slug, defaults={"name": name, "description": description, "created_by": users["owner"]}
             )
-            for username, role in [("owner", Role.OWNER), ("viewer", Role.VIEWER)]:
+            for username, role in [("owner", Role.OWNER), ("editor", Role.EDITOR), ("viewer", Role.VIEWER)]:
                 Membership.objects.get_or_create(project=project, user=users[username], defaults={"role": role})
             projects[slug] = project
             log(f"  project {slug}: {'created' if created else 'exists'}")
