@@ -96,9 +96,9 @@ class World:
         if param == "slug":
             return [self.project.slug]
         if param == "app_label":
-            return sorted(config.label for config in apps.get_app_configs())
+            return list[object](sorted(config.label for config in apps.get_app_configs()))
         wanted = words(route.name) | words(param.removesuffix("_id"))
-        scored = []
+        scored: list[tuple[int, int, object]] = []
         for model_words, fields in self.candidates:
             for field_name, value in fields.items():
                 if converter == "IntConverter" and not isinstance(value, int):
@@ -107,8 +107,8 @@ class World:
                 score = (2 if exact else 0) + len(model_words & wanted)
                 if exact or (param in {"pk", "id"} or param.endswith("_id") or param.endswith("_pk")) and field_name == "pk":
                     scored.append((-score, len(scored), value))
-        values = []
-        for _, _, value in sorted(scored):
+        values: list[object] = []
+        for _, _, value in sorted(scored, key=lambda item: item[:2]):
             if value not in values:
                 values.append(value)
         return values[:12] or ["x"]
@@ -131,7 +131,7 @@ def build_world() -> World:
                        if isinstance(f, models.CharField) and (f.unique or f.name.endswith("_id"))]
         for row in rows.order_by("-pk")[:3]:
             fields = {"pk": row.pk} | {name: getattr(row, name) for name in unique_text}
-            world.candidates.append((words(model.__name__) | words(model._meta.verbose_name), fields))
+            world.candidates.append((words(model.__name__) | words(str(model._meta.verbose_name)), fields))
     return world
 
 
@@ -272,7 +272,7 @@ def query_for(route: Route, role: str, world: World) -> str:
 def open_route(route: Route, world: World, client: Client):
     """The URL and response of the first candidate arguments that open the page for the role it is for."""
     choices = [world.values_for(route, p, c) for p, c in zip(route.params, route.converters, strict=True)]
-    last = ("", None)
+    last: tuple[str, object] = ("", None)
     for values in islice(product(*choices), 40):
         try:
             url = reverse(route.name, kwargs=dict(zip(route.params, values, strict=True)))
