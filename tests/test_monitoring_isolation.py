@@ -7,10 +7,8 @@ the bounds of the deadlines themselves: correctness bounds, not speed claims.
 """
 
 import logging
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -18,33 +16,15 @@ from django.utils import timezone
 from monitoring.checks import CheckRunner
 from monitoring.daemon import Monitor
 from monitoring.models import CheckStatus, HealthCheck, SystemHealthCheck
-from tests.receivers import Trickler
+from tests.receivers import Healthy, Trickler
 
 SLACK = 0.5
 
 
-class _Healthy(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    do_POST = do_GET
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def healthy_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with Healthy() as server:
+        yield server.url().rstrip("/")
 
 
 @pytest.fixture

@@ -8,14 +8,12 @@ Elapsed times are asserted where they are the promise (within one interval, at t
 
 import json
 import signal
-import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.receivers import Trickler
+from tests.receivers import Healthy, Trickler
 
 from .processes import wait_for
 
@@ -23,25 +21,10 @@ INTERVAL = 2.0  # MONITOR_INTERVAL_SECONDS of this system
 SLOW_TIMEOUT_MS = 3000  # longer than the interval: the slow check outlives a pass without holding one
 
 
-class _Healthy(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def healthy_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/health"
-    server.shutdown()
-    server.server_close()
+    with Healthy() as server:
+        yield server.url("/health")
 
 
 def at(value):
