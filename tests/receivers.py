@@ -1,6 +1,6 @@
 """Real HTTP receivers on 127.0.0.1 for the notification and monitoring tests: `Receiver` answers with scripted
-status codes and keeps every request it got (headers and body); `Healthy` answers every request at once with 200;
-`Trickler` answers one byte at a time."""
+status codes (to GET, HEAD and POST) and keeps every request it got (headers and body); `Trickler` answers one byte
+at a time."""
 
 import itertools
 import json
@@ -27,7 +27,10 @@ class Receiver:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(receiver.body)))
                 self.end_headers()
-                self.wfile.write(receiver.body)
+                if self.command != "HEAD":
+                    self.wfile.write(receiver.body)
+
+            do_GET = do_HEAD = do_POST
 
             def log_message(self, *args):
                 pass
@@ -41,40 +44,6 @@ class Receiver:
 
     def json(self, index=-1):
         return json.loads(self.requests[index]["body"])
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Healthy:
-    """Answers every GET, HEAD and POST with `200 ok` at once: the well-behaved neighbour of a slow server."""
-
-    def __init__(self):
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(b"ok")
-
-            do_POST = do_HEAD = do_GET
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, path="/"):
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
     def __enter__(self):
         self.thread.start()
