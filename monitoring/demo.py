@@ -5,6 +5,7 @@ import os
 import random
 from datetime import timedelta
 
+from django.db.models import F
 from django.utils import timezone
 
 from .cron import next_fires
@@ -193,8 +194,9 @@ def add_demo(context, log):
                 execution=latest_failure if kind == NotificationType.WORKFLOW_FAILED else None,
             ))
     NotificationLog.objects.bulk_create(rows, ignore_conflicts=True)
-    # An attempt is created when it is queued, a moment before it is sent (created_at is set on insert).
+    # An attempt is created when it is queued, a moment before it is sent (created_at is set on insert). From the
+    # stored sent_at: on a second run the rows already there keep the first run's times.
     for row in rows:
         NotificationLog.objects.filter(dedupe_key=row.dedupe_key, channel=row.channel, retry_count=row.retry_count).update(
-            created_at=row.sent_at - timedelta(seconds=2))
+            created_at=F("sent_at") - timedelta(seconds=2))
     log(f"  monitoring: {NotificationLog.objects.count()} notification attempts")

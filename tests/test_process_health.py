@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from processes.models import ProcessHeartbeat, Role
@@ -75,8 +76,9 @@ def test_deep_health_reports_a_worker_stuck_in_one_task(deep, settings):
 @pytest.mark.django_db
 def test_a_worker_is_stuck_once_its_task_runs_past_the_tasks_own_deadline_and_health_says_which(deep, settings):
     settings.HEARTBEAT_SECONDS = 10
-    beat("ah-w-1", Role.WORKER, seconds_ago=2, task_started_ago=95, deadline=30)  # a pass: 3 × its 10 s interval
-    response = deep()
+    with time_machine.travel(timezone.now(), tick=False):  # the sentence says "95 s": the clock stands still
+        beat("ah-w-1", Role.WORKER, seconds_ago=2, task_started_ago=95, deadline=30)  # a pass: 3 × its 10 s interval
+        response = deep()
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "processes_down"
