@@ -3,34 +3,16 @@
 Axes counts failed sign-ins per (username, client IP) pair in the database (AccessAttempt rows), so every
 gunicorn worker and every node sees the same counts. Locking the pair, never the username alone, means that
 failures on made-up usernames, or on a real one from an attacker's address, never lock the real user out of
-their own address. `client_ip` finds the client behind TRUSTED_PROXY_COUNT reverse proxies.
+their own address. `client_ip` (lib/client.py) finds the client behind TRUSTED_PROXY_COUNT reverse proxies.
 """
-
-import ipaddress
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.shortcuts import render
 
+from lib.client import client_ip
 
-def client_ip(request) -> str | None:
-    """The address of the client: with N trusted proxies, the N-th address from the right of X-Forwarded-For.
-
-    Each proxy appends the address it received the request from, so only the last N entries were written by
-    proxies we trust; anything to their left was sent by the client and may be forged.
-    """
-    remote = request.META.get("REMOTE_ADDR") or None  # None for requests made in code (force_login)
-    count = settings.TRUSTED_PROXY_COUNT
-    if count <= 0:
-        return remote
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-    if len(forwarded) < count:  # the request did not pass through every proxy: trust only the socket
-        return remote
-    candidate = forwarded[-count]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:  # not an address (a misconfigured proxy passed junk through): fall back to the socket
-        return remote
+__all__ = ["client_ip", "lockout_response"]  # client_ip (lib/client.py) is AXES_CLIENT_IP_CALLABLE
 
 
 def lockout_response(request, credentials, *args, **kwargs):

@@ -235,6 +235,13 @@ AXES_LOCKOUT_CALLABLE = "activityhub.auth.lockout_response"
 AXES_VERBOSE = False
 # API requests per API key, "N/s", "N/min" or "N/hour" (429 with Retry-After beyond it).
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/min")
+# Where people and crons reach the dashboard, e.g. "https://activity.example.com": the origin of every absolute
+# link (alerts, the ping URLs a schedule shows; lib/urls.py). Unset: the request's own host, or a bare path.
+SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
+# Pings per ping URL ("N/s", "N/min", "N/hour"); past it a ping gets 429 and is not stored (monitoring/ping.py).
+PING_RATE_LIMIT = os.environ.get("PING_RATE_LIMIT", "30/min")
+# How much of a ping's request body is kept with its run (bytes; the rest is cut off).
+PING_BODY_LIMIT_BYTES = int(os.environ.get("PING_BODY_LIMIT_BYTES", "10000"))
 # API keys are stored as HMAC-SHA256 with this secret (default SECRET_KEY; set it to rotate SECRET_KEY freely).
 API_KEY_HASH_SECRET = os.environ.get("API_KEY_HASH_SECRET", "")
 # Outbound requests (health checks, webhooks; see outbound.guard): loopback and private-network targets are

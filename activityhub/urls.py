@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("events.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("ping/", include("monitoring.ping")),  # cron check-ins: secret per-schedule URLs, no sign-in
     path("", include("notifications.urls")),
 ]
 

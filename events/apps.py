@@ -15,6 +15,7 @@ class EventsConfig(AppConfig):
             member_removed,
             member_role_changed,
             project_created,
+            retention_preview,
         )
 
         from . import partitions, receivers
@@ -27,3 +28,4 @@ class EventsConfig(AppConfig):
         api_key_revoked.connect(receivers.record_api_key_revoked, dispatch_uid="events.record_api_key_revoked")
         member_role_changed.connect(receivers.record_member_role_changed, dispatch_uid="events.record_member_role_changed")
         member_removed.connect(receivers.record_member_removed, dispatch_uid="events.record_member_removed")
+        retention_preview.connect(receivers.preview_retention, dispatch_uid="events.preview_retention")

@@ -2,6 +2,7 @@
 
 from projects.models import Role
 
+from .models.activity import ActivityEvent, ProjectAction
 from .tracking import track_activity
 
 
@@ -60,3 +61,11 @@ def record_api_key_revoked(sender, key, user=None, **kwargs):
         action_details=f"API key “{key.name}” (ah_{key.prefix}_…) revoked",
         user=user,
     )
+
+
+def preview_retention(sender, project, cutoff, **kwargs):
+    """What a retention cutoff would remove from this project's activity (the Settings page asks before saving)."""
+    return {"removed": [
+        ("activity event", "activity events", ActivityEvent.objects.for_project(project).before(cutoff).count()),
+        ("audit action", "audit actions", ProjectAction.objects.for_project(project).before(cutoff).count()),
+    ]}

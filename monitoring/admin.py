@@ -8,6 +8,7 @@ from .models import (
     MonitoringReport,
     NotificationLog,
     ReportRun,
+    SchedulePing,
     SystemHealthCheck,
     WorkflowAnomaly,
     WorkflowAnomalySettings,
@@ -97,7 +98,26 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):
     list_display = ["workflow_name", "project", "environment", "cron_expression", "timezone", "status", "alert_state", "last_run_at", "next_run_at", "run_count", "failure_count"]
     list_filter = ["environment", "status", "alert_state", "project"]
     search_fields = ["workflow_name", "schedule_id"]
-    readonly_fields = ["schedule_id", "created_at", "updated_at"]
+    readonly_fields = ["schedule_id", "ping_token", "created_at", "updated_at"]
+
+
+@admin.register(SchedulePing)
+class SchedulePingAdmin(admin.ModelAdmin):
+    """What ping URLs received (written only by the ping URL, so read-only here)."""
+
+    list_display = ["schedule", "kind", "received_at", "method", "remote_addr", "exit_status", "body_truncated"]
+    list_filter = ["kind", "method", "received_at"]
+    search_fields = ["schedule__workflow_name", "schedule__schedule_id", "body", "user_agent"]
+    date_hierarchy = "received_at"
+    list_select_related = ["schedule"]
+    raw_id_fields = ["schedule", "execution"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(WorkflowDailyStats)

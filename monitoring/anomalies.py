@@ -107,7 +107,8 @@ def judge_duration(histogram: dict, duration_ms: int, threshold: float) -> Verdi
     mad = max(_weighted_median(deviations), MIN_MAD_BUCKETS)
     score = (bucket_of(duration_ms) - median) / (MAD_SCALE * mad)
     low, high = histogram_percentile(histogram, 0.1), histogram_percentile(histogram, 0.9)
-    usual = f"usually {_duration_words(low)}–{_duration_words(high)}"
+    runs = sum(histogram.values())
+    usual = f"usually {_duration_words(low)}–{_duration_words(high)} (middle 80 % of {runs:,} earlier runs)"
     return Verdict(abs(score) >= threshold, score, f"took {_duration_words(duration_ms)}, {usual}", duration_ms,
                    low, high)
 

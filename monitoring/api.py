@@ -21,6 +21,7 @@ from ninja import Header, Path, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
+from lib.vocabulary import ALIAS_NOTE, RUN_WORDS, aliases_schema, canonical_status, stored_status
 from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 from projects.idempotency import run_idempotent
@@ -36,9 +37,11 @@ from .models import (
 )
 from .models.environments import ENVIRONMENT_PATTERN
 from .models.health import MAX_CHECK_INTERVAL_SECONDS
+from .ping import ping_url
 from .runs import RunConflict, RunInvalid, finish_run, record_metric, start_run
 
 router = Router(tags=["monitoring"])
+RUN_OUTCOMES = ("COMPLETED", "FAILED", "CANCELLED")
 
 # The same header as the events API's writes (monitoring does not import events: apps import downward only).
 IdempotencyKey = Annotated[str | None, Header(
@@ -109,7 +112,9 @@ class RunStartIn(Schema):
 
 
 class RunFinishIn(Schema):
-    status: Literal["SUCCESS", "FAILED", "CANCELLED"]
+    status: Literal["COMPLETED", "FAILED", "CANCELLED"] = Field(
+        description=f"How the run ended. {ALIAS_NOTE}", json_schema_extra=aliases_schema(RUN_OUTCOMES)
+    )
     completed_at: Moment = Field(None, validation_alias=_a("completed_at", "completedAt"), description="Default: now")
     tests_passed: Count = Field(None, validation_alias=_a("tests_passed", "testsPassed"))
     tests_failed: Count = Field(None, validation_alias=_a("tests_failed", "testsFailed"))
@@ -123,15 +128,22 @@ class RunFinishIn(Schema):
 
     @field_validator("status", mode="before")
     @classmethod
-    def _upper(cls, value):
-        return value.upper() if isinstance(value, str) else value
+    def _canonical(cls, value):
+        return canonical_status(value)
+
+    @property
+    def run_status(self) -> str:
+        """The runs table's own word (seed 003: SUCCESS) for the API's word."""
+        return stored_status(self.status, RUN_WORDS)
 
 
 class RunOut(Schema):
     run_id: str
     workflow_name: str
     environment: str
-    status: str
+    status: Literal["IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"] = Field(
+        description="The API's words: IN_PROGRESS while running, then COMPLETED, FAILED or CANCELLED."
+    )
     started_at: datetime
     completed_at: datetime | None
     duration_ms: int | None
@@ -141,6 +153,11 @@ class RunOut(Schema):
     error_message: str | None
     triggered_by: str | None
     report_id: str | None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _canonical(cls, value):
+        return canonical_status(value)
 
 
 class MetricIn(Schema):
@@ -235,7 +252,7 @@ def _finish(request, run_id, payload):
     try:
         execution = finish_run(
             request.auth.project, run_id[:128],
-            status=payload.status,
+            status=payload.run_status,
             completed_at=payload.completed_at or timezone.now(),
             tests_passed=payload.tests_passed,
             tests_failed=payload.tests_failed,
@@ -357,15 +374,17 @@ class ScheduleOut(Schema):
     run_count: int
     success_count: int
     failure_count: int
+    ping_url: str = Field(description="The schedule's secret check-in URL for cron: GET/HEAD/POST it when the job "
+                          "succeeds; append /start, /fail or /<exit status>. Absolute from SITE_URL (else this host).")
 
 
-def _schedule_out(s):
+def _schedule_out(s, request=None):
     return {
         "schedule_id": s.schedule_id, "workflow_name": s.workflow_name, "environment": s.environment,
         "cron_expression": s.cron_expression, "description": describe(s.cron_expression), "timezone": s.timezone,
         "grace_period_seconds": s.grace_period_seconds, "paused": s.status == ScheduleStatus.PAUSED,
         "late": s.is_late, "last_run_at": s.last_run_at, "next_run_at": s.next_run_at, "run_count": s.run_count,
-        "success_count": s.success_count, "failure_count": s.failure_count,
+        "success_count": s.success_count, "failure_count": s.failure_count, "ping_url": ping_url(s, request),
     }
 
 
@@ -390,12 +409,12 @@ def schedule_list(request, environment: str | None = None):
     rows = WorkflowSchedule.objects.filter(project=request.auth.project).order_by("workflow_name", "environment")
     if environment:
         rows = rows.filter(environment=_query_environment(environment))
-    return Status(200, [_schedule_out(s) for s in rows])
+    return Status(200, [_schedule_out(s, request) for s in rows])
 
 
 @router.get("/monitoring/schedules/{schedule_id}", response={200: ScheduleOut, 404: ErrorOut, **READ_ERRORS}, summary="Read a schedule")
 def schedule_detail(request, schedule_id: SlugPath):
-    return Status(200, _schedule_out(_schedule_of(request, schedule_id)))
+    return Status(200, _schedule_out(_schedule_of(request, schedule_id), request))
 
 
 @router.post(
@@ -413,7 +432,7 @@ def schedule_create(request, payload: ScheduleIn, idempotency_key: IdempotencyKe
             grace_period_seconds=payload.grace_period_seconds,
         )
         _apply_pause(schedule, payload.paused)
-        return 201, _schedule_out(_save(schedule))
+        return 201, _schedule_out(_save(schedule), request)
 
     return run_idempotent(request, request.auth.project, idempotency_key, work)
 
@@ -438,7 +457,7 @@ def schedule_update(request, schedule_id: SlugPath, payload: SchedulePatch, idem
         if timing_changed and schedule.status == ScheduleStatus.ACTIVE:
             schedule.next_run_at = None
         _apply_pause(schedule, paused)
-        return 200, _schedule_out(_save(schedule))
+        return 200, _schedule_out(_save(schedule), request)
 
     return run_idempotent(request, request.auth.project, idempotency_key, work)
 

@@ -17,10 +17,12 @@ from concurrent.futures import as_completed
 from datetime import timedelta
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from lib import claims
 from lib.threads import DaemonThreadPool
+from lib.urls import absolute_url
 
 from .anomalies import detect as detect_anomalies
 from .checks import CheckRunner
@@ -241,46 +243,70 @@ class Monitor:
         return raised
 
     def detect_missed_schedules(self):
+        """A schedule whose expected run did not start within its grace period is late: one alert per outage.
+
+        The alert names the missed time on the schedule's clock and in UTC. Its `next_run_at` then moves on to the
+        next expected run after now (and keeps moving while it stays late), so "next expected" is never in the
+        past; the missed slot stays in the alert's text and dedupe key."""
         now = self.clock()
         raised = 0
         for schedule in WorkflowSchedule.objects.overdue(now):
             if not schedule.is_missed(now):
                 continue
+            missed_at = schedule.next_run_at
+            following = schedule.compute_next_run(now)
             with transaction.atomic():
                 won = WorkflowSchedule.objects.filter(
-                    pk=schedule.pk, alert_state=ScheduleAlert.OK, next_run_at=schedule.next_run_at
-                ).update(alert_state=ScheduleAlert.LATE)
+                    pk=schedule.pk, alert_state=ScheduleAlert.OK, next_run_at=missed_at
+                ).update(alert_state=ScheduleAlert.LATE, next_run_at=following, updated_at=now)
                 if not won:
-                    continue
+                    continue  # a run arrived (or another daemon decided) in between
                 raised += 1
                 enqueue(
                     NotificationType.SCHEDULE_MISSED,
                     subject=f"Scheduled run missed: {schedule.workflow_name} [{schedule.environment}]",
-                    message=f"Expected at {schedule.next_run_at:%Y-%m-%d %H:%M} UTC ({schedule.cron_expression} "
-                    f"{schedule.timezone}); nothing started within {schedule.grace_period_seconds} s.",
-                    dedupe_key=f"schedule:{schedule.schedule_id}:missed:{schedule.next_run_at.isoformat()}",
-                    payload={"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name,
-                             "environment": schedule.environment},
+                    message=missed_message(schedule, missed_at, following),
+                    dedupe_key=f"schedule:{schedule.schedule_id}:missed:{missed_at.isoformat()}",
+                    payload=_schedule_payload(schedule, expected_at=missed_at.isoformat(),
+                                              next_expected_at=following.isoformat()),
                 )
+        # Still late and the next expected time has passed too: move it on quietly (the outage was announced).
+        for schedule in WorkflowSchedule.objects.still_late(now):
+            if schedule.is_missed(now):
+                WorkflowSchedule.objects.filter(
+                    pk=schedule.pk, alert_state=ScheduleAlert.LATE, next_run_at=schedule.next_run_at
+                ).update(next_run_at=schedule.compute_next_run(now), updated_at=now)
         return raised
 
     def announce_schedule_recoveries(self):
+        """A late schedule whose run arrived is back on time: one message per outage, naming the next expected run.
+
+        If that next run is itself already missed when the daemon gets to it (the daemon was stopped, or the run
+        was reported with an old start time), the schedule is not back on time: it stays late, with no second
+        alert and no recovery message, and its next expected run moves past now."""
+        now = self.clock()
         announced = 0
         for schedule in WorkflowSchedule.objects.recovered():
             with transaction.atomic():
-                if not WorkflowSchedule.objects.filter(pk=schedule.pk, alert_state=ScheduleAlert.RECOVERED).update(
-                    alert_state=ScheduleAlert.OK
-                ):
+                if schedule.is_missed(now):
+                    WorkflowSchedule.objects.filter(
+                        pk=schedule.pk, alert_state=ScheduleAlert.RECOVERED, next_run_at=schedule.next_run_at
+                    ).update(alert_state=ScheduleAlert.LATE, next_run_at=schedule.compute_next_run(now),
+                             updated_at=now)
+                    continue
+                if not WorkflowSchedule.objects.filter(
+                    pk=schedule.pk, alert_state=ScheduleAlert.RECOVERED, next_run_at=schedule.next_run_at
+                ).update(alert_state=ScheduleAlert.OK, updated_at=now):
                     continue
                 announced += 1
                 enqueue(
                     NotificationType.SCHEDULE_RECOVERED,
                     subject=f"Schedule back on time: {schedule.workflow_name} [{schedule.environment}]",
-                    message=f"A run started at {schedule.last_run_at:%Y-%m-%d %H:%M} UTC; "
-                    f"next expected {schedule.next_run_at:%Y-%m-%d %H:%M} UTC.",
+                    message=recovered_message(schedule, now),
                     dedupe_key=f"schedule:{schedule.schedule_id}:recovered:{schedule.last_run_at.isoformat()}",
-                    payload={"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name,
-                             "environment": schedule.environment},
+                    payload=_schedule_payload(schedule, last_run_at=schedule.last_run_at.isoformat(),
+                                              next_expected_at=schedule.next_run_at.isoformat()
+                                              if schedule.next_run_at else None),
                 )
         return announced
 
@@ -350,6 +376,49 @@ class Monitor:
                     ignore_conflicts=True,
                 )
             log.warning("notification %s attempt %s failed: %s", row.log_id, row.retry_count + 1, error)
+
+
+def _schedule_payload(schedule, **facts):
+    return {"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name,
+            "environment": schedule.environment, "cron_expression": schedule.cron_expression,
+            "timezone": schedule.timezone, "url": schedule_url(schedule), **facts}
+
+
+def _grace(seconds: int) -> str:
+    if seconds % 60 == 0 and seconds >= 60:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def missed_message(schedule, missed_at, following) -> str:
+    """'nightly (production) was expected to start at Mon 2026-03-30 02:30 CEST (00:30 UTC) …'"""
+    return (
+        f"{schedule.workflow_name} ({schedule.environment}) was expected to start at "
+        f"{schedule.on_its_clock(missed_at).words()}, as its schedule “{schedule.cron_expression}” in "
+        f"{schedule.timezone} says, and nothing started within the {_grace(schedule.grace_period_seconds)} grace "
+        f"period. Next expected: {schedule.on_its_clock(following).words()}. "
+        f"You get one message when it runs again. Schedule: {schedule_url(schedule)}"
+    )
+
+
+def recovered_message(schedule, now) -> str:
+    """'A run of nightly (production) started at …; it is back on time. Next expected: … .'"""
+    text = (f"A run of {schedule.workflow_name} ({schedule.environment}) started at "
+            f"{schedule.on_its_clock(schedule.last_run_at).words()}; the schedule is back on time. ")
+    following = schedule.next_run_at
+    if following is None:
+        text += "The schedule is paused, so no next run is expected."
+    elif following > now:
+        text += f"Next expected: {schedule.on_its_clock(following).words()}."
+    else:  # due right now, inside its grace period
+        text += (f"Its next run is due now ({schedule.on_its_clock(following).words()}, "
+                 f"{_grace(schedule.grace_period_seconds)} grace).")
+    return f"{text} Schedule: {schedule_url(schedule)}"
+
+
+def schedule_url(schedule) -> str:
+    return absolute_url(reverse("monitoring:schedule_detail", args=[schedule.schedule_id]))
 
 
 def _tests_line(execution):

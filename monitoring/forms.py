@@ -52,6 +52,13 @@ class ScheduleForm(EnvironmentDefaultMixin, forms.ModelForm):
         self._environment_optional()
 
 
+class CronPreviewForm(forms.Form):
+    """What the live cron reading needs, and nothing else (the form's CSRF token never rides on a GET)."""
+
+    cron_expression = forms.CharField(required=False, strip=False)  # validate_cron says what is wrong with it
+    timezone = forms.CharField(required=False)
+
+
 class CheckURLField(forms.URLField):
     # One validator with one message: only http and https, which the probe speaks.
     default_validators = [validate_check_url]

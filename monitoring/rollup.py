@@ -34,6 +34,7 @@ def add_finished_run(execution):
             row.timed_runs += 1
             bucket = str(bucket_of(execution.duration_ms))
             row.duration_histogram[bucket] = row.duration_histogram.get(bucket, 0) + 1
+            row.max_duration_ms = max(row.max_duration_ms or 0, execution.duration_ms)
         if row.last_started_at is None or execution.started_at > row.last_started_at:
             row.last_started_at = execution.started_at
         row.save()
@@ -64,6 +65,7 @@ def rebuild(since=None):
             row.timed_runs += 1
             bucket = str(bucket_of(ms))
             row.duration_histogram[bucket] = row.duration_histogram.get(bucket, 0) + 1
+            row.max_duration_ms = max(row.max_duration_ms or 0, ms)
         if row.last_started_at is None or started > row.last_started_at:
             row.last_started_at = started
     with transaction.atomic():
@@ -75,12 +77,13 @@ def rebuild(since=None):
 # PostgreSQL-side rebuild for large tables (the benchmark): same buckets as bucket_of().
 REBUILD_SQL = """
 INSERT INTO workflow_daily_stats (project_id, workflow_name, environment, day, successful_runs, failed_runs, cancelled_runs,
-    total_duration_ms, timed_runs, last_started_at, duration_histogram)
+    total_duration_ms, timed_runs, max_duration_ms, last_started_at, duration_histogram)
 WITH b AS (
     SELECT project_id, workflow_name, environment, (started_at AT TIME ZONE 'UTC')::date AS day, status,
            CASE WHEN duration_ms IS NOT NULL
                 THEN greatest(0, floor(ln(greatest(duration_ms, 100) / 100.0) / ln(1.1)))::int END AS bucket,
-           count(*) AS n, sum(duration_ms) AS ms, count(duration_ms) AS timed, max(started_at) AS last
+           count(*) AS n, sum(duration_ms) AS ms, count(duration_ms) AS timed, max(duration_ms) AS longest,
+           max(started_at) AS last
     FROM workflow_executions WHERE status <> 'RUNNING'
     GROUP BY 1, 2, 3, 4, 5, 6
 ), h AS (
@@ -93,10 +96,10 @@ WITH b AS (
            coalesce(sum(n) FILTER (WHERE status = 'SUCCESS'), 0) AS ok,
            coalesce(sum(n) FILTER (WHERE status = 'FAILED'), 0) AS failed,
            coalesce(sum(n) FILTER (WHERE status = 'CANCELLED'), 0) AS cancelled,
-           coalesce(sum(ms), 0) AS ms, sum(timed) AS timed, max(last) AS last
+           coalesce(sum(ms), 0) AS ms, sum(timed) AS timed, max(longest) AS longest, max(last) AS last
     FROM b GROUP BY 1, 2, 3, 4
 )
-SELECT t.project_id, t.workflow_name, t.environment, t.day, t.ok, t.failed, t.cancelled, t.ms, t.timed, t.last,
+SELECT t.project_id, t.workflow_name, t.environment, t.day, t.ok, t.failed, t.cancelled, t.ms, t.timed, t.longest, t.last,
        coalesce(h.histogram, '{}'::jsonb)
 FROM t LEFT JOIN h USING (project_id, workflow_name, environment, day)
 """

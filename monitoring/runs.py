@@ -72,8 +72,9 @@ def _count_scheduled_run(execution):
 
 
 def finish_run(project, run_id, *, status, completed_at, tests_passed=None, tests_failed=None, tests_total=None,
-               error_message=None, error_stack=None):
-    """Record a run's outcome. Repeating the same finish returns the stored run; a different outcome is a conflict."""
+               error_message=None, error_stack=None, timed=True):
+    """Record a run's outcome. Repeating the same finish returns the stored run; a different outcome is a conflict.
+    `timed=False`: the start was not reported (a bare ping), so the run has no duration rather than 0 ms."""
     execution = WorkflowExecution.objects.filter(project=project, run_id=run_id).first()
     if execution is None:
         return None
@@ -88,7 +89,7 @@ def finish_run(project, run_id, *, status, completed_at, tests_passed=None, test
         changed = WorkflowExecution.objects.filter(pk=execution.pk, status=RunStatus.RUNNING).update(
             status=status,
             completed_at=completed_at,
-            duration_ms=int((completed_at - execution.started_at) / timedelta(milliseconds=1)),
+            duration_ms=int((completed_at - execution.started_at) / timedelta(milliseconds=1)) if timed else None,
             tests_passed=tests_passed,
             tests_failed=tests_failed,
             tests_total=tests_total,

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Avg, Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from lib.samples import Spread
 from projects.charts import Bar, stacked_bars
+from projects.durations import format_duration
 from projects.models import Project
 
 from .models import (
@@ -47,11 +49,18 @@ class WorkflowRow:
     runs_7d: int = 0
     ok_7d: int = 0
     avg_ms: float | None = None
-    p95_ms: float | None = None
+    p95_ms: float | None = None  # None below MIN_PERCENTILE_SAMPLES timed runs (see `spread`)
+    max_ms: float | None = None
+    timed_7d: int = 0
     days: list = field(default_factory=list)  # [(date, ok, failed)] oldest first
     schedule: WorkflowSchedule | None = None
     anomalies: list = field(default_factory=list)  # open findings (WorkflowAnomaly)
     anomaly_days: dict = field(default_factory=dict)  # {date: reason} of findings opened in the trend's days
+
+    @property
+    def spread(self) -> Spread:
+        """The week's durations with the runs they rest on: a p95 only over enough runs (lib/samples.py)."""
+        return run_spread(self.timed_7d, self.avg_ms, self.p95_ms, self.max_ms)
 
     @property
     def rate_24h(self):
@@ -92,6 +101,33 @@ class WorkflowRow:
         )
 
 
+def run_spread(timed, avg_ms, p95_ms, max_ms) -> Spread:
+    return Spread.of(count=timed, average=avg_ms, p95=p95_ms, maximum=max_ms, noun=("timed run", "timed runs"),
+                     formatter=format_duration)
+
+
+def _durations(histogram, total_ms, timed, longest):
+    """(average, p95, longest) of a workflow's runs from its daily rollup rows; p95 only over enough runs."""
+    spread = run_spread(timed, total_ms / timed if timed else None, histogram_percentile(histogram, 0.95), longest)
+    return spread.average, spread.p95, spread.maximum
+
+
+def workflow_spread(project_id, workflow_name, environment, now=None, days=TREND_DAYS) -> Spread:
+    """One workflow's durations over the last `days` UTC days, from its rollup rows (the run page)."""
+    now = now or timezone.now()
+    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
+    histogram: dict[int, int] = {}
+    total_ms, timed, longest = 0, 0, None
+    for ms, count, day_histogram, day_longest in WorkflowDailyStats.objects.filter(
+        project_id=project_id, workflow_name=workflow_name, environment=environment, day__gte=first
+    ).values_list("total_duration_ms", "timed_runs", "duration_histogram", "max_duration_ms"):
+        total_ms, timed = total_ms + ms, timed + count
+        longest = max(longest or 0, day_longest) if day_longest is not None else longest
+        for bucket, n in day_histogram.items():
+            histogram[int(bucket)] = histogram.get(int(bucket), 0) + n
+    return run_spread(timed, *_durations(histogram, total_ms, timed, longest))
+
+
 def workflow_overview(now=None, environment=None):
     """Every workflow (per project and environment); `environment` limits it to one."""
     now = now or timezone.now()
@@ -107,27 +143,29 @@ def workflow_overview(now=None, environment=None):
 
     # The last 7 UTC days from the daily rollup (≈ 7 rows per workflow): trend, 7-day rate, average, p95.
     rows, per_day, histograms, timing = {}, {}, {}, {}
-    for pid, name, env, d, ok, failed, ms, timed, histogram, last in stats.values_list(
+    for pid, name, env, d, ok, failed, ms, timed, longest, histogram, last in stats.values_list(
         "project_id", "workflow_name", "environment", "day", "successful_runs", "failed_runs", "total_duration_ms",
-        "timed_runs", "duration_histogram", "last_started_at",
+        "timed_runs", "max_duration_ms", "duration_histogram", "last_started_at",
     ):
         key = (pid, name, env)
         row = rows.get(key) or rows.setdefault(key, WorkflowRow(*key))
         row.ok_7d += ok
         row.runs_7d += ok + failed
         per_day[(*key, d)] = (ok, failed)
-        total = timing.setdefault(key, [0, 0])
+        total = timing.setdefault(key, [0, 0, None])
         total[0] += ms
         total[1] += timed
+        if longest is not None:
+            total[2] = max(total[2] or 0, longest)
         merged = histograms.setdefault(key, {})
         for bucket, count in histogram.items():
             merged[int(bucket)] = merged.get(int(bucket), 0) + count
         if last and (row.last_started_at is None or last > row.last_started_at):
             row.last_started_at = last
     for key, row in rows.items():
-        ms, timed = timing[key]
-        row.avg_ms = ms / timed if timed else None
-        row.p95_ms = histogram_percentile(histograms[key], 0.95)
+        ms, timed, longest = timing[key]
+        row.timed_7d = timed
+        row.avg_ms, row.p95_ms, row.max_ms = _durations(histograms[key], ms, timed, longest)
 
     # The last 24 hours exactly, from the runs themselves (a seventh of the week; index range on started_at).
     for item in runs.since(day).values("project_id", "workflow_name", "environment").annotate(

@@ -3,6 +3,7 @@ A page and its live-refresh fragment are one view: htmx polling asks for the `#l
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
@@ -14,9 +15,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lib.htmx import already_gone
+
 from .access import manager_required
-from .cron import CronError, describe, next_fires, validate_cron, validate_timezone
+from .cron import CronError, describe, fire_time, next_fires, validate_cron, validate_timezone
 from .forms import (
+    CronPreviewForm,
     EnvironmentFilter,
     HealthCheckEditForm,
     HealthCheckForm,
@@ -38,8 +42,9 @@ from .models import (
     WorkflowSchedule,
 )
 from .notify import configured_destinations
+from .ping import cron_line, ping_url, rotate_ping_token, wrapped_cron_line
 from .reports import build_report
-from .stats import change_token, health_board, summary, workflow_overview
+from .stats import change_token, health_board, summary, workflow_overview, workflow_spread
 
 
 def selected_environment(request):
@@ -107,8 +112,10 @@ def schedules(request):
     if request.method == "POST":
         if form.is_valid():
             schedule = form.save()
-            messages.success(request, f"Schedule for {schedule.workflow_name} created; next run {schedule.next_run_at:%Y-%m-%d %H:%M} UTC.")
-            return redirect("monitoring:schedules")
+            messages.success(request, f"Schedule for {schedule.workflow_name} created; next run "
+                             f"{schedule.next_run.words() if schedule.next_run else '— (paused)'}. "
+                             "Its page shows the ping URL for your crontab.")
+            return redirect("monitoring:schedule_detail", schedule_id=schedule.schedule_id)
     rows = WorkflowSchedule.objects.select_related("project").order_by("workflow_name", "project__name", "environment")
     if environment:
         rows = rows.filter(environment=environment)
@@ -116,6 +123,43 @@ def schedules(request):
         "schedules": rows, "form": form, "environment": environment, "form_action": reverse("monitoring:schedules"),
         "preview": cron_preview_for(form),
     }, "schedules", status=422 if form.errors else 200)
+
+
+@require_GET
+@manager_required
+def schedule_detail(request, schedule_id):
+    """One schedule: its reading and next runs on its own clock and in UTC, its ping URL, what the URL received."""
+    schedule = get_object_or_404(WorkflowSchedule.objects.select_related("project"), schedule_id=schedule_id)
+    now = timezone.now()
+    runs = WorkflowExecution.objects.filter(
+        project_id=schedule.project_id, workflow_name=schedule.workflow_name, environment=schedule.environment
+    ).order_by("-started_at", "-id")
+    return _page(request, "monitoring/schedule_detail.html", {
+        "schedule": schedule,
+        "now": now,
+        "preview": cron_preview(schedule.cron_expression, schedule.timezone, now),
+        "ping_url": ping_url(schedule, request),
+        "ping_start_url": ping_url(schedule, request, "start"),
+        "ping_fail_url": ping_url(schedule, request, "fail"),
+        "cron_line": f"{schedule.cron_expression}  /path/to/job.sh && {cron_line(schedule, request)}",
+        "wrapped_cron_line": wrapped_cron_line(schedule, request=request),
+        "ping_rate_limit": settings.PING_RATE_LIMIT,
+        "ping_body_limit": settings.PING_BODY_LIMIT_BYTES,
+        "pings": schedule.pings.select_related("execution")[:20],
+        "runs": runs[:10],
+        "hide_env_switch": True,
+    }, "schedules", partial=None)
+
+
+@require_POST
+@manager_required
+def schedule_ping_url(request, schedule_id):
+    """A new secret for the ping URL: the old URL answers 404 from now on (after a leak)."""
+    schedule = get_object_or_404(WorkflowSchedule, schedule_id=schedule_id)
+    rotate_ping_token(schedule)
+    messages.success(request, f"{schedule.workflow_name} has a new ping URL; the old one no longer records runs. "
+                     "Update the crontab line.")
+    return _after_change(request, "monitoring:schedule_detail", schedule.schedule_id)
 
 
 @require_http_methods(["GET", "POST"])
@@ -133,7 +177,7 @@ def schedule_edit(request, schedule_id):
             edited.next_run_at = None  # recomputed from now by save()
         edited.save()
         messages.success(request, f"Schedule for {edited.workflow_name} saved; next run "
-                         + (f"{edited.next_run_at:%Y-%m-%d %H:%M} UTC." if edited.next_run_at else "— (paused)."))
+                         + (f"{edited.next_run.words()}." if edited.next_run else "— (paused)."))
         return redirect("monitoring:schedules")
     return _page(request, "monitoring/schedule_edit.html", {
         "schedule": schedule, "form": form, "form_action": reverse("monitoring:schedule_edit", args=[schedule_id]),
@@ -146,15 +190,16 @@ def _wants_cron_preview(request):
 
 
 def cron_preview(expression, tz_name, now=None):
-    """The plain-English reading and the next five runs (local and UTC), or the error saying what is wrong."""
+    """The plain-English reading and the next five runs (each on the schedule's clock and in UTC), or the error
+    saying what is wrong."""
     try:
         expression = validate_cron(expression)
-        zone = validate_timezone(tz_name)
+        validate_timezone(tz_name)
     except CronError as exc:
         return {"error": str(exc)}
     times = next_fires(expression, tz_name, now or timezone.now(), 5)
     return {"description": describe(expression), "timezone": tz_name,
-            "times": [(t.astimezone(zone), t) for t in times]}
+            "times": [fire_time(t, tz_name) for t in times]}
 
 
 def cron_preview_for(form):
@@ -166,7 +211,10 @@ def cron_preview_for(form):
 
 
 def _cron_preview(request):
-    preview = cron_preview(request.GET.get("cron_expression", ""), request.GET.get("timezone", "UTC"))
+    form = CronPreviewForm(request.GET)
+    form.is_valid()
+    data = form.cleaned_data
+    preview = cron_preview(data.get("cron_expression", ""), data.get("timezone") or "UTC")
     return render(request, "monitoring/schedule_form.html#cron_preview", {"preview": preview},
                   status=422 if "error" in preview else 200)
 
@@ -174,7 +222,9 @@ def _cron_preview(request):
 @require_POST
 @manager_required
 def schedule_toggle(request, schedule_id):
-    schedule = get_object_or_404(WorkflowSchedule, schedule_id=schedule_id)
+    schedule = WorkflowSchedule.objects.filter(schedule_id=schedule_id).first()
+    if schedule is None:
+        return _schedule_gone(request)
     if schedule.status == ScheduleStatus.ACTIVE:
         schedule.status, schedule.next_run_at = ScheduleStatus.PAUSED, None
     else:
@@ -187,7 +237,9 @@ def schedule_toggle(request, schedule_id):
 @require_POST
 @manager_required
 def schedule_delete(request, schedule_id):
-    schedule = get_object_or_404(WorkflowSchedule, schedule_id=schedule_id)
+    schedule = WorkflowSchedule.objects.filter(schedule_id=schedule_id).first()
+    if schedule is None:
+        return _schedule_gone(request)
     schedule.delete()
     messages.success(request, f"Schedule for {schedule.workflow_name} deleted; its runs are kept.")
     return _after_change(request, "monitoring:schedules")
@@ -251,7 +303,9 @@ def health_edit(request, pk):
 @require_POST
 @manager_required
 def health_toggle(request, pk):
-    check = get_object_or_404(HealthCheck, pk=pk)
+    check = HealthCheck.objects.filter(pk=pk).first()
+    if check is None:
+        return _check_gone(request)
     if check.paused:
         HealthCheck.objects.filter(pk=check.pk).update(paused=False, due_at=timezone.now())
         messages.success(request, f"{check.check_name} resumed.")
@@ -264,19 +318,31 @@ def health_toggle(request, pk):
 @require_POST
 @manager_required
 def health_delete(request, pk):
-    check = get_object_or_404(HealthCheck, pk=pk)
+    check = HealthCheck.objects.filter(pk=pk).first()
+    if check is None:
+        return _check_gone(request)
     check.delete()
     messages.success(request, f"Health check {check.check_name} removed; its past results are kept.")
     return _after_change(request, "monitoring:health")
 
 
-def _after_change(request, url_name):
+def _schedule_gone(request):
+    """A stale tab acting on a schedule someone already deleted: its row leaves the screen, with a notice."""
+    return already_gone(request, "That schedule had already been deleted.", reverse("monitoring:schedules"))
+
+
+def _check_gone(request):
+    return already_gone(request, "That health check had already been removed.", reverse("monitoring:health"),
+                        row="article")
+
+
+def _after_change(request, url_name, *args):
     """Back to the list; an htmx post (sent after its confirmation) is told to load it (HX-Redirect)."""
     if request.htmx:
         response = HttpResponse(status=204)
-        response["HX-Redirect"] = reverse(url_name)
+        response["HX-Redirect"] = reverse(url_name, args=args)
         return response
-    return redirect(url_name)
+    return redirect(url_name, *args)
 
 
 @require_http_methods(["GET", "POST"])
@@ -341,6 +407,7 @@ def run_detail(request, pk):
             "next": request.get_full_path(),
         }),
         "run": run,
+        "typical": workflow_spread(run.project_id, run.workflow_name, run.environment),
         "metrics": run.metrics.order_by("metric_name", "-recorded_at"),
         "notifications": run.notification_logs.order_by("created_at", "id"),
         "recent": WorkflowExecution.objects.filter(**workflow)

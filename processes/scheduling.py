@@ -53,6 +53,12 @@ def registered_jobs() -> list[Job]:
     ]
 
 
+def next_pruning(sender=None, **kwargs) -> dict:
+    """When the scheduler next runs retention pruning (answers projects.signals.retention_preview)."""
+    row = PeriodicJob.objects.filter(name="prune-activity").values_list("next_run_at", flat=True).first()
+    return {"next_pruning_at": row} if row else {}
+
+
 def sync_jobs(now=None) -> None:
     """Give every registered job a row (first run: now); rows of jobs no longer registered stay, unused."""
     now = now or timezone.now()

@@ -4,14 +4,13 @@
 rate limit gets 429 with Retry-After.
 """
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from ninja.security import HttpBearer
 from ninja.throttling import BaseThrottle
+
+from lib.ratelimit import hit, parse_rate, seconds_to_next_window
 
 from .models import ApiKey
 
@@ -34,22 +33,13 @@ def require_write(request):
         raise PermissionDenied("This API key is read-only; writing needs a read-write key.")
 
 
-_PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """'600/min' → (600, 60)."""
-    count, _, unit = rate.partition("/")
-    return int(count), _PERIODS[unit.strip() or "min"]
-
-
 class ApiKeyRateThrottle(BaseThrottle):
     """A fixed-window request counter per API key (settings.API_RATE_LIMIT, e.g. "600/min").
 
     Unlike ninja's SimpleRateThrottle, which stores every request's timestamp in one cached list (read, modify,
-    write: lossy under concurrency and O(limit) per request), this uses the cache's atomic add/incr, so with a
-    shared cache (REDIS_URL) every worker counts against the same budget. The instance is shared between
-    threads, so it keeps no per-request state.
+    write: lossy under concurrency and O(limit) per request), this counts with lib.ratelimit (the cache's atomic
+    add/incr, shared by every worker with REDIS_URL). The instance is shared between threads, so it keeps no
+    per-request state.
     """
 
     def allow_request(self, request) -> bool:
@@ -57,17 +47,8 @@ class ApiKeyRateThrottle(BaseThrottle):
         if key is None:  # unauthenticated requests never get here (401 first)
             return True
         limit, period = parse_rate(settings.API_RATE_LIMIT)
-        window = int(time.time() // period)
-        cache_key = f"api-rate:{key.pk}:{period}:{window}"
-        if cache.add(cache_key, 1, timeout=period + 5):
-            return limit >= 1
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr: this request opens the next window
-            cache.add(cache_key, 1, timeout=period + 5)
-            count = 1
-        return count <= limit
+        return hit("api-rate", key.pk, limit=limit, period=period)
 
     def wait(self) -> float:
         _, period = parse_rate(settings.API_RATE_LIMIT)
-        return max(1.0, period - (time.time() % period))
+        return seconds_to_next_window(period)

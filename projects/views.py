@@ -1,12 +1,16 @@
 from django.contrib import messages
 from django.db import transaction
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
+
+from lib.htmx import already_gone
 
 from .access import get_project_for_member
 from .forms import AddMemberForm, ProjectForm, RetentionForm, RoleForm
 from .models import LastOwnerError, Membership, Project, Role, change_role, remove_member
-from .settings_page import members_card, retention_card, settings_context
+from .settings_page import members_card, retention_card, retention_impact, settings_context
 from .signals import member_added, member_removed, member_role_changed, project_created
 
 
@@ -63,10 +67,21 @@ def member_add(request, slug):
     return _members_response(request, project, membership, notice=f"{form.user.username} added as {added.get_role_display().lower()}.")
 
 
+def _member_gone(request, project, member_id):
+    """A stale tab acting on a member someone already removed: the row leaves the screen, with a notice.
+    (An id that belongs to another project's member stays a 404.)"""
+    if Membership.objects.filter(pk=member_id).exists():
+        raise Http404("No such member in this project.")
+    return already_gone(request, "That member had already been removed from the project.",
+                        reverse("projects:settings", args=[project.slug]))
+
+
 @require_POST
 def member_role(request, slug, member_id):
     project, membership = get_project_for_member(request, slug, owner=True)
-    target = get_object_or_404(Membership, pk=member_id, project=project)
+    target = Membership.objects.filter(pk=member_id, project=project).first()
+    if target is None:
+        return _member_gone(request, project, member_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
         return _members_response(request, project, membership, status=422, error="Choose owner, editor or viewer.")
@@ -83,7 +98,9 @@ def member_role(request, slug, member_id):
 @require_POST
 def member_remove(request, slug, member_id):
     project, membership = get_project_for_member(request, slug, owner=True)
-    target = get_object_or_404(Membership, pk=member_id, project=project)
+    target = Membership.objects.filter(pk=member_id, project=project).first()
+    if target is None:
+        return _member_gone(request, project, member_id)
     try:
         remove_member(target)
     except LastOwnerError as exc:
@@ -97,6 +114,8 @@ def member_remove(request, slug, member_id):
 
 @require_POST
 def retention_update(request, slug):
+    """Save how long activity is kept. A valid value that would remove something is first confirmed: the card
+    says how many events and actions go and when, and a second post (confirm=1) saves it."""
     project, membership = get_project_for_member(request, slug, owner=True)
     form = RetentionForm(request.POST, instance=project)
     if not form.is_valid():
@@ -105,8 +124,17 @@ def retention_update(request, slug):
             return render(request, "projects/settings.html#retention", retention_card(project, membership, form), status=422)
         return render(request, "projects/settings.html", settings_context(project, membership, retention_form=form),
                       status=422)
+    days = form.cleaned_data["retention_days"]
+    if request.POST.get("confirm") != "1":
+        impact = retention_impact(project, days)
+        if impact.total:
+            project.refresh_from_db(fields=["retention_days"])  # nothing is saved until it is confirmed
+            if request.htmx:
+                return render(request, "projects/settings.html#retention",
+                              retention_card(project, membership, form, retention_impact=impact))
+            return render(request, "projects/settings.html",
+                          settings_context(project, membership, retention_form=form, retention_impact=impact))
     project.save(update_fields=["retention_days"])
-    days = project.retention_days
     notice = f"Activity older than {days:,} day{'s' if days != 1 else ''} will be removed."
     if request.htmx:
         return render(request, "projects/settings.html#retention", retention_card(project, membership, retention_notice=notice))

@@ -269,7 +269,7 @@ def test_insights_page_shows_counts_chart_durations_and_summaries(client_for, pr
     make_event(project, event_type=EventType.APR_FAILED, status=EventStatus.FAILED, duration=500)
     ProjectAction.objects.create(project=project, action_type="endpoints_added", action_details="Added 5 endpoints: …")
     body = client_for(viewer).get(reverse("events:insights", args=[project.slug])).content.decode()
-    assert "1 endpoint addition today." in body
+    assert "1 endpoint addition today, none by this time yesterday." in body
     assert "<svg" in body and "bar-failed" in body
     assert "APR completed" in body and "50.0%" in body
 

@@ -28,7 +28,7 @@ def test_start_then_finish_computes_duration_and_stores_the_outcome(api, project
     started = api("post", START, {"run_id": "r1", "workflow_name": "nightly", "started_at": "2026-01-10T02:00:00Z",
                                   "triggered_by": "schedule"})
     assert started.status_code == 201
-    assert started.json()["status"] == "RUNNING"
+    assert started.json()["status"] == "IN_PROGRESS"  # the API's one vocabulary (lib/vocabulary.py)
     finished = api("post", finish_url("r1"), {
         "status": "FAILED", "completed_at": "2026-01-10T02:01:30.500Z", "tests_passed": 10, "tests_failed": 2,
         "tests_total": 12, "error_message": "2 tests failed", "error_stack": "Traceback…",

@@ -21,7 +21,7 @@ def test_schedule_is_created_listed_read_and_described(api):
                                    "timezone": "Europe/Berlin", "environment": "staging"})
     assert created.status_code == 201, created.content
     body = created.json()
-    assert (body["description"], body["environment"], body["paused"]) == ("At 06:00 on Monday through Friday", "staging", False)
+    assert (body["description"], body["environment"], body["paused"]) == ("At 06:00, Monday through Friday", "staging", False)
     assert body["next_run_at"] is not None
     assert [s["schedule_id"] for s in api.get(SCHEDULES).json()] == [body["schedule_id"]]
     assert api.get(SCHEDULES, environment="production").json() == []

@@ -1,5 +1,6 @@
-"""Schedules like healthchecks.io: a plain-English reading of the cron expression, the next five runs (DST
-included), editing a schedule, and the preview answered by the same view while typing."""
+"""Schedules like healthchecks.io: a plain-English reading of the cron expression (cron-descriptor's), the next five
+runs on the schedule's clock and in UTC (DST included), editing a schedule, and the preview answered by the same
+view while typing."""
 
 from datetime import UTC, datetime
 from html import unescape
@@ -18,17 +19,21 @@ def utc(*parts):
 
 
 @pytest.mark.parametrize(("expression", "reading"), [
-    ("0 6 * * 1-5", "At 06:00 on Monday through Friday"),
+    ("0 6 * * 1-5", "At 06:00, Monday through Friday"),
     ("*/15 * * * *", "Every 15 minutes"),
     ("0 * * * *", "Every hour"),
-    ("30 3 * * *", "At 03:30 every day"),
-    ("15 */4 * * *", "Every 4 hours at :15 (from 00:15)"),
-    ("0 2 1 * *", "At 02:00 on day 1 of the month"),
-    ("0 9 1,15 * mon", "At 09:00 on days 1 and 15 of the month or on Monday"),
-    ("0 0,12 * * *", "At 00:00 and 12:00 every day"),
-    ("*/5 9-17 * * 1-5", "Every 5 minutes from 09:00 through 17:59 on Monday through Friday"),
-    ("0 0 * 1-3 *", "At 00:00 every day in January through March"),
-    ("0 12 * * 0", "At 12:00 on Sunday"),
+    ("30 3 * * *", "At 03:30, every day"),
+    ("15 */4 * * *", "At 15 minutes past the hour, every 4 hours"),
+    ("0 9-17 * * *", "On the hour, between 09:00 and 17:59, every day"),
+    ("0 2 1 * *", "At 02:00, on day 1 of the month"),
+    ("0 9 1,15 * mon", "At 09:00, on day 1 and 15 of the month, or on Monday"),
+    ("0 0,12 * * *", "At 00:00 and 12:00, every day"),
+    ("*/5 9-17 * * 1-5", "Every 5 minutes, between 09:00 and 17:59, Monday through Friday"),
+    ("0 0 * 1-3 *", "At 00:00, January through March"),
+    ("0 12 * * 0", "At 12:00, only on Sunday"),
+    # What the hand-written reader could not put into words: last day, nth weekday.
+    ("0 0 L * *", "At 00:00, on the last day of the month"),
+    ("0 8 * * 1#2", "At 08:00, on the second Monday of the month"),
 ])
 def test_cron_expression_reads_in_plain_english(expression, reading):
     assert describe(expression) == reading
@@ -57,9 +62,10 @@ def test_hourly_preview_over_fall_back_is_strictly_increasing():
 
 def test_preview_gives_local_and_utc_times_or_the_error():
     preview = cron_preview("0 9 * * *", "Europe/Berlin", now=utc(2026, 3, 28, 9, 0))
-    assert preview["description"] == "At 09:00 every day"
-    local, at_utc = preview["times"][0]
-    assert (local.hour, at_utc) == (9, utc(2026, 3, 29, 7, 0))  # CEST after the change
+    assert preview["description"] == "At 09:00, every day"
+    first = preview["times"][0]
+    assert (first.local.hour, first.utc) == (9, utc(2026, 3, 29, 7, 0))  # CEST after the change
+    assert first.words() == "Sun 2026-03-29 09:00 CEST (07:00 UTC)"
     assert "minute field '61'" in cron_preview("61 * * * *", "UTC")["error"]
     assert "Unknown time zone" in cron_preview("0 * * * *", "Mars/Olympus")["error"]
 
@@ -79,14 +85,14 @@ def test_typing_a_cron_expression_gets_its_reading_from_the_same_view(client_for
         response = _preview(client, url, cron_expression="0 6 * * 1-5", timezone="Europe/Berlin")
         html = response.content.decode()
         assert response.status_code == 200 and 'id="cron-preview"' in html and "<html" not in html
-        assert "At 06:00 on Monday through Friday" in html and html.count("<li>") == 5
+        assert "At 06:00, Monday through Friday" in html and html.count("<li>") == 5
         bad = _preview(client, url, cron_expression="0 6 * *", timezone="UTC")
         assert bad.status_code == 422 and "has 4" in bad.content.decode()
 
 
 def test_edit_page_shows_the_reading_of_the_stored_expression(client_for, manager, schedule):
     html = client_for(manager).get(reverse("monitoring:schedule_edit", args=[schedule.schedule_id])).content.decode()
-    assert "At 02:00 every day" in html and 'value="0 2 * * *"' in html
+    assert "At 02:00, every day" in html and 'value="0 2 * * *"' in html
 
 
 def test_editing_the_expression_recomputes_the_next_run(client_for, manager, schedule, project):

@@ -24,6 +24,7 @@ from events.insights import project_insights
 from events.models import ActivityEvent
 from events.models.activity import CATEGORY_OF_TYPE
 from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
+from lib.vocabulary import canonical_status
 from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
 from projects.idempotency import json_response, run_idempotent
@@ -79,7 +80,7 @@ def action_dict(action):
         "action_id": action.action_id,
         "action_type": action.action_type,
         "action_details": action.action_details,
-        "status": action.status,
+        "status": canonical_status(action.status),  # the API's words (lib/vocabulary.py): success → COMPLETED
         "environment": action.environment,
         "request_id": action.request_id,
         "created_at": action.created_at,

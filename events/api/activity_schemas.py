@@ -9,10 +9,20 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from events.filters import EARLIEST_DAY, LATEST_DAY
 from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
+from lib.vocabulary import ACTION_WORDS, ALIAS_NOTE, aliases_schema, canonical_status
 
 MAX_BATCH = 1000
 MAX_FEED_LIMIT = 200
@@ -83,6 +93,17 @@ Title = Annotated[str, Field(min_length=1, max_length=255, pattern=NOT_BLANK)]
 Metadata = Annotated[dict[str, Any], AfterValidator(clean_json_object)]
 
 
+def _action_word(value):
+    """The audit trail keeps seed 001's words (success, failed, in_progress); the API's words map onto them."""
+    return ACTION_WORDS.get(canonical_status(value), value) if isinstance(value, str) else value
+
+
+# Status words in requests: the API's one vocabulary and its aliases (lib/vocabulary.py), in any letter case.
+EventStatusIn = Annotated[EventStatus, BeforeValidator(canonical_status)]
+FinalEventStatusIn = Annotated[Literal["COMPLETED", "FAILED"], BeforeValidator(canonical_status)]
+ActionStatusIn = Annotated[ActionStatus, BeforeValidator(_action_word)]
+
+
 class StrictSchema(BaseModel):
     # Plain pydantic (not ninja.Schema, whose ORM-friendly wrapper costs a Python call per object).
     # Unknown fields are refused: a typo ("staus") must not be silently dropped.
@@ -101,7 +122,10 @@ class EventIn(StrictSchema):
     entity_id: Annotated[Text, Field(max_length=128)] | None = None
     description: Annotated[Text, Field(max_length=20_000)] | None = None
     metadata: Metadata | None = None
-    status: EventStatus = EventStatus.IN_PROGRESS
+    status: EventStatusIn = Field(
+        default=EventStatus.IN_PROGRESS, description=f"IN_PROGRESS, COMPLETED or FAILED. {ALIAS_NOTE}",
+        json_schema_extra=aliases_schema(EventStatus.values),
+    )
     duration: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] | None = Field(default=None, description="Milliseconds.")
     external_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = Field(
         default=None,
@@ -133,7 +157,7 @@ class EventOut(Schema):
     title: str
     description: str | None
     metadata: dict[str, Any] | list[Any] | None
-    status: str
+    status: str = Field(description="The API's words: IN_PROGRESS, COMPLETED or FAILED.")
     duration: int | None
     user: str | None = Field(description="Username of the person, if a person caused it.")
     created_at: datetime
@@ -154,8 +178,9 @@ class EventBatchOut(Schema):
 
 
 class EventPatch(StrictSchema):
-    status: Literal["COMPLETED", "FAILED"] | None = Field(
-        default=None, description="Only an IN_PROGRESS event changes status, to COMPLETED or FAILED."
+    status: FinalEventStatusIn | None = Field(
+        default=None, description=f"Only an IN_PROGRESS event changes status, to COMPLETED or FAILED. {ALIAS_NOTE}",
+        json_schema_extra=aliases_schema(("COMPLETED", "FAILED")),
     )
     duration: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] | None = Field(
         default=None, description="Milliseconds; when finishing without one, the time since creation is used."
@@ -181,7 +206,13 @@ class ActionIn(StrictSchema):
         "github_push, endpoints_modified, tables_added, or your own snake_case type.",
     )
     action_details: Annotated[Text, Field(max_length=10_000)] = ""
-    status: ActionStatus = ActionStatus.SUCCESS
+    status: ActionStatusIn = Field(
+        default=ActionStatus.SUCCESS,
+        description="How the action went. The API's words COMPLETED, FAILED and IN_PROGRESS (any letter case, "
+        "aliases as for events: SUCCESS, RUNNING) are accepted beside the audit trail's own success, failed and "
+        "in_progress; responses say COMPLETED, FAILED or IN_PROGRESS.",
+        json_schema_extra=aliases_schema(("COMPLETED", "FAILED", "IN_PROGRESS")),
+    )
     environment: Annotated[Name, Field(min_length=1, max_length=32)] = "development"
     request_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
 
@@ -204,7 +235,7 @@ class ActionOut(Schema):
     action_id: str
     action_type: str
     action_details: str
-    status: str
+    status: str = Field(description="The API's words: COMPLETED, FAILED or IN_PROGRESS.")
     environment: str
     request_id: str | None
     created_at: datetime
@@ -271,9 +302,19 @@ class DayCountOut(Schema):
 class DurationOut(Schema):
     event_type: str
     label: str
-    count: int
+    count: int = Field(description="Timed events of this type: the sample every figure here rests on.")
     avg_ms: float | None
-    p95_ms: float | None
+    p95_ms: float | None = Field(description="null below percentile_min_samples timed events: see max_ms.")
+    max_ms: float | None = Field(description="The longest timed event of this type.")
+
+
+class PreviousPeriodOut(Schema):
+    since: datetime
+    until: datetime = Field(description="Exclusive: where the window shown begins.")
+    total: int
+    by_status: dict[str, int]
+    by_type: dict[str, int]
+    failure_rate: float | None
 
 
 class InsightsOut(Schema):
@@ -286,3 +327,5 @@ class InsightsOut(Schema):
     durations: list[DurationOut]
     failure_rate: float | None = Field(description="failed / (completed + failed); null when nothing finished.")
     summaries: list[str]
+    previous: PreviousPeriodOut = Field(description="The same counts over the window of the same length just before.")
+    percentile_min_samples: int = Field(description="A p95 is given only over at least this many timed events.")

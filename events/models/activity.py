@@ -321,6 +321,9 @@ class ProjectActionQuerySet(models.QuerySet):
     def since(self, moment):
         return self.filter(created_at__gte=moment)
 
+    def before(self, moment):
+        return self.filter(created_at__lt=moment)
+
     def today(self):
         return self.since(start_of_day())
 

@@ -23,12 +23,13 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django_htmx.http import reswap, retarget
 
+from lib.samples import MIN_PERCENTILE_SAMPLES
 from projects.access import get_project_for_member
 from projects.charts import Bar, share_bar, stacked_bars
 from projects.durations import format_duration
 
 from ..filters import ActivityEventFilter, ProjectActionFilter, filter_errors
-from ..insights import DEFAULT_WINDOW, WINDOWS, project_insights
+from ..insights import DEFAULT_WINDOW, WINDOWS, page_rows, project_insights
 from ..models.activity import CATEGORY_OF_TYPE, ActivityEvent, EventStatus, ProjectAction
 from ..models.feeds import FeedToken
 from ..pagination import (
@@ -465,17 +466,17 @@ def insights(request, slug):
         return render(request, "events/insights.html", {**context, "errors": form.errors}, status=400)
     data = project_insights(project, days=form.cleaned_data["days"])
     peak_type = max((n for _, _, n in data.by_type), default=0) or 1
+    rows = page_rows(data)
+    for row in rows["type_rows"]:
+        row["share"] = share_bar(row["count"] / peak_type * 100)
     context.update(
         data=data,
         chart=day_chart(data.by_day, data.days),
-        type_rows=[
-            {"type": t, "label": label, "count": n, "share": share_bar(n / peak_type * 100)} for t, label, n in data.by_type
-        ],
-        duration_rows=[
-            {"label": s.label, "count": s.count, "avg": format_duration(s.avg_ms), "p95": format_duration(s.p95_ms)} for s in data.durations
-        ],
-        statuses=[(EventStatus(s).label, s, n) for s, n in data.by_status.items()],
         failure_pct=f"{data.failure_rate:.1%}" if data.failure_rate is not None else "—",
+        previous_failure_pct=(f"{data.previous.failure_rate:.1%}"
+                              if data.previous and data.previous.failure_rate is not None else None),
+        min_samples=MIN_PERCENTILE_SAMPLES,
+        **rows,
     )
     if request.htmx:
         return render(request, "events/insights.html#body", context)

@@ -1,6 +1,7 @@
 """Monitoring: the six tables, with snake_case table and column names as the external tools expect.
 
-Runs: MonitoringReport, WorkflowExecution, WorkflowMetrics (runs.py). Schedules: WorkflowSchedule (schedules.py).
+Runs: MonitoringReport, WorkflowExecution, WorkflowMetrics (runs.py). Schedules: WorkflowSchedule (schedules.py) and
+the pings its URL received, SchedulePing (pings.py).
 Health checks: HealthCheck (configuration) and SystemHealthCheck (results) (health.py). Delivery: NotificationLog (notifications.py).
 """
 
@@ -8,6 +9,7 @@ from .anomalies import AnomalyKind, AnomalyStatus, Sensitivity, WorkflowAnomaly,
 from .environments import DEFAULT_ENVIRONMENT, STANDARD_ENVIRONMENTS
 from .health import CheckAlert, CheckMethod, CheckStatus, HealthCheck, SystemHealthCheck
 from .notifications import Channel, DeliveryStatus, NotificationLog, NotificationType
+from .pings import PingKind, SchedulePing
 from .rollup import WorkflowDailyStats
 from .runs import (
     MonitoringReport,
@@ -37,11 +39,13 @@ __all__ = [
     "MonitoringReport",
     "NotificationLog",
     "NotificationType",
+    "PingKind",
     "ReportRun",
     "ReportType",
     "RunAlert",
     "RunStatus",
     "ScheduleAlert",
+    "SchedulePing",
     "ScheduleStatus",
     "SystemHealthCheck",
     "WorkflowDailyStats",

@@ -51,6 +51,8 @@ class WorkflowDailyStats(models.Model):
     cancelled_runs = models.PositiveIntegerField(default=0)
     total_duration_ms = models.BigIntegerField(default=0)
     timed_runs = models.PositiveIntegerField(default=0)
+    # The longest timed run of the day: what a page shows instead of a p95 when there are few runs (lib/samples.py).
+    max_duration_ms = models.BigIntegerField(null=True, blank=True)
     # {"bucket index": count}; see bucket_of()
     duration_histogram = models.JSONField(default=dict)
     last_started_at = models.DateTimeField(null=True)

@@ -1,6 +1,7 @@
 """Workflow schedules: the cron expression a workflow is expected to follow, and whether it did."""
 
 import secrets
+import uuid
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -8,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.cron import CronError, next_fire, validate_cron, validate_timezone
+from monitoring.cron import CronError, FireTime, fire_time, next_fire, validate_cron, validate_timezone
 
 from .environments import environment_field
 
@@ -35,6 +36,10 @@ class WorkflowScheduleQuerySet(models.QuerySet):
     def overdue(self, now):
         """Active, not yet alerted schedules whose expected run time has passed (grace is checked by `is_missed`)."""
         return self.active().filter(alert_state=ScheduleAlert.OK, next_run_at__lt=now)
+
+    def still_late(self, now):
+        """Late (already alerted) schedules whose next expected run time has passed as well."""
+        return self.active().filter(alert_state=ScheduleAlert.LATE, next_run_at__lt=now)
 
     def recovered(self):
         return self.filter(alert_state=ScheduleAlert.RECOVERED)
@@ -64,6 +69,8 @@ class WorkflowSchedule(models.Model):
     run_count = models.PositiveIntegerField(default=0)
     failure_count = models.PositiveIntegerField(default=0)
     success_count = models.PositiveIntegerField(default=0)
+    # The secret in the schedule's ping URL (/ping/<token>): whoever knows it can report runs, nothing else.
+    ping_token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -113,3 +120,15 @@ class WorkflowSchedule(models.Model):
     @property
     def is_late(self):
         return self.alert_state == ScheduleAlert.LATE
+
+    def on_its_clock(self, moment) -> FireTime | None:
+        """A moment as this schedule reads it: in its own time zone and in UTC."""
+        return fire_time(moment, self.timezone) if moment is not None else None
+
+    @property
+    def next_run(self) -> FireTime | None:
+        return self.on_its_clock(self.next_run_at)
+
+    @property
+    def last_run(self) -> FireTime | None:
+        return self.on_its_clock(self.last_run_at)

@@ -19,6 +19,44 @@
   document.addEventListener("htmx:sendError", function () {
     announce("The server could not be reached. Check your connection and try again.");
   });
+  // A sentence from the server (HX-Trigger: {"ah:notice": "…"}), e.g. when a stale tab's Remove finds the row
+  // already gone (lib/htmx.py): the row leaves the screen and this says why.
+  document.addEventListener("ah:notice", function (event) {
+    var detail = event.detail || {};
+    announce(typeof detail === "string" ? detail : detail.value || "");
+  });
+
+  // One rule for every GET (filter forms, previews, polls): an empty field means "not filtered", so it is left
+  // out of the URL (no ?q=&category=&user=…), and a form's CSRF token never rides on a GET into URLs and logs.
+  function keepParameter(name, value) {
+    return name !== "csrfmiddlewaretoken" && !(typeof value === "string" && value === "");
+  }
+  document.addEventListener("htmx:configRequest", function (event) {
+    var detail = event.detail;
+    var data = detail.formData;  // htmx 2: the parameters about to be sent (detail.parameters is a view of it)
+    if ((detail.verb || "").toLowerCase() !== "get" || !data) return;
+    var dropped = new Set();
+    data.forEach(function (value, name) { if (!keepParameter(name, value)) dropped.add(name); });
+    if (!dropped.size) return;
+    var kept = [];
+    data.forEach(function (value, name) { if (dropped.has(name) && keepParameter(name, value)) kept.push([name, value]); });
+    dropped.forEach(function (name) { data.delete(name); });
+    kept.forEach(function (pair) { data.append(pair[0], pair[1]); });
+  });
+  // The same for a GET form submitted without htmx (or before htmx loaded): empty and token fields are
+  // disabled for the moment of the submit, so the browser leaves them out, then enabled again.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+    if ((form.getAttribute("method") || "get").toLowerCase() !== "get") return;
+    var off = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.disabled || el.type === "submit" || el.type === "button") return;
+      if ((el.type === "checkbox" || el.type === "radio") && !el.checked) return;
+      if (!keepParameter(el.name, el.value)) { el.disabled = true; off.push(el); }
+    });
+    if (off.length) setTimeout(function () { off.forEach(function (el) { el.disabled = false; }); }, 0);
+  });
 
   // Back/forward: htmx restores a page from its history snapshot, whose form controls show the values of an
   // earlier render. Every form that writes its fields into the URL is set back to what the URL says.
@@ -74,9 +112,30 @@
     });
   }
   wide.addEventListener("change", function () { unfoldPanels(document); });
+  // A tab strip wider than the screen scrolls sideways: its hidden side fades out (CSS: .tabs.more-before /
+  // .more-after) so a phone shows there is more, and the current tab is scrolled into view.
+  function markOverflow(strip) {
+    var hidden = strip.scrollWidth - strip.clientWidth;
+    strip.classList.toggle("more-before", hidden > 1 && strip.scrollLeft > 1);
+    strip.classList.toggle("more-after", hidden > 1 && strip.scrollLeft < hidden - 1);
+  }
+  function watchTabs(root) {
+    root.querySelectorAll(".tabs").forEach(function (strip) {
+      if (strip.dataset.watched) return markOverflow(strip);
+      strip.dataset.watched = "1";
+      var current = strip.querySelector('[aria-current="page"]');
+      if (current && strip.scrollWidth > strip.clientWidth) {
+        strip.scrollLeft = Math.max(0, current.offsetLeft - strip.offsetLeft - (strip.clientWidth - current.offsetWidth) / 2);
+      }
+      strip.addEventListener("scroll", function () { markOverflow(strip); }, {passive: true});
+      markOverflow(strip);
+    });
+  }
+  window.addEventListener("resize", function () { watchTabs(document); });
   function enhance(root) {
     labelCells(root.nodeType === 1 && root.tagName === "TABLE" ? root.parentNode || root : root);
     unfoldPanels(root);
+    if (root.querySelectorAll) watchTabs(root);
   }
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   document.addEventListener("htmx:load", function (event) {

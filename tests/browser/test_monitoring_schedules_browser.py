@@ -18,17 +18,17 @@ def test_manager_edits_a_schedule_with_a_live_cron_reading_and_confirms_deletes(
     page.goto(f"{live_server.url}/monitoring/schedules/")
     page.locator("tr[data-schedule='nightly']").get_by_role("link", name="Edit").click()
     preview = page.locator("#cron-preview")
-    expect(preview).to_contain_text("At 02:00 every day")
+    expect(preview).to_contain_text("At 02:00, every day")
 
     page.get_by_label("Cron expression").fill("*/15 9-17 * * 1-5")
-    expect(preview).to_contain_text("Every 15 minutes from 09:00 through 17:59 on Monday through Friday")
+    expect(preview).to_contain_text("Every 15 minutes, between 09:00 and 17:59, Monday through Friday")
     expect(preview.locator("li")).to_have_count(5)
     page.get_by_label("Cron expression").fill("0 9 * *")
     expect(preview).to_contain_text("has 4")
     page.get_by_label("Cron expression").fill("30 6 * * *")
     page.get_by_label("Timezone").select_option("Europe/Berlin")
-    expect(preview).to_contain_text("(Europe/Berlin)")
-    expect(preview).to_contain_text("At 06:30 every day")
+    expect(preview).to_contain_text("(Europe/Berlin time)")
+    expect(preview).to_contain_text("At 06:30, every day")
     screenshot("monitoring-schedule-edit")
     # The live reading asks with the two fields it reads: a GET URL (and the access log) never holds the CSRF token.
     previews = [url for url in get_urls if "cron_expression=" in url]

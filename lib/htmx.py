@@ -1,0 +1,27 @@
+"""Answers for htmx requests that every app gives the same way.
+
+    return already_gone(request, "Ana was already removed.", reverse("projects:settings", args=[slug]))
+
+A stale tab (another tab or person removed the thing a minute ago) asks to remove or change something that is
+gone. Instead of a 404, which htmx would log as an error and leave on screen, the row it was asked from leaves
+the screen and the page says why (the `ah:notice` event, shown by static/js/app.js); without htmx the page
+reloads with the same sentence.
+"""
+
+import json
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
+
+
+def already_gone(request, message: str, redirect_to: str, row: str = "tr"):
+    """Remove the requesting element's closest `row` from the screen (htmx), or go back to `redirect_to`."""
+    if request.htmx:
+        response = HttpResponse(status=200)
+        response["HX-Retarget"] = f"closest {row}"
+        response["HX-Reswap"] = "delete"
+        response["HX-Trigger"] = json.dumps({"ah:notice": message})
+        return response
+    messages.info(request, message)
+    return redirect(redirect_to)
