@@ -26,10 +26,4 @@ class ActivityhubConfig(AppConfig):
     def ready(self):
         pre_migrate.connect(lift_statement_timeout, dispatch_uid="activityhub.lift_statement_timeout")
         post_migrate.connect(restore_statement_timeout, dispatch_uid="activityhub.restore_statement_timeout")
-        # The Settings page's retention card says when the next pruning runs (the scheduler's prune-activity job).
-        from projects.signals import retention_preview
-
-        from .scheduling import next_pruning
-
-        retention_preview.connect(next_pruning, dispatch_uid="activityhub.next_pruning")
         from . import deploy_checks  # noqa: F401

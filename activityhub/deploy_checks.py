@@ -10,8 +10,9 @@ def cache_is_shared(app_configs=None, **kwargs):
     if backend.endswith("LocMemCache") or backend.endswith("DummyCache"):
         return [
             checks.Warning(
-                "The cache is per process: API rate limits and sign-in attempts are counted per worker, so several "
-                "workers or web nodes each allow the full limit.",
+                "The cache is per process: API rate limits are counted per worker process, so several workers or "
+                "web nodes each allow the full limit (the content-gaps report and read-your-writes after a write are "
+                "per process too). Sign-in failures are not affected: they are counted in the database.",
                 hint="Set REDIS_URL (every worker and node uses the same Redis).",
                 id="activityhub.W001",
             )

@@ -1,7 +1,7 @@
 """/healthz for load balancers and /healthz?deep=1 for operators and deploy pipelines.
 
 Shallow: is the database reachable? No details, no login (a load balancer polls it).
-Deep: migrations applied, no schema drift (see schemacheck), every worker role beating (activityhub.workers,
+Deep: migrations applied, no schema drift (see schemacheck), every worker role beating (processes.workers,
 "processes_down" with 503 otherwise), each read replica reachable, within its lag limit and without drift ("degraded"
 with 503 while one is down or lagging: its reads go to the primary); it reveals the schema, so it needs a staff
 session or a project API key (`Authorization: Bearer ah_…`). Both answer 200 when healthy, 503 when not.
@@ -16,10 +16,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 import schemacheck as schema
+from processes.workers import process_health
 from projects.models import ApiKey
 
 from .db_router import replica_aliases, replica_health
-from .workers import process_health
 
 
 class HealthForm(forms.Form):
@@ -110,6 +110,8 @@ def healthz(request):
         "replicas": replicas,
         # Worker and scheduler heartbeats per role: a role whose processes all stopped beating is "down".
         "processes": processes,
+        # Each process running a task past that task's deadline, in a sentence naming the task.
+        "stuck_tasks": [p["problem"] for role in processes.values() for p in role["processes"] if p["stuck"]],
         "seconds": round(report.seconds, 3),
     }
     return JsonResponse(body, status=200 if status == "ok" else 503)

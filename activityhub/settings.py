@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "monitoring",
     "notifications",
     "schemacheck",  # check_schema and the `database` system check; no models
+    "processes",  # the periodic jobs, the scheduler, the task workers and their heartbeats
 ]
 
 MIDDLEWARE = [
@@ -187,10 +188,15 @@ PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "1"))
 RETENTION_DELETE_BATCH = int(os.environ.get("RETENTION_DELETE_BATCH", "5000"))
 # Seconds between worker/scheduler heartbeats; a process silent for 3 × this is reported dead by /healthz?deep=1.
 HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "10"))
-# A worker busy with one task for longer than this is reported stuck by /healthz?deep=1.
-WORKER_STUCK_SECONDS = int(os.environ.get("WORKER_STUCK_SECONDS", "900"))
-# How often the scheduler enqueues a monitoring pass (health checks, missed schedules, notifications).
+# A task running longer than its deadline is reported stuck (with its name) by /healthz?deep=1. This is the deadline
+# of tasks that declare none; WORKER_STUCK_SECONDS is its former name, still read.
+TASK_DEADLINE_SECONDS = float(os.environ.get("TASK_DEADLINE_SECONDS") or os.environ.get("WORKER_STUCK_SECONDS") or "900")
+# How often the scheduler enqueues a monitoring pass (health checks, missed schedules, notifications); a pass
+# running longer than MONITOR_PASS_DEADLINE_FACTOR × this is stuck (it waits for no health check).
 MONITOR_INTERVAL_SECONDS = float(os.environ.get("MONITOR_INTERVAL_SECONDS", "10"))
+MONITOR_PASS_DEADLINE_FACTOR = float(os.environ.get("MONITOR_PASS_DEADLINE_FACTOR", "3"))
+# Health checks each worker runs at once, each on a thread of its own (a slow server holds only its own).
+MONITOR_CHECK_THREADS = int(os.environ.get("MONITOR_CHECK_THREADS", "8"))
 
 # Activity notifications (notifications/): a failed delivery is retried up to NOTIFICATIONS_MAX_ATTEMPTS attempts
 # in all, base × 2^(attempt-1) seconds apart with ±10% jitter (8 attempts from 680 s ≈ a day); a subscription whose
@@ -243,6 +249,9 @@ API_KEY_HASH_SECRET = os.environ.get("API_KEY_HASH_SECRET", "")
 # refused in production unless allowed here; link-local/metadata, unspecified and multicast ones always are.
 OUTBOUND_ALLOW_LOOPBACK = env_bool("OUTBOUND_ALLOW_LOOPBACK", not PRODUCTION)
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", not PRODUCTION)
+# Saving a URL checks where its host name points; a lookup slower than this is given up (request() checks again).
+# At request time the lookup comes out of the request's own deadline instead.
+OUTBOUND_DNS_TIMEOUT_SECONDS = float(os.environ.get("OUTBOUND_DNS_TIMEOUT_SECONDS", "2"))
 # How often the activity feed polls for new events and for in-progress rows.
 ACTIVITY_POLL_SECONDS = int(os.environ.get("ACTIVITY_POLL_SECONDS", "10"))
 

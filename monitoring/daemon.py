@@ -1,24 +1,31 @@
-"""The monitoring daemon's work, one pass at a time (`manage.py monitor` loops over `Monitor.tick`).
+"""The monitoring daemon's work, one pass at a time (`manage.py monitor` loops over `Monitor.tick`; the scheduler
+enqueues a pass as a task every MONITOR_INTERVAL_SECONDS).
 
-Every step claims its rows before acting (see claims.py), so any number of daemons can run side by side:
+Every step claims its rows before acting (see lib/claims.py), so any number of daemons can run side by side:
 a check runs once, an alert is raised once, a notification attempt is sent once.
-Network I/O (health checks, webhooks, email) runs in a thread pool and touches no database; results are
-written by the calling thread.
+Network I/O (health checks, webhooks, email) runs on threads, each request within its own deadline. Health checks
+run on a CheckRunner (monitoring/checks.py): each check on a thread of its own, its result written as soon as it
+is known, so one slow server delays no other check. A pass that waits for its checks (`--once`, cron, tests)
+records them itself as they come in; a periodic pass only starts the checks that are due and goes on, leaving
+each to record itself, so a check slower than the interval never holds the pass, and the next pass starts the
+checks that came due meanwhile (a running check stays claimed, so no two passes run the same one).
 """
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import as_completed
 from datetime import timedelta
 
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from lib import claims
+from lib.threads import DaemonThreadPool
 from lib.urls import absolute_url
 
-from . import claims
 from .anomalies import detect as detect_anomalies
-from .checks import probe
+from .checks import CheckRunner
 from .models import (
     CheckAlert,
     CheckStatus,
@@ -38,62 +45,100 @@ from .reports import build_daily_report_if_due
 
 log = logging.getLogger("monitoring.daemon")
 
-# A claim older than this belongs to a daemon that stopped mid-work; the row is taken back. A daemon claims at most
-# 4 checks per thread at a time and a check times out within 60 s, so a live claim never gets this old.
-STALE_CHECK_CLAIM = timedelta(minutes=10)
+# A claim older than this belongs to a process that stopped mid-work (killed: a clean stop hands its claims back);
+# the row is taken back. Every check ends within its timeout (at most 60 s, a whole-request deadline) and is then
+# written at once, so a live claim never gets this old.
+STALE_CHECK_CLAIM = timedelta(minutes=2)
 STALE_SEND_CLAIM = timedelta(minutes=10)
 
 
 class Monitor:
-    def __init__(self, *, workers=16, batch=200, retry_base=None, daily_reports=True, clock=timezone.now):
+    def __init__(self, *, workers=16, batch=200, retry_base=None, daily_reports=True, clock=timezone.now,
+                 checks: CheckRunner | None = None, wait_for_checks=True, interval: float | None = None):
         self.workers = max(1, workers)
         self.batch = batch
         self.retry_base = retry_base
         self.daily_reports = daily_reports
         self.clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="monitor") if self.workers > 1 else None
+        self.interval = interval  # how often passes come: a pass that takes longer is reported
+        self.wait_for_checks = wait_for_checks
+        self.checks = checks or CheckRunner(self.workers if self.workers > 1 else 0)
+        self._pool = DaemonThreadPool(self.workers, "monitor") if self.workers > 1 else None
 
     def close(self):
+        # Never waits: every request ends at its own deadline, and a stopping process must not wait for one.
         if self._pool:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _map(self, fn, items):
         if self._pool is None:
             return [fn(item) for item in items]
         return list(self._pool.map(fn, items))
 
+    def _as_completed(self, fn, items):
+        """(item, fn(item)) pairs in the order they finish, so each outcome can be written as soon as it is known."""
+        if self._pool is None:
+            for item in items:
+                yield item, fn(item)
+            return
+        futures = {self._pool.submit(fn, item): item for item in items}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
     def tick(self):
         """One pass over everything due now; returns what it did, for logs and tests."""
-        done = {
-            "checks": self.run_due_checks(),
-            "failures_and_recoveries": self.evaluate_finished_runs(),
-            "missed_schedules": self.detect_missed_schedules(),
-            "schedule_recoveries": self.announce_schedule_recoveries(),
-            "anomalies": self.detect_anomalies(),
-            "daily_report": 0,
-        }
+        started = time.monotonic()
+        timings: dict[str, float] = {}
+        done: dict[str, int] = {}
+
+        def step(name, work):
+            began = time.monotonic()
+            done[name] = work()
+            timings[name] = time.monotonic() - began
+
+        step("checks", self.run_due_checks)
+        step("failures_and_recoveries", self.evaluate_finished_runs)
+        step("missed_schedules", self.detect_missed_schedules)
+        step("schedule_recoveries", self.announce_schedule_recoveries)
+        step("anomalies", self.detect_anomalies)
+        done["daily_report"] = 0
         if self.daily_reports and build_daily_report_if_due(self.clock()) is not None:
             done["daily_report"] = 1
-        done["notifications"] = self.deliver_notifications()
+        step("notifications", self.deliver_notifications)
+        self._report_overrun(time.monotonic() - started, timings)
         return done
+
+    def _report_overrun(self, seconds, timings):
+        if self.interval is None or seconds <= self.interval:
+            return
+        slowest = max(timings, key=timings.__getitem__)
+        log.warning(
+            "monitoring pass took %.1f s, longer than its %g s interval (slowest step: %s, %.1f s); "
+            "the next pass runs the checks that came due meanwhile", seconds, self.interval, slowest, timings[slowest],
+        )
 
     # --- health checks -------------------------------------------------------------------------------------
 
     def run_due_checks(self):
-        total = 0
+        """Start the due checks, as many at a time as the runner has threads; each result is written as soon as
+        it is known. With wait_for_checks, go on (recording results and starting the checks they make room for)
+        until no check is due or running; otherwise return once the free threads have work. Returns how many
+        checks this pass started."""
+        started = 0
         while True:
+            self.checks.collect(timeout=0)
             now = self.clock()
             HealthCheck.objects.stale_claims(now - STALE_CHECK_CLAIM).update(claimed_by=None, claimed_at=None)
-            ids = claims.claim(
-                HealthCheck.objects.due(now).order_by("due_at"), min(self.batch, self.workers * 4), claimed_at=now,
-            )
-            if not ids:
-                return total
-            checks = list(HealthCheck.objects.filter(pk__in=ids))
-            results = self._map(lambda c: probe(c.url, c.method, c.expected_status, c.timeout_ms), checks)
-            for check, result in zip(checks, results, strict=True):
-                self._record_check(check, result)
-            total += len(checks)
+            free = self.checks.free(self.batch)
+            ids = claims.claim(HealthCheck.objects.due(now).order_by("due_at"), free, claimed_at=now) if free else []
+            for check in HealthCheck.objects.filter(pk__in=ids).order_by("due_at"):
+                self.checks.start(check, self._record_check)
+                started += 1
+            if not self.wait_for_checks:
+                return started
+            if not ids and not self.checks.running():
+                return started
+            self.checks.collect(timeout=None)  # until one finishes: its thread is then free for the next
 
     def _record_check(self, check, result):
         now = self.clock()
@@ -287,8 +332,7 @@ class Monitor:
             if not ids:
                 return sent
             rows = list(NotificationLog.objects.filter(pk__in=ids))
-            outcomes = self._map(deliver, rows)
-            for row, error in zip(rows, outcomes, strict=True):
+            for row, error in self._as_completed(deliver, rows):  # each written as soon as it is known
                 self._record_attempt(row, error, self.clock())
                 sent += error is None
         return sent

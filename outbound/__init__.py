@@ -15,7 +15,15 @@ from .delivery import (
     signature_header,
     verify_signature,
 )
-from .guard import OutboundBlocked, OutboundError, Response, check_url, request, validate_outbound_url
+from .guard import (
+    OutboundBlocked,
+    OutboundError,
+    OutboundTimeout,
+    Response,
+    check_url,
+    request,
+    validate_outbound_url,
+)
 
 __all__ = [
     "CHANNELS",
@@ -23,6 +31,7 @@ __all__ = [
     "Message",
     "OutboundBlocked",
     "OutboundError",
+    "OutboundTimeout",
     "Response",
     "check_url",
     "new_secret",

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from secrets import token_urlsafe
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
@@ -160,11 +160,8 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Att
     excerpt = _excerpt(response.body)
     if 200 <= response.status < 300:
         return Attempt(True, response.status, took(), excerpt, "")
-    location = response.headers.get("location")
-    if 300 <= response.status < 400 and location:
-        there = urlsplit(urljoin(response.url, location))
-        where = (f"{there.scheme}://{there.netloc}" if there.netloc else location)[:200]
-        error = f"HTTP {response.status}: redirected to {where}; redirects to another host are not followed"
+    if response.unfollowed_redirect:  # what happened to the redirect, in words (outbound.guard)
+        error = f"HTTP {response.status}: {response.unfollowed_redirect}"
     else:
         error = f"HTTP {response.status}"
     return Attempt(False, response.status, took(), excerpt, error)

@@ -23,21 +23,33 @@ API (import from `outbound`):
 address, and connects to a checked address itself, so a second DNS answer cannot slip in between the check and
 the connection (DNS rebinding); TLS still verifies the certificate against the host name. It never uses
 proxy environment variables, answers any HTTP status as a Response (3xx included, unfollowed by default),
-follows at most `max_redirects` redirects and only to the same scheme, host and port, gives up after `timeout`
-seconds in all, and reads at most `max_bytes` of the body (`Response.truncated` says it stopped there).
-Failures raise OutboundError (OutboundBlocked, a subclass, when the guard refused); the message is safe to show.
+follows at most `max_redirects` redirects and only to the same scheme, host and port (`Response.unfollowed_redirect`
+says in words why a redirect it answers with was not followed), and reads at most `max_bytes` of the body
+(`Response.truncated` says it stopped there).
+
+`timeout` is a deadline for the whole request, kept by a clock: the name lookup, the connection, the TLS handshake,
+sending, the headers and the body all come out of the same `timeout` seconds. Every blocking socket call is given
+only the time left (a server that trickles one byte a second cannot stretch a 2 s request past 2 s), and the name
+lookup, which the C resolver does without any timeout, runs in a small pool of threads and is waited for only as
+long as the deadline allows. At save time (validate_outbound_url) the lookup waits OUTBOUND_DNS_TIMEOUT_SECONDS.
+Failures raise OutboundError (OutboundBlocked, a subclass, when the guard refused; OutboundTimeout, another, at the
+deadline, saying what it was waiting for); the message is safe to show.
 """
 
 import http.client
+import io
 import ipaddress
 import socket
 import ssl
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from lib.threads import DaemonThreadPool
 
 ALLOWED_SCHEMES = {"http", "https"}
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -50,6 +62,9 @@ _PRIVATE_NETWORKS = [
               "172.16.0.0/12", "192.168.0.0/16")
 ]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+# Name lookups run here so that one can be given up on; a lookup that gets no thread in time is given up too.
+_resolver = DaemonThreadPool(8, "outbound-dns")
 
 
 class OutboundError(Exception):
@@ -60,6 +75,15 @@ class OutboundBlocked(OutboundError):
     """The guard refused the URL or one of its addresses."""
 
 
+class OutboundTimeout(OutboundError):
+    """The request's deadline passed; `phase` says what it was waiting for ("waiting for the response headers")."""
+
+    def __init__(self, seconds: float, phase: str):
+        super().__init__(f"timed out after {seconds:g} s while {phase}")
+        self.seconds = seconds
+        self.phase = phase
+
+
 @dataclass
 class Response:
     status: int
@@ -67,6 +91,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     truncated: bool = False
+    unfollowed_redirect: str = ""  # a 3xx with a Location that was not followed: why, in words ("" otherwise)
 
 
 def _allow_loopback() -> bool:
@@ -154,9 +179,13 @@ def _split(url: str):
     return parts, scheme, host, port or DEFAULT_PORTS[scheme]
 
 
-def _resolve(host: str, port: int) -> list[str]:
+def _resolve(host: str, port: int, timeout: float) -> list[str]:
+    lookup = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=max(timeout, 0))
+    except FutureTimeout:
+        lookup.cancel()  # not started yet: it never will be
+        raise OutboundTimeout(timeout, f"resolving {host}") from None
     except (socket.gaierror, UnicodeError) as exc:
         raise OutboundError(f"Could not resolve {host}: {exc}.") from None
     seen = []
@@ -166,10 +195,11 @@ def _resolve(host: str, port: int) -> list[str]:
     return seen
 
 
-def check_url(url: str, *, resolve: bool = True) -> Target:
+def check_url(url: str, *, resolve: bool = True, timeout: float | None = None) -> Target:
     """Refuse (OutboundBlocked) a URL the guard does not allow; with resolve, check every address of its host.
 
-    Raises OutboundError (not Blocked) when the name does not resolve.
+    Raises OutboundError (not Blocked) when the name does not resolve, OutboundTimeout when it does not resolve
+    within `timeout` seconds (default OUTBOUND_DNS_TIMEOUT_SECONDS).
     """
     _parts, scheme, host, port = _split(url)
     literal = _literal_address(host)
@@ -183,7 +213,9 @@ def check_url(url: str, *, resolve: bool = True) -> Target:
             raise OutboundBlocked(f"{host} is a loopback address; requests to it are not allowed.")
     if not resolve:
         return Target(scheme, host, port, ())
-    addresses = _resolve(host, port)
+    if timeout is None:
+        timeout = float(getattr(settings, "OUTBOUND_DNS_TIMEOUT_SECONDS", 2.0))
+    addresses = _resolve(host, port, timeout)
     for address in addresses:
         problem = address_problem(address)
         if problem:
@@ -194,7 +226,8 @@ def check_url(url: str, *, resolve: bool = True) -> Target:
 def validate_outbound_url(value: str) -> None:
     """Django validator for a URL the server will request later (health checks, webhooks).
 
-    Names that do not resolve now are accepted (DNS may be set up later); request() checks again anyway.
+    Names that do not resolve now, or not within OUTBOUND_DNS_TIMEOUT_SECONDS, are accepted (DNS may be set up
+    later, or be slow right now); request() checks again anyway.
     """
     try:
         check_url(value)
@@ -205,8 +238,12 @@ def validate_outbound_url(value: str) -> None:
 
 
 class _Deadline:
+    """The clock of one request, redirects included: what is left of it, and what the request is waiting for."""
+
     def __init__(self, seconds: float):
+        self.seconds = seconds
         self.end = time.monotonic() + seconds
+        self.phase = "starting"
 
     def left(self) -> float:
         left = self.end - time.monotonic()
@@ -215,42 +252,101 @@ class _Deadline:
         return left
 
 
-def _connection(target: Target, deadline: _Deadline):
-    """An http.client connection whose socket goes to the checked addresses, never to a fresh DNS answer."""
+class _DeadlineReader(io.RawIOBase):
+    """The response side of the socket: each read may block only for what is left of the deadline."""
 
-    def connect_checked(_address, timeout=None, source_address=None):
-        last = None
-        for address in target.addresses:
+    def __init__(self, sock: socket.socket, deadline: _Deadline):
+        # The socket's own unbuffered file: it keeps the socket open after http.client closes the connection
+        # to hand it over to the response (Connection: close), as a plain makefile() would.
+        self._raw = sock.makefile("rb", buffering=0)
+        self._sock, self._deadline = sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        self._sock.settimeout(self._deadline.left())
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """A connected (TLS) socket whose every blocking call gets only what is left of the deadline, so the deadline
+    holds however the other side spreads its bytes out; http.client sees an ordinary socket."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline):
+        self._sock, self._deadline = sock, deadline
+
+    def sendall(self, data) -> None:
+        self._sock.settimeout(self._deadline.left())  # sendall's timeout covers the whole call, not each send
+        self._sock.sendall(data)
+
+    def makefile(self, mode="rb", buffering=None, **kwargs):
+        if mode != "rb":
+            raise ValueError("only the response is read through a file")
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _Connection(http.client.HTTPConnection):
+    """http.client's connection, connecting (and shaking hands) only with the checked addresses, within the deadline."""
+
+    def __init__(self, target: Target, deadline: _Deadline):
+        super().__init__(target.host, target.port)
+        self.default_port = DEFAULT_PORTS[target.scheme]  # the Host header names the port only when it is not this
+        self._target, self._deadline = target, deadline
+
+    def connect(self):
+        self._deadline.phase = "connecting"
+        last: OSError | None = None
+        sock = None
+        for address in self._target.addresses:
             try:
-                return socket.create_connection((address, target.port), deadline.left(), source_address)
+                sock = socket.create_connection((address, self._target.port), self._deadline.left())
+                break
+            except TimeoutError:
+                raise
             except OSError as exc:
                 last = exc
-        raise last or OSError("no address to connect to")
-
-    conn: http.client.HTTPConnection
-    if target.scheme == "https":
-        conn = http.client.HTTPSConnection(
-            target.host, target.port, timeout=deadline.left(), context=ssl.create_default_context()
-        )
-    else:
-        conn = http.client.HTTPConnection(target.host, target.port, timeout=deadline.left())
-    conn._create_connection = connect_checked  # type: ignore[attr-defined]  # the one hook http.client offers for where the socket goes
-    return conn
+        if sock is None:
+            raise last or OSError("no address to connect to")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._target.scheme == "https":
+            self._deadline.phase = "connecting (TLS)"
+            context = ssl.create_default_context()
+            context.set_alpn_protocols(["http/1.1"])
+            sock.settimeout(self._deadline.left())  # the handshake is one call: CPython bounds it as a whole
+            try:
+                sock = context.wrap_socket(sock, server_hostname=self._target.host)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = _DeadlineSocket(sock, self._deadline)
 
 
 def _one_request(method, url, body, headers, deadline, max_bytes) -> Response:
-    target = check_url(url)
+    deadline.phase = "resolving " + (urlsplit(url).hostname or "the host")
+    target = check_url(url, timeout=deadline.left())
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn = _connection(target, deadline)
+    conn = _Connection(target, deadline)
     try:
+        conn.connect()
+        deadline.phase = "sending the request"
         conn.request(method, path, body=body if body or method in {"POST", "PUT", "PATCH"} else None, headers=headers)
-        conn.sock.settimeout(deadline.left())
+        deadline.phase = "waiting for the response headers"
         raw = conn.getresponse()
+        deadline.phase = "reading the response body"
         chunks, size, truncated = [], 0, False
         while True:
-            if conn.sock is not None:
-                conn.sock.settimeout(deadline.left())
             chunk = raw.read(min(65536, max_bytes - size + 1))
             if not chunk:
                 break
@@ -265,6 +361,33 @@ def _one_request(method, url, body, headers, deadline, max_bytes) -> Response:
         conn.close()
 
 
+def _origin(parts) -> str:
+    return f"{parts.scheme}://{parts.netloc}"[:200]
+
+
+def _next_hop(response: Response, visited: list[str], max_redirects: int) -> tuple[str | None, str]:
+    """Where a redirect response leads and may be followed to, or (None, why it is not followed)."""
+    location = response.headers.get("location", "")
+    try:
+        next_url = urljoin(response.url, location)
+        here, there = urlsplit(response.url), urlsplit(next_url)
+        same_origin = (here.scheme, here.hostname, here.port) == (there.scheme, there.hostname, there.port)
+    except ValueError:
+        return None, f"redirected to {location[:200]!r}, which is not a valid URL"
+    if not same_origin:
+        return None, f"redirected to {_origin(there)}; redirects to another host are not followed"
+    path = (there.path or "/") + (f"?{there.query}" if there.query else "")
+    if max_redirects == 0:
+        return None, f"redirected to {path[:200]}; redirects are not followed"
+    if next_url in visited:
+        chain = " → ".join((urlsplit(u).path or "/") for u in [*visited[visited.index(next_url):], next_url])
+        return None, f"the redirects within {_origin(here)} go round in a loop ({chain[:300]})"
+    if len(visited) > max_redirects:
+        return None, (f"still redirecting after {max_redirects} redirect{'s' if max_redirects != 1 else ''} within "
+                      f"{_origin(here)} (the next to {path[:200]}); at most {max_redirects} are followed")
+    return next_url, ""
+
+
 def request(
     method: str,
     url: str,
@@ -275,27 +398,29 @@ def request(
     max_bytes: int = 65536,
     max_redirects: int = 0,
 ) -> Response:
-    """One guarded HTTP request; any status is a Response, a refusal or failure raises OutboundError."""
+    """One guarded HTTP request, over within `timeout` seconds in all; any status is a Response, a refusal or
+    failure raises OutboundError."""
     deadline = _Deadline(timeout)
     headers = dict(headers or {})
     try:
         response = _one_request(method, url, body, headers, deadline, max_bytes)
-        for _ in range(max_redirects):
-            location = response.headers.get("location")
-            if response.status not in {301, 302, 303, 307, 308} or not location:
+        visited = [url]
+        while response.status in REDIRECT_STATUSES and response.headers.get("location"):
+            next_url, why = _next_hop(response, visited, max_redirects)
+            if next_url is None:
+                response.unfollowed_redirect = why
                 break
-            next_url = urljoin(response.url, location)
-            here, there = urlsplit(response.url), urlsplit(next_url)
-            if (here.scheme, here.hostname, here.port) != (there.scheme, there.hostname, there.port):
-                break  # never to another host: the caller gets the redirect itself
             if response.status == 303:
                 method, body = "GET", b""
+            visited.append(next_url)
             response = _one_request(method, next_url, body, headers, deadline, max_bytes)
         return response
+    except OutboundTimeout as exc:  # the name lookup's: said with the request's whole deadline
+        raise OutboundTimeout(timeout, exc.phase) from None
     except OutboundError:
         raise
     except TimeoutError:
-        raise OutboundError(f"timed out after {timeout:g} s") from None
+        raise OutboundTimeout(timeout, deadline.phase) from None
     except ssl.SSLError as exc:
         raise OutboundError(f"TLS failed: {exc.reason or exc}") from None
     except (OSError, http.client.HTTPException) as exc:

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
-from activityhub.jobs import retried_task
+from processes.jobs import retried_task
 
 
 @task
@@ -26,7 +26,7 @@ def always_fails(path: str) -> None:
 @task
 def slow_write(name: str, started_path: str) -> str:
     """Writes a row in a transaction; the first run then blocks until its worker is stopped, so it never commits."""
-    from activityhub.models import PeriodicJob
+    from processes.models import PeriodicJob
 
     first_run = not Path(started_path).exists()
     with transaction.atomic():
@@ -35,3 +35,11 @@ def slow_write(name: str, started_path: str) -> str:
         if first_run:
             time.sleep(120)
     return "written"
+
+
+@retried_task(deadline=1.0)
+def overstays(started_path: str, seconds: float = 8) -> str:
+    """Declares a 1 s deadline, then runs for `seconds`: its worker is stuck meanwhile."""
+    Path(started_path).write_text("started")
+    time.sleep(seconds)
+    return "done"

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
-from monitoring import claims
+from lib import claims
 from monitoring.daemon import Monitor
 from monitoring.models import (
     CheckStatus,

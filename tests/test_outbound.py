@@ -190,6 +190,32 @@ def test_redirects_to_another_host_are_not_followed(http_server):
     assert [path for path, _ in http_server.hits] == ["/away", "/same", "/there"]
 
 
+def test_a_same_host_redirect_chain_longer_than_the_limit_says_so(http_server):
+    for hop in range(1, 6):
+        http_server.routes[f"/r{hop}"] = (302, {"Location": f"/r{hop + 1}"}, b"")
+    attempt = outbound.send("webhook", f"{http_server.url}/r1", outbound.Message("t", "s", "x", {}, "id-1"))
+    assert not attempt.ok and attempt.status_code == 302
+    assert attempt.error == (f"HTTP 302: still redirecting after 3 redirects within {http_server.url} (the next to "
+                             "/r5); at most 3 are followed")
+    assert "another host" not in attempt.error
+    assert [path for path, _ in http_server.hits] == ["/r1", "/r2", "/r3", "/r4"]
+
+
+def test_a_same_host_redirect_loop_is_named_a_loop(http_server):
+    http_server.routes["/a"] = (307, {"Location": "/b"}, b"")
+    http_server.routes["/b"] = (307, {"Location": "/a"}, b"")
+    attempt = outbound.send("webhook", f"{http_server.url}/a", outbound.Message("t", "s", "x", {}, "id-1"))
+    assert attempt.error == f"HTTP 307: the redirects within {http_server.url} go round in a loop (/a → /b → /a)"
+    assert [path for path, _ in http_server.hits] == ["/a", "/b"]
+
+
+def test_a_redirect_to_another_host_still_says_it_is_not_followed(http_server):
+    http_server.routes["/away"] = (302, {"Location": "http://[::1]:{port}/inside"}, b"")
+    response = outbound.request("GET", f"{http_server.url}/away", max_redirects=3)
+    assert response.unfollowed_redirect == (f"redirected to http://[::1]:{http_server.port}; redirects to another "
+                                            "host are not followed")
+
+
 def test_redirects_are_not_followed_by_default(http_server):
     http_server.routes["/same"] = (301, {"Location": "/there"}, b"")
     assert outbound.request("GET", f"{http_server.url}/same").status == 301

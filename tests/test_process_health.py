@@ -7,19 +7,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.utils import timezone
 
-from activityhub.models import ProcessHeartbeat, Role
+from processes.models import ProcessHeartbeat, Role
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def beat(process_id, role, seconds_ago=0, task_started_ago=None):
+def beat(process_id, role, seconds_ago=0, task_started_ago=None, deadline=None):
     now = timezone.now()
+    started = now - timedelta(seconds=task_started_ago) if task_started_ago else None
     return ProcessHeartbeat.objects.create(
         process_id=process_id, role=role, hostname="node-1", pid=100, beat_at=now - timedelta(seconds=seconds_ago),
-        task_name="activityhub.jobs.monitor_pass" if task_started_ago else "",
-        task_started_at=now - timedelta(seconds=task_started_ago) if task_started_ago else None,
+        task_name="processes.jobs.monitor_pass" if task_started_ago else "", task_id="7f3a" if task_started_ago else "",
+        task_started_at=started, task_deadline_at=started + timedelta(seconds=deadline) if deadline else None,
     )
 
 
@@ -45,7 +47,7 @@ def test_deep_health_reports_live_workers_and_scheduler(deep, settings):
     assert body["processes"]["worker"]["alive"] == 2
     assert body["processes"]["scheduler"]["alive"] == 1
     busy = next(p for p in body["processes"]["worker"]["processes"] if p["id"] == "ah-w-2")
-    assert busy["task"] == "activityhub.jobs.monitor_pass"
+    assert busy["task"] == "processes.jobs.monitor_pass"
 
 
 @pytest.mark.django_db
@@ -69,6 +71,52 @@ def test_deep_health_reports_a_worker_stuck_in_one_task(deep, settings):
     assert body["status"] == "processes_down"
     assert body["processes"]["worker"]["stuck"] == 1
     assert body["processes"]["worker"]["processes"][0]["stuck"] is True
+
+
+@pytest.mark.django_db
+def test_a_worker_is_stuck_once_its_task_runs_past_the_tasks_own_deadline_and_health_says_which(deep, settings):
+    settings.HEARTBEAT_SECONDS = 10
+    with time_machine.travel(timezone.now(), tick=False):  # the sentence says "95 s": the clock stands still
+        beat("ah-w-1", Role.WORKER, seconds_ago=2, task_started_ago=95, deadline=30)  # a pass: 3 × its 10 s interval
+        response = deep()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "processes_down"
+    [worker] = body["processes"]["worker"]["processes"]
+    assert worker["stuck"] is True and worker["task"] == "processes.jobs.monitor_pass" and worker["task_id"] == "7f3a"
+    assert worker["task_deadline_seconds"] == 30 and worker["task_seconds"] >= 95
+    assert body["stuck_tasks"] == [
+        "worker ah-w-1 on node-1 (pid 100) has been running processes.jobs.monitor_pass (task 7f3a) for 95 s, past "
+        "its 30 s deadline."]
+
+
+@pytest.mark.django_db
+def test_a_task_within_its_deadline_is_not_stuck(deep, settings):
+    settings.HEARTBEAT_SECONDS = 10
+    beat("ah-w-1", Role.WORKER, seconds_ago=2, task_started_ago=20, deadline=30)
+    body = deep().json()
+    assert body["status"] == "ok" and body["stuck_tasks"] == []
+    assert body["processes"]["worker"]["processes"][0]["stuck"] is False
+    assert body["processes"]["worker"]["processes"][0]["problem"] is None
+
+
+def test_each_task_knows_its_deadline(settings):
+    from django.tasks import task
+
+    from processes import jobs
+    from processes.workers import task_deadline_seconds
+
+    settings.MONITOR_INTERVAL_SECONDS, settings.MONITOR_PASS_DEADLINE_FACTOR = 10, 3
+    settings.TASK_DEADLINE_SECONDS = 900
+    assert task_deadline_seconds(jobs.monitor_pass) == 30
+    assert task_deadline_seconds(jobs.prune_activity) == 900
+    assert task_deadline_seconds(task(_plain)) == 900
+    settings.WORKER_STUCK_SECONDS = 600  # the former name still decides, where a settings module sets it
+    assert task_deadline_seconds(jobs.prune_activity) == 600
+
+
+def _plain():
+    return None
 
 
 @pytest.mark.django_db

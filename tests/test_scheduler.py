@@ -8,10 +8,10 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from activityhub import scheduling
-from activityhub.models import PeriodicJob, ProcessHeartbeat, Role
-from activityhub.workers import recover_abandoned_tasks
-from monitoring import claims
+from lib import claims
+from processes import scheduling
+from processes.models import PeriodicJob, ProcessHeartbeat, Role
+from processes.workers import recover_abandoned_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def database_tasks(settings):
 
 
 def queued(job_path):
-    return DBTaskResult.objects.filter(task_path=f"activityhub.jobs.{job_path}").count()
+    return DBTaskResult.objects.filter(task_path=f"processes.jobs.{job_path}").count()
 
 
 def finish_all():
@@ -38,7 +38,7 @@ def test_first_pass_enqueues_every_periodic_job_as_a_task():
     scheduling.sync_jobs(now)
     assert set(scheduling.enqueue_due_jobs(now)) == EVERY_JOB
     assert set(DBTaskResult.objects.values_list("task_path", flat=True)) == {
-        f"activityhub.jobs.{name}" for name in
+        f"processes.jobs.{name}" for name in
         ["monitor_pass", "daily_report", "rollup_chunk_performance", "content_gaps", "prune_idempotency_keys",
          "recover_abandoned_tasks", "notification_digests", "create_partitions", "prune_activity"]
     }
@@ -85,6 +85,37 @@ def test_a_run_is_skipped_while_the_previous_one_is_still_queued():
     assert PeriodicJob.objects.get(name="monitor").skipped_count == 1
 
 
+def _mark_running(path, started_at):
+    DBTaskResult.objects.filter(task_path=f"processes.jobs.{path}").update(
+        status=TaskResultStatus.RUNNING, started_at=started_at)
+
+
+def test_a_monitoring_pass_that_overruns_is_reported_and_the_next_one_still_runs_beside_it(caplog):
+    now = timezone.now()
+    scheduling.sync_jobs(now)
+    scheduling.enqueue_due_jobs(now)
+    _mark_running("monitor_pass", now - timedelta(seconds=3))  # 11 s on, a worker has been on it 14 s; interval 10
+    with caplog.at_level("WARNING", logger="processes.scheduler"):
+        assert "monitor" in scheduling.enqueue_due_jobs(now + timedelta(seconds=11))
+    assert queued("monitor_pass") == 2  # another worker runs the checks that came due meanwhile
+    job = PeriodicJob.objects.get(name="monitor")
+    assert (job.overrun_count, job.skipped_count, job.enqueued_count) == (1, 0, 2)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "processes.scheduler"]
+    assert warning.startswith("monitor: the previous run (task ")
+    assert "has been running for 14 s, longer than its 10 s interval; the next run is enqueued beside it" in warning
+
+
+def test_a_job_whose_runs_may_not_overlap_is_skipped_while_its_previous_run_still_runs():
+    now = timezone.now()
+    scheduling.sync_jobs(now)
+    scheduling.enqueue_due_jobs(now)
+    _mark_running("rollup_chunk_performance", now - timedelta(minutes=1))
+    assert "chunk-rollup" not in scheduling.enqueue_due_jobs(now + timedelta(minutes=5, seconds=1))
+    assert queued("rollup_chunk_performance") == 1
+    job = PeriodicJob.objects.get(name="chunk-rollup")
+    assert (job.overrun_count, job.skipped_count) == (1, 1)
+
+
 def test_scheduler_once_enqueues_what_is_due_and_exits(capsys):
     call_command("scheduler", "--once")
     assert "monitor" in capsys.readouterr().out
@@ -94,7 +125,7 @@ def test_scheduler_once_enqueues_what_is_due_and_exits(capsys):
 
 
 def _running_task(worker_id, started_ago):
-    from activityhub.jobs import daily_report
+    from processes.jobs import daily_report
 
     result = daily_report.enqueue()
     DBTaskResult.objects.filter(pk=result.id).update(

@@ -37,6 +37,28 @@ def test_check_deploy_warns_when_rate_limits_would_be_counted_per_process(tmp_pa
     assert "activityhub.W001" in result.stderr + result.stdout
 
 
+def test_the_per_process_cache_warning_says_where_sign_in_failures_are_counted_as_the_readme_does(settings):
+    from activityhub.deploy_checks import cache_is_shared
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    [warning] = cache_is_shared()
+    assert warning.id == "activityhub.W001"
+    assert "API rate limits are counted per worker process" in warning.msg
+    assert "Sign-in failures are not affected: they are counted in the database." in warning.msg
+    assert "sign-in attempts are counted per worker" not in warning.msg
+    readme = (ROOT / "README.md").read_text()
+    assert "counted in the database (django-axes), so every worker and node agrees" in readme
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}}
+    assert cache_is_shared() == []
+
+
+def test_the_readme_says_only_the_trusted_proxies_may_reach_the_apps_port():
+    readme = (ROOT / "README.md").read_text()
+    production = readme[readme.index("In production: `PRODUCTION=1"):readme.index("## Layout")]
+    assert "The app's port must then accept connections only from the trusted proxies" in production
+    assert "a client that reaches gunicorn directly writes\nits own `X-Forwarded-For`" in production
+
+
 def test_production_mode_refuses_to_start_without_secret_key():
     env = {**os.environ, "PRODUCTION": "1", "ALLOWED_HOSTS": "x.example.com"}
     env.pop("SECRET_KEY", None)

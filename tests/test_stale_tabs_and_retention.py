@@ -9,9 +9,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from activityhub.models import PeriodicJob
 from events.models import ActivityEvent, ProjectAction
 from monitoring.models import HealthCheck, WorkflowSchedule
+from processes.models import PeriodicJob
 from projects.models import Membership
 
 HTMX = {"HX-Request": "true"}

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from activityhub.models import PeriodicJob
 from events.models import ActivityEvent, ProjectAction
+from processes.models import PeriodicJob
 
 
 def old_activity(project):

@@ -1,6 +1,6 @@
 """Two real scheduler processes side by side never enqueue the same run twice; both stop cleanly on SIGTERM."""
 
-from activityhub.scheduling import registered_jobs
+from processes.scheduling import registered_jobs
 
 from .processes import wait_for
 
@@ -16,7 +16,7 @@ def test_two_schedulers_running_at_once_enqueue_each_run_once(system):
     assert system.stop(second) == 0
     per_task = dict(system.sql("SELECT task_path, count(*) FROM django_tasks_database_dbtaskresult GROUP BY task_path"))
     jobs = registered_jobs()
-    assert per_task.pop("activityhub.jobs.notification_digests") == 2  # the hourly and the daily job, once each
+    assert per_task.pop("processes.jobs.notification_digests") == 2  # the hourly and the daily job, once each
     assert len(per_task) == len(jobs) - 2
     assert set(per_task.values()) == {1}
     assert system.sql("SELECT sum(enqueued_count) FROM activityhub_periodicjob") == [(len(jobs),)]

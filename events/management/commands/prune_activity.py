@@ -1,6 +1,6 @@
 """Remove activity events and audit actions past their project's retention, once (cron, tests, by hand).
 
-Periodic runs are the scheduler's (`manage.py scheduler` enqueues activityhub.jobs.prune_activity daily).
+Periodic runs are the scheduler's (`manage.py scheduler` enqueues processes.jobs.prune_activity daily).
 On PostgreSQL whole month partitions are dropped where every project in them is past retention; the rest is
 deleted in batches (events/retention.py).
 """

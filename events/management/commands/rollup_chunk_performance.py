@@ -1,6 +1,6 @@
 """Bring ChunkPerformance up to date from the events changed since the last run, once (cron, tests, by hand).
 
-Periodic runs are the scheduler's (`manage.py scheduler` enqueues activityhub.jobs.rollup_chunk_performance every
+Periodic runs are the scheduler's (`manage.py scheduler` enqueues processes.jobs.rollup_chunk_performance every
 five minutes; `manage.py worker` runs it), so there is no loop mode to deploy beside it any more.
 """
 

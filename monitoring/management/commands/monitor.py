@@ -1,10 +1,12 @@
 """The monitoring daemon: health checks, missed runs, failures, reports, notifications.
 
     manage.py monitor            # loop until SIGTERM/SIGINT (finishes the current pass, then exits)
-    manage.py monitor --once     # one pass, for cron and tests
+    manage.py monitor --once     # one pass that waits for every due check's result, for cron and tests
     manage.py monitor --report   # build an on-demand report for the last --hours, then exit
 
-Safe to run on several machines at once: every piece of work is claimed before it is done.
+Safe to run on several machines at once: every piece of work is claimed before it is done. In the loop, health
+checks run on their own threads and each writes its result when it has it: a check slower than the interval never
+holds a pass; on SIGTERM the checks still running are handed back (another process runs them) and it exits.
 """
 
 import logging
@@ -17,6 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
 
+from monitoring.checks import CheckRunner
 from monitoring.daemon import Monitor
 from monitoring.reports import build_report
 
@@ -29,7 +32,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Run one pass and exit.")
         parser.add_argument("--interval", type=float, default=10.0, help="Seconds between passes (default 10).")
-        parser.add_argument("--workers", type=int, default=16, help="Threads for HTTP checks and deliveries.")
+        parser.add_argument("--workers", type=int, default=16,
+                            help="Threads for HTTP checks and deliveries (1: one after the other, in the loop's thread).")
         parser.add_argument("--batch", type=int, default=200, help="Rows claimed at a time.")
         parser.add_argument("--retry-base", type=float, default=None,
                             help="Backoff base in seconds (default: MONITORING_RETRY_BASE_SECONDS or 30).")
@@ -55,11 +59,17 @@ class Command(BaseCommand):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        looping = not options["once"]
+        workers = max(1, options["workers"])
+        checks = CheckRunner(workers if workers > 1 else 0, record_in_threads=looping)
         monitor = Monitor(
-            workers=options["workers"],
+            workers=workers,
             batch=options["batch"],
             retry_base=options["retry_base"],
             daily_reports=not options["no_daily_report"],
+            checks=checks,
+            wait_for_checks=not looping,
+            interval=options["interval"] if looping else None,
         )
         try:
             while True:
@@ -83,6 +93,7 @@ class Command(BaseCommand):
                 if stop.is_set():
                     break
         finally:
+            checks.release_unfinished()
             monitor.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

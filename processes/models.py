@@ -12,7 +12,7 @@ class PeriodicJobQuerySet(models.QuerySet):
 
 
 class PeriodicJob(models.Model):
-    """One row per job of activityhub.scheduling.JOBS. A scheduler claims a due row (moving next_run_at on) before
+    """One row per job of processes.scheduling.registered_jobs. A scheduler claims a due row (moving next_run_at on) before
     it enqueues the job, so two schedulers never enqueue the same run twice."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -20,13 +20,20 @@ class PeriodicJob(models.Model):
     last_enqueued_at = models.DateTimeField(null=True, blank=True)
     last_task_id = models.CharField(max_length=64, blank=True, default="")
     enqueued_count = models.PositiveIntegerField(default=0)
-    skipped_count = models.PositiveIntegerField(default=0, help_text="Runs skipped because the previous one was still queued.")
+    skipped_count = models.PositiveIntegerField(
+        default=0, help_text="Runs not enqueued because the previous one was still queued (or, for a job whose runs "
+        "may not overlap, still running).",
+    )
+    overrun_count = models.PositiveIntegerField(
+        default=0, help_text="Runs that came due while the previous run was still running (it took longer than the interval).",
+    )
     claimed_by = models.CharField(max_length=32, null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
 
     objects = PeriodicJobQuerySet.as_manager()
 
     class Meta:
+        db_table = "activityhub_periodicjob"  # the table it had while the model lived in activityhub
         ordering = ["name"]
 
     def __str__(self):
@@ -58,12 +65,17 @@ class ProcessHeartbeat(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     beat_at = models.DateTimeField(default=timezone.now)
     task_name = models.CharField(max_length=255, blank=True, default="", help_text="The task running now, if any.")
+    task_id = models.CharField(max_length=64, blank=True, default="", help_text="The running task's result id.")
     task_started_at = models.DateTimeField(null=True, blank=True)
+    task_deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the running task passes its deadline (the worker is then stuck).",
+    )
     tasks_done = models.PositiveIntegerField(default=0)
 
     objects = ProcessHeartbeatQuerySet.as_manager()
 
     class Meta:
+        db_table = "activityhub_processheartbeat"  # the table it had while the model lived in activityhub
         ordering = ["role", "hostname", "pid"]
         indexes = [models.Index(fields=["role", "beat_at"], name="heartbeat_role_beat_idx")]
 

@@ -14,11 +14,11 @@ import threading
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from activityhub.models import Role
-from activityhub.scheduling import enqueue_due_jobs, registered_jobs, sync_jobs
-from activityhub.workers import Heartbeat
+from processes.models import Role
+from processes.scheduling import enqueue_due_jobs, registered_jobs, sync_jobs
+from processes.workers import Heartbeat
 
-log = logging.getLogger("activityhub.scheduler")
+log = logging.getLogger("processes.scheduler")
 
 
 class Command(BaseCommand):

@@ -3,15 +3,18 @@
     manage.py worker                      # run tasks until SIGTERM/SIGINT
     manage.py worker --shutdown-timeout 25  # on SIGTERM the running task gets 25 s, then goes back to the queue
 
-Run as many as you need throughput. Each keeps a heartbeat row that /healthz?deep=1 reports.
+Run as many as you need throughput. Each keeps a heartbeat row that /healthz?deep=1 reports (with the task it is
+running and that task's deadline). The health checks a monitoring pass started run on this worker's check threads
+beside its tasks; a worker told to stop does not wait for them: it hands their claims back (another worker runs
+them) and exits within its shutdown timeout, even while a request to a slow server is in flight.
 """
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.tasks import task_backends
 
-from activityhub.models import Role
-from activityhub.workers import Heartbeat, database_worker_class
+from processes.models import Role
+from processes.workers import Heartbeat, database_worker_class
 
 
 class Command(BaseCommand):
@@ -32,6 +35,7 @@ class Command(BaseCommand):
 
         backend = task_backends["default"]
         heartbeat = Heartbeat(Role.WORKER, threaded=True).start()
+        told_to_stop = False
         try:
             if isinstance(backend, DatabaseBackend):
                 self.stdout.write(f"worker {heartbeat.process_id}: database backend")
@@ -47,6 +51,7 @@ class Command(BaseCommand):
                     if stop.code not in (0, None):
                         raise
                 finally:
+                    told_to_stop = worker.stop_requested
                     worker.reset_signals()
             else:
                 self.stdout.write(f"worker {heartbeat.process_id}: {type(backend).__name__}")
@@ -55,5 +60,11 @@ class Command(BaseCommand):
                     options["max_tasks"] = max_tasks
                 call_command("run_redis_tasks", **options)
         finally:
+            from monitoring.checks import release_unfinished_checks
+
+            # Out of work (--batch, --max-tasks): the checks started here may finish (each within its timeout,
+            # at most 60 s; a signal now ends the process). Told to stop: they are handed back at once.
+            ran_out = bool(batch or max_tasks) and not told_to_stop
+            release_unfinished_checks(wait=65 if ran_out else 0)
             heartbeat.stop()
         self.stdout.write("worker stopped")

@@ -1,7 +1,9 @@
 """Worker processes: the heartbeat every worker and scheduler keeps, and the database task worker's clean stop.
 
 A process beats every HEARTBEAT_SECONDS and deletes its row when it stops cleanly; /healthz?deep=1 reads the rows
-(see `process_health`). The database worker is django-tasks-db's, with one change: stopped mid-task (SIGTERM
+(see `process_health`). A worker's row also names the task it is running, with that task's deadline: a task still
+running past it makes the worker "stuck" (a monitoring pass: MONITOR_PASS_DEADLINE_FACTOR × its interval; a task
+that declares no deadline: TASK_DEADLINE_SECONDS). The database worker is django-tasks-db's, with one change: stopped mid-task (SIGTERM
 after --shutdown-timeout, or a second SIGTERM) the task is interrupted, its transaction rolls back, and it goes
 back to the queue instead of ending FAILED half-done. A worker killed outright leaves its task RUNNING;
 `recover_abandoned_tasks` (a periodic job) puts it back once the worker's heartbeat has stopped.
@@ -22,7 +24,7 @@ from django.utils.crypto import get_random_string
 
 from .models import ProcessHeartbeat, Role
 
-log = logging.getLogger("activityhub.workers")
+log = logging.getLogger("processes.workers")
 
 # Worker ids of our workers start with this; tasks claimed by other workers (a plain db_worker) are never touched.
 WORKER_ID_PREFIX = "ah-"
@@ -85,12 +87,15 @@ class Heartbeat:
             connection.close()  # this thread's own connection
 
     def _task_started(self, sender, task_result, **kwargs):
-        self.beat(task_name=task_result.task.name[:255], task_started_at=timezone.now())
+        now = timezone.now()
+        self.beat(task_name=task_result.task.module_path[:255], task_id=str(task_result.id)[:64], task_started_at=now,
+                  task_deadline_at=now + timedelta(seconds=task_deadline_seconds(task_result.task)))
 
     def _task_finished(self, sender, task_result, **kwargs):
         from django.db.models import F
 
-        self.beat(task_name="", task_started_at=None, tasks_done=F("tasks_done") + 1)
+        self.beat(task_name="", task_id="", task_started_at=None, task_deadline_at=None,
+                  tasks_done=F("tasks_done") + 1)
 
     def stop(self):
         self._stop.set()
@@ -105,24 +110,55 @@ class Heartbeat:
         log.info("%s %s stopped", self.role, self.process_id)
 
 
+def default_task_deadline() -> float:
+    """The deadline of a task that declares none: TASK_DEADLINE_SECONDS (WORKER_STUCK_SECONDS, its former name,
+    wins when a settings module still sets it)."""
+    return float(getattr(settings, "WORKER_STUCK_SECONDS", None) or settings.TASK_DEADLINE_SECONDS)
+
+
+def task_deadline_seconds(task) -> float:
+    """How long a run of this django.tasks Task may take before its worker counts as stuck (see retried_task)."""
+    deadline = getattr(task.func, "deadline", None)
+    if callable(deadline):
+        deadline = deadline()
+    return float(deadline) if deadline else default_task_deadline()
+
+
+def _task_report(row, now):
+    """What the row's process is running, for people: the task, how long, its deadline, and whether it is past it."""
+    if row.task_started_at is None:
+        return {"task": None, "task_id": None, "task_seconds": None, "task_deadline_seconds": None, "overdue": False}
+    deadline_at = row.task_deadline_at or row.task_started_at + timedelta(seconds=default_task_deadline())
+    running = (now - row.task_started_at).total_seconds()
+    allowed = (deadline_at - row.task_started_at).total_seconds()
+    report = {"task": row.task_name or None, "task_id": row.task_id or None, "task_seconds": round(running, 1),
+              "task_deadline_seconds": round(allowed, 1), "overdue": now > deadline_at}
+    if report["overdue"]:
+        report["problem"] = (f"{row.role} {row.process_id} on {row.hostname} (pid {row.pid}) has been running "
+                             f"{row.task_name or 'a task'}" + (f" (task {row.task_id})" if row.task_id else "")
+                             + f" for {running:.0f} s, past its {allowed:g} s deadline.")
+    return report
+
+
 def process_health(now=None):
-    """Per role: live processes, dead ones (stopped beating without a clean stop) and stuck ones (one task for
-    longer than WORKER_STUCK_SECONDS). A role is "down" when it has processes but none of them is alive."""
+    """Per role: live processes, dead ones (stopped beating without a clean stop) and stuck ones (still beating, but
+    running one task past that task's deadline; a stuck process's "problem" says which task, in a sentence). A role
+    is "down" when it has processes but none of them is alive and unstuck."""
     now = now or timezone.now()
     dead_after = timedelta(seconds=settings.HEARTBEAT_SECONDS * 3)
-    stuck_after = timedelta(seconds=settings.WORKER_STUCK_SECONDS)
     roles = {}
     for row in ProcessHeartbeat.objects.filter(beat_at__gte=now - FORGET_DEAD_AFTER):
         alive = now - row.beat_at <= dead_after
-        stuck = alive and row.task_started_at is not None and now - row.task_started_at > stuck_after
+        task = _task_report(row, now)
+        stuck = alive and task.pop("overdue")
+        problem = task.pop("problem", None)
         entry = roles.setdefault(row.role, {"alive": 0, "dead": 0, "stuck": 0, "processes": []})
         entry["alive" if alive and not stuck else "stuck" if stuck else "dead"] += 1
         entry["processes"].append({
             "id": row.process_id, "host": row.hostname, "pid": row.pid,
             "seconds_since_beat": round((now - row.beat_at).total_seconds(), 1),
-            "alive": alive, "stuck": stuck, "task": row.task_name or None,
-            "task_seconds": round((now - row.task_started_at).total_seconds(), 1) if row.task_started_at else None,
-            "tasks_done": row.tasks_done,
+            "alive": alive, "stuck": stuck, **task, "tasks_done": row.tasks_done,
+            "problem": problem if stuck else None,
         })
     for entry in roles.values():
         entry["status"] = "ok" if entry["alive"] else "down"
@@ -152,7 +188,7 @@ def recover_abandoned_tasks(now=None):
         if len(result.worker_ids) >= MAX_RECOVERIES:
             failed += same.update(
                 status=TaskResultStatus.FAILED, finished_at=now,
-                exception_class_path="activityhub.workers.TaskAbandoned",
+                exception_class_path="processes.workers.TaskAbandoned",
                 traceback=f"Started {len(result.worker_ids)} times; every worker stopped before it finished.",
             )
         else:
@@ -178,8 +214,10 @@ def database_worker_class():
         def __init__(self, *, shutdown_timeout, **kwargs):
             super().__init__(**kwargs)
             self.shutdown_timeout = shutdown_timeout
+            self.stop_requested = False
 
         def shutdown(self, signum, frame):
+            self.stop_requested = True
             if not self.running_task:
                 log.info("worker %s: %s, stopping", self.worker_id, signal.strsignal(signum))
                 raise SystemExit(0)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.tasks import task
 from django.utils import timezone
 
-log = logging.getLogger("activityhub.jobs")
+log = logging.getLogger("processes.jobs")
 
 
 def retry_delay(attempt: int) -> timedelta:
@@ -23,8 +23,11 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=settings.TASK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
 
 
-def retried_task(func=None, **task_options):
-    """@task, plus: on an exception, enqueue the same call again after the backoff, then fail this attempt."""
+def retried_task(func=None, *, deadline=None, **task_options):
+    """@task, plus: on an exception, enqueue the same call again after the backoff, then fail this attempt.
+
+    `deadline` (seconds, or a function returning them, read when a run starts): a run taking longer is reported
+    stuck by /healthz?deep=1 (default TASK_DEADLINE_SECONDS; see processes.workers.task_deadline_seconds)."""
 
     def decorate(func):
         @functools.wraps(func)
@@ -42,18 +45,28 @@ def retried_task(func=None, **task_options):
                               the_task.name, attempt)
                 raise
 
+        run.deadline = deadline  # read by processes.workers.task_deadline_seconds
         the_task = task(**task_options)(run)
         return the_task
 
     return decorate(func) if func is not None else decorate
 
 
-@retried_task
+def monitor_pass_deadline() -> float:
+    """A monitoring pass that runs longer than this is stuck: MONITOR_PASS_DEADLINE_FACTOR × its interval (a pass
+    waits for no health check, and every request it makes ends within its own deadline)."""
+    return settings.MONITOR_INTERVAL_SECONDS * settings.MONITOR_PASS_DEADLINE_FACTOR
+
+
+@retried_task(deadline=monitor_pass_deadline)
 def monitor_pass() -> dict:
-    """One monitoring pass: due health checks, failures and recoveries, missed schedules, notifications."""
+    """One monitoring pass: due health checks started (each writes its result when it has it, on this worker's
+    check threads), failures and recoveries, missed schedules, notifications."""
+    from monitoring.checks import shared_runner
     from monitoring.daemon import Monitor
 
-    monitor = Monitor(workers=8, daily_reports=False)
+    monitor = Monitor(workers=8, daily_reports=False, checks=shared_runner(), wait_for_checks=False,
+                      interval=settings.MONITOR_INTERVAL_SECONDS)
     try:
         return monitor.tick()
     finally:
