@@ -127,6 +127,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": (DATABASE_LOCK_TIMEOUT_MS or 3_600_000) / 1000,
         "init_command": "PRAGMA journal_mode=WAL;",
     })
+    # Tests use a file too, not an in-memory shared cache: threads and processes of one test then wait for the write
+    # lock as production's do (a shared cache answers "database table is locked" at once instead of waiting).
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 # Read replicas (comma-separated URLs): aliases "replica", "replica_2", … Lag-tolerant reads go there (see
 # activityhub/db_router.py); in tests each mirrors default, whose test database streaming replication copies.
 for _number, _url in enumerate(env_list("DATABASE_REPLICA_URL"), 1):
