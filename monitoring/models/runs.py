@@ -181,6 +181,7 @@ class WorkflowExecution(models.Model):
 
     class Meta:
         db_table = "workflow_executions"
+        verbose_name = "workflow run"  # what every page and URL calls it (runs/<pk>/)
         ordering = ["-started_at", "-id"]
         indexes = [
             # The overview's time-window aggregates read only this index (index-only scan; key columns rather

@@ -16,7 +16,7 @@ def test_an_absurd_date_filter_in_the_admin_is_named_and_the_list_still_shows(pa
     message = page.locator(".messagelist .error")
     expect(message).to_contain_text("The list could not be filtered by created_at__year=99999")
     expect(message).to_contain_text("so the whole list is shown")
-    expect(page.get_by_role("heading", name="Select workflow execution to change")).to_be_visible()
+    expect(page.get_by_role("heading", name="Select workflow run to change")).to_be_visible()
     expect(page.get_by_text("Database error")).to_have_count(0)
     expect(page.get_by_text("Server Error")).to_have_count(0)
     screenshot(f"admin-bad-date-filter-{width}")
