@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lib.live.sse.context",  # live_streams: ASGI serves the live pages' streams, WSGI polls
             ],
         },
     },
