@@ -40,7 +40,7 @@ async def monitoring_stream(request):
                 if clock.access_due() and not await sse.read(_still_manager, user.pk):
                     yield sse.close_message()
                     return
-                token = await sse.read(change_token)
+                token = await sse.read_changes(change_token) or seen  # a failed read: same as unchanged
                 if token != seen:
                     seen = token
                     yield sse.message(token, event="changed", id=token)

@@ -16,17 +16,30 @@ __all__ = ["SseReader", "asgi_server", "session_cookie"]
 
 
 class _Server:
-    def __init__(self):
+    def __init__(self, port=None):
+        from tests.system.processes import free_port
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._build()
+
+    def _build(self):
         import uvicorn
 
         from activityhub.asgi import application
-        from tests.system.processes import free_port
 
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="asgi-test-server")
+
+    def kill(self):
+        """Stop at once, dropping every open connection (as a crashed or redeployed node would)."""
+        self.server.should_exit = self.server.force_exit = True
+        self.thread.join(15)
+
+    def restart(self):
+        self._build()
+        self.start()
 
     def start(self):
         self.thread.start()
@@ -37,14 +50,14 @@ class _Server:
             time.sleep(0.05)
 
     def stop(self):
-        self.server.should_exit = True
-        self.thread.join(15)
+        self.kill()
 
 
 @pytest.fixture
-def asgi_server(settings):
+def asgi_server(settings, tmp_path):
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
-    settings.LIVE_BACKEND = "sockets"
+    # The test databases of parallel workers share a name: each test gets a socket directory of its own.
+    settings.LIVE_BACKEND, settings.LIVE_SOCKET_DIR = "sockets", str(tmp_path)
     server = _Server()
     server.start()
     yield server

@@ -96,8 +96,8 @@ from tests.api_fixtures import *  # noqa: E402, F403
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_event_recorded_through_the_api_is_published_after_commit(settings, project, write_token, api_as):
-    settings.LIVE_BACKEND = "sockets"
+def test_an_event_recorded_through_the_api_is_published_after_commit(settings, project, write_token, api_as, tmp_path):
+    settings.LIVE_BACKEND, settings.LIVE_SOCKET_DIR = "sockets", str(tmp_path)
 
     def record():
         response = api_as(write_token).post("/events", {"event_type": "TEST_GENERATION", "title": "Tests written", "entity_type": "suite",

@@ -3,6 +3,7 @@ pushed, resuming with Last-Event-ID, and who may hold a stream (outsider 404, a 
 
 import json
 import urllib.request
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from events.ingest import ingest_events, update_event, validate_event
 from events.models.activity import ActivityEvent
+from events.views import live as live_views
 from monitoring.runs import finish_run, start_run
 from projects.models import Membership, remove_member
 from projects.signals import member_removed
@@ -58,17 +60,27 @@ def test_a_finished_event_is_pushed_as_its_row(asgi_server, project, viewer):
     stream.close()
 
 
-def test_a_reconnect_with_last_event_id_replays_what_was_missed(asgi_server, project, viewer):
+# EventSource's own reconnect sends the header; a new EventSource (after a failed reconnect) sends the parameter.
+@pytest.mark.parametrize("resume", ["header", "parameter"])
+def test_a_reconnect_with_last_event_id_replays_what_was_missed(asgi_server, project, viewer, resume, monkeypatch):
+    monkeypatch.setattr(live_views, "LAG", timedelta(0))  # only the id can bring back what was missed
     cookie = session_cookie(viewer)
     first = SseReader(asgi_server, feed_stream(project), cookie)
     record(project, "Before the drop")
     last_id = first.until("new-rows")["id"]
     first.close()  # the connection drops
     missed = record(project, "While it was away")
-    again = SseReader(asgi_server, feed_stream(project), cookie, last_event_id=last_id)
+    if resume == "header":
+        again = SseReader(asgi_server, feed_stream(project), cookie, last_event_id=last_id)
+    else:
+        again = SseReader(asgi_server, feed_stream(project) + f"?last_event_id={last_id}", cookie)
     message = again.until("new-rows")
     assert f'id="event-{missed.pk}"' in message["data"]
     again.close()
+    fresh = SseReader(asgi_server, feed_stream(project), cookie, timeout=2)
+    with pytest.raises(TimeoutError):
+        fresh.next()  # opened after the fact without an id: nothing to replay
+    fresh.close()
 
 
 def test_only_rows_matching_the_feed_filters_are_prepended(asgi_server, project, viewer):

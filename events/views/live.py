@@ -31,7 +31,7 @@ from .activity import _filter_query, poll_seconds
 LAG = timedelta(seconds=10)
 UPDATES_WINDOW = timedelta(days=1)  # an in-progress row that finishes later than this after it started is not pushed
 MAX_ROWS = 100
-STREAM_PARAMS = ("top", "since", "only")  # the stream's own; the rest of its query is the feed's filters
+STREAM_PARAMS = ("top", "since", "only", "last_event_id")  # the stream's own; the rest of its query is the feed's filters
 
 
 def watermark_id(when: datetime) -> str:
@@ -158,7 +158,7 @@ async def feed_stream(request, slug):
         yield f"retry: {sse.RETRY_MS}\n\n"
         clock = sse.Clock()
         async with live.subscribe(project.pk) as messages:
-            for text in await sse.read(reader.catch_up):
+            for text in await sse.read_changes(reader.catch_up):
                 yield text
             while not clock.expired():
                 wake = await messages.next(timeout=sse.SAFETY_SECONDS)
@@ -169,9 +169,9 @@ async def feed_stream(request, slug):
                     yield sse.close_message()
                     return
                 if wake is None or wake.kind == "resync":
-                    texts = await sse.read(reader.catch_up)
+                    texts = await sse.read_changes(reader.catch_up)
                 elif wake.kind == "events":
-                    texts = await sse.read(reader.changed, [int(pk) for pk in wake.payload.get("ids", [])])
+                    texts = await sse.read_changes(reader.changed, [int(pk) for pk in wake.payload.get("ids", [])])
                 else:
                     continue
                 for text in texts:

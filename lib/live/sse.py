@@ -5,6 +5,7 @@ handful of connections instead of holding one each, and no read ever blocks the 
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError, connections
 from django.http import HttpResponse, StreamingHttpResponse
+
+logger = logging.getLogger(__name__)
 
 RETRY_MS = 1000  # how soon a browser reconnects after a stream ends (it then sends Last-Event-ID)
 SAFETY_SECONDS = 15.0  # a stream re-reads at least this often even without a wake-up (a lost message costs this)
@@ -47,6 +50,16 @@ async def read(function: Callable, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(_executor(), _with_fresh_connection, function, args)
 
 
+async def read_changes(function: Callable, *args: Any) -> list[str]:
+    """A stream's read of what changed; when the database fails it, [] (the next wake-up or safety re-read tries
+    again from the same watermark) rather than an ended stream."""
+    try:
+        return await read(function, *args)
+    except DatabaseError:
+        logger.warning("live: a stream's read failed; it retries on the next wake-up", exc_info=True)
+        return []
+
+
 async def check(request, function: Callable, *args: Any) -> Any:
     """An access check before the stream opens: on the live pool under ASGI; under WSGI (no stream follows) in the
     request's own thread and connection, as any sync view's."""
@@ -76,7 +89,9 @@ def streams_available(request) -> bool:
 
 
 def last_event_id(request) -> str:
-    return request.headers.get("Last-Event-ID", "")
+    """Where a reconnecting page left off: the header EventSource sends, or (when htmx's SSE extension had to open a
+    new EventSource after a failed reconnect) the ?last_event_id= static/js/live.js adds."""
+    return request.headers.get("Last-Event-ID", "") or request.GET.get("last_event_id", "")
 
 
 def response(events: AsyncIterator[str]) -> StreamingHttpResponse:

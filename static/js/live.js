@@ -63,4 +63,27 @@
       else seen.add(row.id);
     });
   });
+
+  // A stream that fails outright (a 502 from the balancer while a node restarts) is replaced by the SSE extension
+  // with a new EventSource, which sends no Last-Event-ID: it carries the last id in its URL instead.
+  var lastIds = {};
+  function withoutResume(url) {
+    var parsed = new URL(url, window.location.href);
+    parsed.searchParams.delete("last_event_id");
+    return parsed.href;
+  }
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var message = event.detail;
+    if (message && message.lastEventId && message.target && message.target.url) {
+      lastIds[withoutResume(message.target.url)] = message.lastEventId;
+    }
+  });
+  if (window.htmx) {
+    window.htmx.createEventSource = function (url) {
+      var base = withoutResume(url);
+      var resume = new URL(base);
+      if (lastIds[base]) resume.searchParams.set("last_event_id", lastIds[base]);
+      return new EventSource(resume.href, { withCredentials: true });
+    };
+  }
 })();
