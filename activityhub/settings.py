@@ -162,6 +162,7 @@ LIVE_REDIS_URL = os.environ.get("LIVE_REDIS_URL") or os.environ.get("REDIS_URL")
 LIVE_BACKEND = os.environ.get("LIVE_BACKEND", "")
 LIVE_CHANNEL_PREFIX = os.environ.get("LIVE_CHANNEL_PREFIX", "activityhub:live")
 LIVE_SOCKET_DIR = os.environ.get("LIVE_SOCKET_DIR", "")  # default: a directory under /tmp named for the database
+LIVE_DB_THREADS = int(os.environ.get("LIVE_DB_THREADS", "4"))  # database reads of the open streams, per process
 
 # Background tasks (django.tasks): in the database by default; through Redis when TASKS_URL (or REDIS_URL) is set.
 # TASKS_URL=db forces the database even when REDIS_URL is set for the cache.

@@ -28,6 +28,7 @@ async def monitoring_stream(request):
     await sse.check(request, require_manager, request)
     if not sse.streams_available(request):
         return sse.unavailable()
+    await sse.release_request_connections()
     seen = sse.last_event_id(request) or request.GET.get("since", "")
 
     async def events():

@@ -11,8 +11,10 @@ page drops a row it already shows (static/js/live.js). Messages:
 - `close`: the reader may no longer see the project (removed member); the page closes its stream.
 """
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+from django.db import DatabaseError
 from django.db.models import F
 from django.http import Http404
 from django.template.loader import render_to_string
@@ -64,9 +66,17 @@ class FeedReader:
             self.top = None
 
     def _render(self, rows) -> str:
-        context = {"project": self.project, "poll_seconds": poll_seconds(), "filter_query": self.filter_query,
-                   "live_streams": True}
-        return render_to_string("events/_live_rows.html", {**context, "rows": rows})
+        # Every stream of the same filters sends the same rows: rendered once per process.
+        key = (self.project.pk, self.filter_query, tuple((r.pk, r.updated_at) for r in rows))
+        html = _rendered.get(key)
+        if html is None:
+            context = {"project": self.project, "poll_seconds": poll_seconds(), "filter_query": self.filter_query,
+                       "live_streams": True, "rows": rows}
+            html = render_to_string("events/_live_rows.html", context)
+            if len(_rendered) > 1000:
+                _rendered.clear()
+            _rendered[key] = html
+        return html
 
     def _fresh(self, row) -> bool:
         return self.sent.get(row.pk) != row.updated_at
@@ -123,17 +133,39 @@ class FeedReader:
         self.sent = {pk: stamp for pk, stamp in self.sent.items() if stamp > now - LAG - LAG}
         return self._messages(rows, self._matching_ids([r.pk for r in rows]))
 
-    def changed(self, ids) -> list[str]:
-        """The events a wake-up named (recorded or finished), read by primary key."""
-        if self.only is not None:
-            ids = [pk for pk in ids if pk == self.only]
-        if not ids:
-            return []
-        rows = list(self._rows(self._base().filter(pk__in=ids)))
-        return self._messages(rows, self._matching_ids(ids))
+    def named(self, ids) -> list[int]:
+        return [pk for pk in ids if self.only is None or pk == self.only]
+
+    def read_named(self, ids) -> tuple[list, set[int]]:
+        """The events a wake-up named (recorded or finished), read by primary key, and which match the filters.
+        The same for every stream of these filters (see shared_read)."""
+        return list(self._rows(self._base().filter(pk__in=ids))), self._matching_ids(ids)
+
+    def shared_key(self, ids) -> tuple:
+        return (self.project.pk, self.filter_query, self.only is None, tuple(ids))
+
+    def changed(self, rows, matching) -> list[str]:
+        return self._messages(rows, matching)
 
     def still_member(self) -> bool:
         return Membership.objects.filter(project=self.project, user=self.request.user).exists()
+
+
+_rendered: dict[tuple, str] = {}
+_in_flight: dict[tuple, asyncio.Future] = {}
+
+
+async def shared_read(key, function, *args):
+    """One database read for every stream of this process that wakes for the same thing at the same moment (200
+    open feeds of one project: one read, not 200). None when the database failed it (the next wake-up retries)."""
+    future = _in_flight.get(key)
+    if future is None:
+        future = _in_flight[key] = asyncio.ensure_future(sse.read(function, *args))
+        future.add_done_callback(lambda _done: _in_flight.pop(key, None))
+    try:
+        return await asyncio.shield(future)
+    except DatabaseError:
+        return None
 
 
 def _open(request, slug):
@@ -146,6 +178,7 @@ async def feed_stream(request, slug):
     project = await sse.check(request, _open, request, slug)  # outsider: 404 before anything is streamed
     if not sse.streams_available(request):
         return sse.unavailable()
+    await sse.release_request_connections()
     query = request.GET
     only = query.get("only", "")
     if only and not only.isdigit():
@@ -171,7 +204,9 @@ async def feed_stream(request, slug):
                 if wake is None or wake.kind == "resync":
                     texts = await sse.read_changes(reader.catch_up)
                 elif wake.kind == "events":
-                    texts = await sse.read_changes(reader.changed, [int(pk) for pk in wake.payload.get("ids", [])])
+                    ids = reader.named([int(pk) for pk in wake.payload.get("ids", [])])
+                    result = await shared_read(reader.shared_key(ids), reader.read_named, ids) if ids else None
+                    texts = reader.changed(*result) if result else []
                 else:
                     continue
                 for text in texts:
