@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lib.live.sse.context",  # live_streams: ASGI serves the live pages' streams, WSGI polls
             ],
         },
     },
@@ -157,6 +158,14 @@ if os.environ.get("REDIS_URL"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Live pages (lib/live): Redis pub/sub when REDIS_URL is set, else PostgreSQL LISTEN/NOTIFY or, on SQLite, UNIX
+# datagram sockets. LIVE_BACKEND=redis|postgres|sockets chooses one by name.
+LIVE_REDIS_URL = os.environ.get("LIVE_REDIS_URL") or os.environ.get("REDIS_URL") or ""
+LIVE_BACKEND = os.environ.get("LIVE_BACKEND", "")
+LIVE_CHANNEL_PREFIX = os.environ.get("LIVE_CHANNEL_PREFIX", "activityhub:live")
+LIVE_SOCKET_DIR = os.environ.get("LIVE_SOCKET_DIR", "")  # default: a directory under /tmp named for the database
+LIVE_DB_THREADS = int(os.environ.get("LIVE_DB_THREADS", "4"))  # database reads of the open streams, per process
 
 # Background tasks (django.tasks): in the database by default; through Redis when TASKS_URL (or REDIS_URL) is set.
 # TASKS_URL=db forces the database even when REDIS_URL is set for the cache.

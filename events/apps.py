@@ -18,7 +18,8 @@ class EventsConfig(AppConfig):
             retention_preview,
         )
 
-        from . import partitions, receivers
+        from . import live, partitions, receivers
+        from .ingest import events_finished, events_recorded
 
         post_migrate.connect(partitions.after_migrate, sender=self, dispatch_uid="events.partitions_after_migrate")
 
@@ -29,3 +30,8 @@ class EventsConfig(AppConfig):
         member_role_changed.connect(receivers.record_member_role_changed, dispatch_uid="events.record_member_role_changed")
         member_removed.connect(receivers.record_member_removed, dispatch_uid="events.record_member_removed")
         retention_preview.connect(receivers.preview_retention, dispatch_uid="events.preview_retention")
+        # Live pages (lib/live): new and finished events, and membership changes that end a removed member's stream.
+        events_recorded.connect(live.announce_events, dispatch_uid="events.live_recorded")
+        events_finished.connect(live.announce_events, dispatch_uid="events.live_finished")
+        member_removed.connect(live.announce_membership, dispatch_uid="events.live_member_removed")
+        member_role_changed.connect(live.announce_membership, dispatch_uid="events.live_member_role_changed")

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from .views import activity, conversations, feeds
+from .views import activity, conversations, feeds, live
 
 app_name = "events"
 
 urlpatterns = [
     # Activity feed, insights and audit log.
     path("projects/<slug:slug>/activity/", activity.feed, name="feed"),
+    path("projects/<slug:slug>/activity/live/", live.feed_stream, name="feed_stream"),
     path("projects/<slug:slug>/activity/<int:pk>/", activity.event_detail, name="event_detail"),
     path("projects/<slug:slug>/activity/export.csv", activity.feed_export, {"fmt": "csv"}, name="feed_export_csv"),
     path("projects/<slug:slug>/activity/export.jsonl", activity.feed_export, {"fmt": "jsonl"}, name="feed_export_jsonl"),

@@ -26,6 +26,7 @@ from lib.urls import absolute_url
 
 from .anomalies import detect as detect_anomalies
 from .checks import CheckRunner
+from .live import announce
 from .models import (
     CheckAlert,
     CheckStatus,
@@ -167,6 +168,7 @@ class Monitor:
                 actual_status=result.actual_status,
                 error_message=result.error,
             )
+            announce("check")
             if alert != check.alert_state and alert == CheckAlert.FAILING:
                 enqueue(
                     NotificationType.CHECK_DOWN,

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .live import announce
 from .models import (
     DEFAULT_ENVIRONMENT,
     RunAlert,
@@ -41,6 +42,7 @@ def start_run(project, *, run_id, workflow_name, started_at, triggered_by=None, 
                     triggered_by=triggered_by,
                 )
                 _count_scheduled_run(execution)
+                announce("run")
             return execution, True
         except IntegrityError:
             # The same start arrived twice at once: the other request stored it.
@@ -104,6 +106,7 @@ def finish_run(project, run_id, *, status, completed_at, tests_passed=None, test
             if counter:
                 WorkflowSchedule.objects.for_run(execution).update(**{counter: F(counter) + 1})
             add_finished_run(execution)
+            announce("run")
             return execution
     if execution.status != status:
         raise RunConflict(f"Run '{run_id}' already finished as {execution.status}; it cannot become {status}.")

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import stream, views
 
 app_name = "monitoring"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("changes/", views.changes, name="changes"),
+    path("live/", stream.monitoring_stream, name="stream"),
     path("schedules/", views.schedules, name="schedules"),
     path("schedules/<slug:schedule_id>/", views.schedule_detail, name="schedule_detail"),
     path("schedules/<slug:schedule_id>/ping-url/", views.schedule_ping_url, name="schedule_ping_url"),

@@ -204,7 +204,8 @@ def test_feeds_are_read_only(client, project, viewer):
 
 
 def test_feed_page_shows_feed_urls_for_the_current_filters(client_for, project, viewer):
-    response = client_for(viewer).get(reverse("events:feed", args=[project.slug]), {"status": "FAILED"})
+    # The Feeds box reads the token when opened (?feeds=open: what opening it fetches, or its link without JS).
+    response = client_for(viewer).get(reverse("events:feed", args=[project.slug]), {"status": "FAILED", "feeds": "open"})
     token = FeedToken.objects.get(user=viewer).token
     html = response.content.decode()
     assert f"/activity/feed.atom?status=FAILED&amp;token={token}" in html

@@ -30,6 +30,8 @@ ROLES = [*SIGNED_IN_ROLES, "anonymous"]
 LABELLED_INPUT_TYPES_EXEMPT = {"hidden", "submit", "button", "reset", "image"}
 # Pages that authenticate with a ?token= of their own rather than the session (feed readers carry no cookie).
 TOKEN_AUTHENTICATED = {"events:feed_atom", "events:feed_json"}
+# Live streams: under the sweep's WSGI client a stream answers 204 (EventSource stops, the page polls).
+LIVE_STREAMS = {"events:feed_stream", "monitoring:stream"}
 # Pages anyone may open, signed in or not.
 PUBLIC = {"login", "healthz", "favicon", "api:openapi-json", "api:openapi-view", "api:api-root"}
 
@@ -229,6 +231,9 @@ def allowed_statuses(route: Route, role: str, privileged_status: int) -> set[int
     """What the access rules let `role` get; `privileged_status` is what the role the page is for got."""
     if privileged_status == 405:
         return {405, 302, 404} if role == "anonymous" else {405}  # POST-only: answers no GET, reveals nothing
+    if route.name in LIVE_STREAMS and privileged_status == 204:
+        allowed = allowed_statuses(route, role, 200)  # what the page would give; a stream's "yes" is 204 here
+        return {204} | (allowed - {200, 302}) if 200 in allowed else allowed
     kind = route.kind
     if kind == "public":
         return {200, 302}

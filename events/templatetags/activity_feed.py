@@ -56,7 +56,9 @@ def _row_html(event, url_parts, poll_seconds, link_query=""):
     url = f"{head}{event.pk}{tail}"
     status = event.status
     poll = (
+        # Pushed by the page's live stream (event-<pk>) where it has one; polled otherwise.
         f' data-poll="{poll_seconds}" hx-get="{url}" hx-trigger="poll" hx-target="this" hx-swap="outerHTML"'
+        f' sse-swap="event-{event.pk}"'
         if status == EventStatus.IN_PROGRESS
         else ""
     )

@@ -57,18 +57,19 @@ class PageParams(forms.Form):
 
     cursor = forms.CharField(required=False, max_length=200)
     newer_than = forms.CharField(required=False, max_length=200)
+    feeds = forms.ChoiceField(required=False, choices=[("", "closed"), ("open", "open")])  # the Feeds box, opened
 
 
 def _filter_query(request, query=None):
     """The current filters as a query string, without paging parameters (for links and exports)."""
     query = (request.GET if query is None else query).copy()
-    for key in ("cursor", "newer_than"):
+    for key in ("cursor", "newer_than", "feeds"):
         query.pop(key, None)
     return query.urlencode()
 
 
 # The paging parameters are links, not form fields: name them (and what went wrong) as the reader sees them.
-PAGE_PARAM_LABELS = {"cursor": "Link to older entries", "newer_than": "Check for new events"}
+PAGE_PARAM_LABELS = {"cursor": "Link to older entries", "newer_than": "Check for new events", "feeds": "Feeds"}
 BAD_PAGE_PARAM = {
     "cursor": "This link is out of date or damaged: start again from the newest entries.",
     "newer_than": "It could not be read: reload the page.",
@@ -110,6 +111,7 @@ def _keyset_listing(request, queryset, template, context, *, banner=False):
         page = paginate_keyset(queryset, cursor or None, PAGE_SIZE)
     except InvalidCursor:
         return _bad_request(request, template, context, {"cursor": [BAD_PAGE_PARAM["cursor"]]})
+    context.setdefault("feeds_open", params.cleaned_data["feeds"] == "open")
     context.update(
         page=page,
         items=page.items,

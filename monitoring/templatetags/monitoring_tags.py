@@ -34,7 +34,7 @@ def percent(value):
 
 @register.filter
 def can_open_monitoring(user):
-    """The navigation shows Monitoring only to those monitoring/access.py lets in."""
-    from monitoring.access import is_manager
+    """The navigation shows Monitoring only to those monitoring/access.py lets in (cached: monitoring.access)."""
+    from monitoring.access import shows_monitoring_link
 
-    return is_manager(user)
+    return shows_monitoring_link(user)

@@ -5,6 +5,8 @@ import sys
 import urllib.error
 import urllib.request
 
+import pytest
+
 from .processes import ROOT, free_port, wait_for
 
 
@@ -23,9 +25,22 @@ def test_make_demo_runs_with_debug_off_unless_asked():
     assert 'DEBUG="${DEBUG:-0}"' in recipe
 
 
-def test_with_debug_off_the_web_process_still_serves_its_static_files(system):
+def test_the_procfile_serves_the_web_role_under_asgi():
+    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    assert "activityhub.asgi" in web and "-k uvicorn_worker.UvicornWorker" in web
+
+
+# ASGI is what the Procfile runs; WSGI keeps working for whoever runs it (the live pages then poll).
+SERVERS = {
+    "asgi": ["activityhub.asgi", "-k", "uvicorn_worker.UvicornWorker"],
+    "wsgi": ["activityhub.wsgi"],
+}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_with_debug_off_the_web_process_still_serves_its_static_files(system, server):
     port = free_port()
-    web = system.start(sys.executable, "-m", "gunicorn", "activityhub.wsgi", "--bind", f"127.0.0.1:{port}",
+    web = system.start(sys.executable, "-m", "gunicorn", *SERVERS[server], "--bind", f"127.0.0.1:{port}",
                        "--workers", "1", name="web", DEBUG="0")
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: fetch(f"{base}/healthz")[0] == 200, timeout=30, what="the web process")
