@@ -64,12 +64,6 @@ def replica_aliases() -> list[str]:
     return [alias for alias in settings.DATABASES if alias.startswith("replica")]
 
 
-def current_read_alias() -> str:
-    """The alias this request (or code outside a request) reads lag-tolerant models from."""
-    state = _routing.get()
-    return state.read_alias if state and state.read_alias else DEFAULT_DB_ALIAS
-
-
 class ReplicaRouter:
     def db_for_read(self, model, **hints):
         state = _routing.get()

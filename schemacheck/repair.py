@@ -215,18 +215,6 @@ class Repairs:
             parts["keys"] = str(statement.parts.get("columns") or "")
         return parts
 
-    def expected_predicate(self, model, expected) -> str | None:
-        """The WHERE Django writes for a partial index, as this database will store it (SQLite keeps it verbatim)."""
-        from .live import _sqlite_predicate
-
-        declaration = expected.declaration
-        if not hasattr(declaration, "create_sql") or getattr(declaration, "condition", None) is None:
-            return None
-        try:
-            return _sqlite_predicate(str(declaration.create_sql(model, self._editor())))
-        except (ValueError, TypeError):
-            return None
-
     def alter_type(self, model, column, db_type) -> str:
         if self.sqlite:
             return self.rebuild_table(model)

@@ -127,7 +127,7 @@ def build_world() -> World:
         rows = model._default_manager.all()
         if any(f.name == "project" for f in model._meta.get_fields()):
             rows = rows.filter(project=project)
-        # Text identifiers a URL may carry: unique text fields and the seed's "<thing>_id" columns.
+        # Text identifiers a URL may carry: unique text fields and the "<thing>_id" columns.
         unique_text = [f.name for f in model._meta.fields
                        if isinstance(f, models.CharField) and (f.unique or f.name.endswith("_id"))]
         for row in rows.order_by("-pk")[:3]:

@@ -122,12 +122,6 @@ class ActivityEventQuerySet(models.QuerySet):
     def for_projects(self, projects):
         return self.filter(project__in=projects)
 
-    def for_member(self, user):
-        """Events of every project the user belongs to."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(project__memberships__user=user)
-
     def of_type(self, *event_types):
         # A single type as plain equality: the (project, event_type, created_at, id) index then also gives the order.
         if len(event_types) == 1:
@@ -154,9 +148,6 @@ class ActivityEventQuerySet(models.QuerySet):
 
     def today(self):
         return self.since(start_of_day())
-
-    def last_days(self, days):
-        return self.since(timezone.now() - timedelta(days=days))
 
     def search(self, text):
         """Full-text search on title and description: PostgreSQL tsvector (GIN index), a plain contains elsewhere."""
