@@ -206,7 +206,7 @@ def note_failed_read(exc: Exception) -> None:
 
 def choose_replica() -> str | None:
     usable = [alias for alias in replica_aliases() if replica_health(alias).usable]
-    return random.choice(usable) if usable else None
+    return random.choice(usable) if usable else None  # noqa: S311  # spreading load, not a secret
 
 
 # --- the request side ---

@@ -92,9 +92,10 @@ def interested_members(project, source, row, preferences, watches, *, mode=Mode.
     if source == Source.EVENT and row.get("entity_id"):
         digest_users = {p.user_id for p in preferences if p.mode != Mode.IMMEDIATE}
         for watch in watches:
-            if (watch.entity_type, watch.entity_id) == (row["entity_type"], row["entity_id"]):
-                if (watch.user_id in digest_users) == (mode != Mode.IMMEDIATE):
-                    users.add(watch.user_id)
+            if (watch.entity_type, watch.entity_id) == (row["entity_type"], row["entity_id"]) and (
+                (watch.user_id in digest_users) == (mode != Mode.IMMEDIATE)
+            ):
+                users.add(watch.user_id)
     return users
 
 

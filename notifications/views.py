@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 import outbound
+from lib.htmx import SignedInHtmxRequest
 from projects.access import get_project_for_member
 from projects.models import Membership
 
@@ -25,7 +26,7 @@ def _page(request, template, project, membership, status=200, **context):
                                       **context}, status=status)
 
 
-SECRET_KEY_IN_SESSION = "notifications-new-secret"
+SECRET_KEY_IN_SESSION = "notifications-new-secret"  # noqa: S105  # the session key's name, not a secret
 
 
 def _reveal_next(request, subscription):
@@ -160,7 +161,7 @@ def preferences(request):
 
 
 def _preference_rows(request, memberships, stored, invalid=None):
-    watches = {}
+    watches: dict[int, list[Watch]] = {}
     for watch in Watch.objects.filter(user=request.user).order_by("entity_type", "entity_id"):
         watches.setdefault(watch.project_id, []).append(watch)
     rows = []
@@ -174,7 +175,7 @@ def _preference_rows(request, memberships, stored, invalid=None):
 
 
 @require_http_methods(["GET", "POST"])
-def watch(request, slug):
+def watch(request: SignedInHtmxRequest, slug):
     """The Watch button (any member, viewers too): the project's failures, or one entity with ?entity_type=&entity_id=.
 
     GET answers the button's current state (the feed loads it with htmx); POST toggles it.
@@ -209,7 +210,8 @@ def watch(request, slug):
                "next_url": next_url}
     if request.method == "POST" and not request.htmx:
         messages.success(request, "Watching." if watching else "No longer watching.")
-        return redirect(request.POST.get("next") if _safe_next(request) else "notifications:preferences")
+        return redirect(request.POST.get("next") or "notifications:preferences" if _safe_next(request)
+                        else "notifications:preferences")
     return render(request, "notifications/_watch.html", context)
 
 

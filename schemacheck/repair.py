@@ -107,9 +107,11 @@ class Repairs:
         editor = self._editor()
         editor.add_field(exp.model, field)
         statements = [f"ALTER TABLE {self.qn(exp.name)} DROP COLUMN {self.qn(column)};", self._collected(editor)]
-        for index in ref.indexes if ref is not None else ():
-            if column in index.columns or column in index.include:
-                statements.append(self.create_rendered_index(exp.name, index, None))
+        statements.extend(
+            self.create_rendered_index(exp.name, index, None)
+            for index in (ref.indexes if ref is not None else ())
+            if column in index.columns or column in index.include
+        )
         return "\n".join(statements)
 
     def restore_sequence_default(self, table, column, sequence) -> str:

@@ -1,6 +1,6 @@
 """Demo activity: a month of events and actions, some running and some failed, loaded once."""
 
-import os
+import io
 from datetime import timedelta
 
 from django.core.management import call_command
@@ -11,9 +11,9 @@ from projects.models import Project
 
 
 def test_demo_activity_is_realistic_and_idempotent(db):
-    call_command("demo_data", stdout=open(os.devnull, "w"))
+    call_command("demo_data", stdout=io.StringIO())
     counts = (ActivityEvent.objects.count(), ProjectAction.objects.count())
-    call_command("demo_data", stdout=open(os.devnull, "w"))
+    call_command("demo_data", stdout=io.StringIO())
     assert (ActivityEvent.objects.count(), ProjectAction.objects.count()) == counts
     for project in Project.objects.all():
         events = ActivityEvent.objects.for_project(project)

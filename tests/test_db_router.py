@@ -22,7 +22,7 @@ def url_names(resolver, prefix=""):
 
 
 def test_every_lag_tolerant_view_name_is_a_real_url_name():
-    assert db_router.LAG_TOLERANT <= url_names(get_resolver())
+    assert url_names(get_resolver()) >= db_router.LAG_TOLERANT
 
 
 def test_the_feed_is_lag_tolerant_and_project_settings_are_not():
