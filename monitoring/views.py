@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lib.htmx import HtmxHttpRequest, already_gone
+from projects.models import Membership
 
 from .access import manager_required
 from .cron import CronError, describe, fire_time, next_fires, validate_cron, validate_timezone
@@ -53,6 +54,12 @@ def selected_environment(request):
     if not filterset.is_valid():
         raise BadRequest(f"Unknown environment {request.GET.get('environment', '')!r}: pick one from the list.")
     return filterset.form.cleaned_data.get("environment") or ""
+
+
+def _is_member(request, project_id) -> bool:
+    """Watching is personal and per project (notifications' rule): a manager sees a Watch button only where they
+    are a member; the watch endpoint itself answers 404 to anyone else."""
+    return Membership.objects.filter(user=request.user, project_id=project_id).exists()
 
 
 def _page(request: HtmxHttpRequest, template, context, tab, status=200, partial="live"):
@@ -147,6 +154,7 @@ def schedule_detail(request, schedule_id):
         "pings": schedule.pings.select_related("execution")[:20],
         "runs": runs[:10],
         "hide_env_switch": True,
+        "can_watch": _is_member(request, schedule.project_id),
     }, "schedules", partial=None)
 
 
@@ -406,6 +414,7 @@ def run_detail(request, pk):
             "next": request.get_full_path(),
         }),
         "run": run,
+        "can_watch": _is_member(request, run.project_id),
         "typical": workflow_spread(run.project_id, run.workflow_name, run.environment),
         "metrics": run.metrics.order_by("metric_name", "-recorded_at"),
         "notifications": run.notification_logs.order_by("created_at", "id"),

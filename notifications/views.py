@@ -14,6 +14,7 @@ from projects.access import get_project_for_member
 from projects.models import Membership
 
 from . import sending
+from . import watching as watching_words
 from .forms import PreferenceForm, SubscriptionForm
 from .models import Channel, Delivery, Level, Mode, Preference, Subscription, Watch
 from .secrets import rotate
@@ -207,9 +208,10 @@ def watch(request: SignedInHtmxRequest, slug):
     # Back to the page that shows the button (htmx says which), for the form's plain-post fallback.
     next_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.get_full_path()
     context = {"project": project, "entity_type": entity_type, "entity_id": entity_id, "watching": watching,
-               "next_url": next_url}
+               "next_url": next_url, "noun": watching_words.noun(entity_type) if entity_type else ""}
     if request.method == "POST" and not request.htmx:
-        messages.success(request, "Watching." if watching else "No longer watching.")
+        what = f"this {watching_words.noun(entity_type)}" if entity_type else f"failures in {project.name}"
+        messages.success(request, f"You are now watching {what}." if watching else f"You stopped watching {what}.")
         return redirect(request.POST.get("next") or "notifications:preferences" if _safe_next(request)
                         else "notifications:preferences")
     return render(request, "notifications/_watch.html", context)
