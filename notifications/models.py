@@ -186,6 +186,7 @@ class Source(models.TextChoices):
     EVENT = "event", "Activity event"
     ACTION = "action", "Audit action"
     DIGEST = "digest", "Digest"
+    RUN = "run", "Workflow run"
 
 
 class DeliveryState(models.TextChoices):

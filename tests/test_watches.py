@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from events.ingest import ingest_events, update_event, validate_event
 from monitoring.runs import start_run
-from notifications import sending
-from notifications.models import Source, Watch
+from notifications import run_watches, sending
+from notifications.models import Delivery, Source, Watch
 from notifications.watching import noun
 from projects.models import Membership, Role
 
@@ -125,3 +125,49 @@ def test_each_kind_reads_as_a_word():
     assert [noun(t) for t in ("apr_session", "workflow", "workflow_run", "activity_event", "code_review")] == [
         "session", "workflow", "run", "event", "code review",
     ]
+
+
+def finish(project, run_id, status="FAILED", **fields):
+    from monitoring.runs import finish_run
+
+    return finish_run(project, run_id, status=status, completed_at=timezone.now(), **fields)
+
+
+def test_a_watched_run_tells_its_watcher_how_it_ended_with_a_link(project, viewer, editor, run, settings):
+    settings.SITE_URL = "https://hub.example.com"
+    Watch.objects.create(user=viewer, project=project, entity_type="workflow_run", entity_id="nightly-17")
+    finish(project, "nightly-17", error_message="disk full")
+    assert run_watches.deliver_finished_run(run.pk) == 1
+    assert run_watches.deliver_finished_run(run.pk) == 0  # a second worker: nothing new
+    [message] = mail.outbox
+    assert message.to == [viewer.email]
+    assert message.subject.startswith("[Acme API] nightly-backup failed after 3 m")
+    assert "(run nightly-17, production)." in message.body and "Error: disk full" in message.body
+    assert f"https://hub.example.com{reverse('monitoring:run_detail', args=[run.pk])}" in message.body
+    delivery = Delivery.objects.get()
+    assert (delivery.source, delivery.recipient, delivery.event_type) == (Source.RUN, viewer, "run.failed")
+
+
+def test_watching_a_workflow_tells_about_each_of_its_runs_and_no_other(project, viewer, run):
+    Watch.objects.create(user=viewer, project=project, entity_type="workflow", entity_id="nightly-backup")
+    other, _ = start_run(project, run_id="hourly-3", workflow_name="hourly-sync", started_at=timezone.now())
+    finish(project, "nightly-17", status="SUCCESS")
+    finish(project, "hourly-3")
+    assert run_watches.deliver_finished_run(run.pk) == 1 and run_watches.deliver_finished_run(other.pk) == 0
+    [message] = mail.outbox
+    assert "nightly-backup succeeded" in message.subject
+
+
+def test_finishing_a_watched_run_queues_the_delivery_after_the_commit(project, viewer, run,
+                                                                      django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
+    Watch.objects.create(user=viewer, project=project, entity_type="workflow", entity_id="nightly-backup")
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(project, "nightly-17")
+        assert not DBTaskResult.objects.filter(task_path__endswith="deliver_run").exists()
+    [queued] = DBTaskResult.objects.filter(task_path__endswith="deliver_run")
+    assert queued.args_kwargs["args"] == [run.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(project, "nightly-17")  # the same finish again: counted once, told once
+    assert DBTaskResult.objects.filter(task_path__endswith="deliver_run").count() == 1
