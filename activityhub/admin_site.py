@@ -10,11 +10,18 @@ they are the same redirect as any bad lookup, with a message saying which filter
 third-party, present and future, in one place.
 """
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, IGNORED_PARAMS, PAGE_VAR, ChangeList
 from django.db import DataError
+
+if TYPE_CHECKING:  # the mixin always sits in front of a ModelAdmin (see AdminSite.register)
+    _ModelAdminBase = admin.ModelAdmin
+else:
+    _ModelAdminBase = object
 
 # Raised only while the query is compiled or run, so Django's own check of the lookups lets them through.
 _UNAPPLIABLE = (OverflowError, ValueError, DataError)
@@ -44,7 +51,7 @@ def _bad_filter_message(request, exc) -> str:
     return f"The list could not be shown as asked{reason}, so the whole list is shown from its first page."
 
 
-class SafeChangeListMixin:
+class SafeChangeListMixin(_ModelAdminBase):
     def get_changelist(self, request, **kwargs):
         changelist = super().get_changelist(request, **kwargs)
         if issubclass(changelist, SafeChangeList):

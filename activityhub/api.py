@@ -222,7 +222,7 @@ def public_urls():
             if isinstance(item, URLResolver):
                 exempt(item.url_patterns)
             elif isinstance(item, URLPattern):
-                item.callback.login_required = False
+                item.callback.login_required = False  # type: ignore[attr-defined]  # the flag LoginRequiredMiddleware reads off a view function
 
     exempt(patterns)
     return patterns, app_name, namespace

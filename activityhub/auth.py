@@ -8,6 +8,7 @@ their own address. `client_ip` (lib/client.py) finds the client behind TRUSTED_P
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import render
 
 from lib.client import client_ip
@@ -18,7 +19,7 @@ __all__ = ["client_ip", "lockout_response"]  # client_ip (lib/client.py) is AXES
 def lockout_response(request, credentials, *args, **kwargs):
     """Axes' answer to a locked (username, address) pair: the sign-in page with a 429 and Retry-After."""
     minutes = settings.LOGIN_LOCKOUT_MINUTES
-    form = auth_views.AuthenticationForm(request, data=None)
+    form = AuthenticationForm(request, data=None)
     response = render(
         request,
         "registration/login.html",

@@ -64,12 +64,6 @@ def replica_aliases() -> list[str]:
     return [alias for alias in settings.DATABASES if alias.startswith("replica")]
 
 
-def current_read_alias() -> str:
-    """The alias this request (or code outside a request) reads lag-tolerant models from."""
-    state = _routing.get()
-    return state.read_alias if state and state.read_alias else DEFAULT_DB_ALIAS
-
-
 class ReplicaRouter:
     def db_for_read(self, model, **hints):
         state = _routing.get()
@@ -212,7 +206,7 @@ def note_failed_read(exc: Exception) -> None:
 
 def choose_replica() -> str | None:
     usable = [alias for alias in replica_aliases() if replica_health(alias).usable]
-    return random.choice(usable) if usable else None
+    return random.choice(usable) if usable else None  # noqa: S311  # spreading load, not a secret
 
 
 # --- the request side ---

@@ -260,7 +260,7 @@ def run(args):
         start = time.perf_counter()
         response = client.get(f"/projects/{project.slug}/activity/export.{fmt}")
         lines = 0
-        for chunk in response.streaming_content:
+        for chunk in response.streaming_content:  # type: ignore[attr-defined]  # the export is a StreamingHttpResponse
             lines += chunk.count(b"\n")
         seconds = time.perf_counter() - start
         rows = lines - (1 if fmt == "csv" else 0)

@@ -90,7 +90,7 @@ def generate(args, project, now, rng):
     shuffled = names[:]
     rng.shuffle(shuffled)
     quarter = args.workflows // 4
-    injected = {n: None for n in names}
+    injected: dict[str, str | None] = dict.fromkeys(names)
     injected.update({n: "duration" for n in shuffled[:quarter]})
     injected.update({n: "failure_rate" for n in shuffled[quarter:2 * quarter]})
     injected.update({n: "volume" for n in shuffled[2 * quarter:3 * quarter]})

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +108,9 @@ def request(method, port, path, body=None, headers=None):
 def run_concurrently(jobs, concurrency, send):
     """Run send(job) for every job from `concurrency` threads; return (wall seconds, latencies ms, statuses)."""
     jobs = list(jobs)
-    latencies, statuses, lock, position = [], {}, threading.Lock(), [0]
+    latencies: list[float] = []
+    statuses: dict[int | str, int] = {}
+    lock, position = threading.Lock(), [0]
 
     def worker():
         while True:
@@ -150,7 +153,7 @@ def subscribe(project, count):
     from notifications.models import Channel, Subscription
 
     Subscription.objects.filter(project=project).delete()
-    shapes = [{"event_status": "FAILED"}, {"event_types": ["CODE_SCAFFOLDING"]}, {"category": "apr"},
+    shapes: list[dict[str, Any]] = [{"event_status": "FAILED"}, {"event_types": ["CODE_SCAFFOLDING"]}, {"category": "apr"},
               {"text_contains": "bench"}, {"match_actions": True, "action_type": "deployment"}]
     Subscription.objects.bulk_create(
         Subscription(project=project, name=f"bench {i}", channel=Channel.WEBHOOK, target_url="http://127.0.0.1:9/",

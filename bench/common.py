@@ -4,6 +4,7 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 
@@ -74,7 +75,7 @@ def machine_line():
 def cpu_seconds(pid):
     """User + system CPU seconds a local process has used so far (/proc), or None when it is gone."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None

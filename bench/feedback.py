@@ -60,7 +60,7 @@ def _event_lines(message_ids, conversation_of, users, rows, start_at):
         k = i // per_message
         event_type = EVENT_TYPES[k % len(EVENT_TYPES)]
         feedback = "\\N"
-        metadata = {"messageId": str(message)}
+        metadata: dict[str, str | list[str]] = {"messageId": str(message)}
         if event_type == "user_message":
             feedback = ("helpful" if k % 2 else "not_helpful") if k % len(EVENT_TYPES) == 0 else "need_more"
             metadata["feedbackType"] = feedback
@@ -126,6 +126,8 @@ def _cascade_message(project, count, users):
     from events.models.messages import Conversation, Message
 
     conversation = Conversation.objects.filter(project=project).first()
+    if conversation is None:
+        raise RuntimeError(f"{project.slug} has no conversation: load the benchmark's data first")
     message = Message.objects.create(conversation=conversation, role="assistant", content="to delete", chunk_ids=["kb-x"])
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:

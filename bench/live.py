@@ -43,7 +43,9 @@ def _session_cookie():
 
 
 def _hammer(base, cookie, path_for, interval, seconds, dashboards):
-    latencies, statuses, stop = [], {}, time.monotonic() + seconds
+    latencies: list[float] = []
+    statuses: dict[int | str, int] = {}
+    stop = time.monotonic() + seconds
     lock = threading.Lock()
 
     def dashboard(i):

@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -27,7 +28,7 @@ def add_arguments(parser):
     parser.add_argument("--interval", type=float, default=0.3, help="seconds between recorded events")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=8591, help="loopback port")
-    parser.add_argument("--server-log", default="/tmp/bench-live-push-server.log")
+    parser.add_argument("--server-log", default=os.path.join(tempfile.gettempdir(), "bench-live-push-server.log"))
 
 
 def _rss_kib(pid):
@@ -153,9 +154,10 @@ def run(args):
     project, cookie, token = _setup()
     env = {**os.environ, "DEBUG": "0", "PYTHONUNBUFFERED": "1", "LIVE_DB_THREADS": os.environ.get("LIVE_DB_THREADS", "4")}
     env.pop("REDIS_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "activityhub.asgi", "-k", "uvicorn_worker.UvicornWorker",
-                               "--workers", "1", "--bind", f"127.0.0.1:{args.port}", "--graceful-timeout", "5"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=open(args.server_log, "w"))
+    with open(args.server_log, "w") as server_log:
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "activityhub.asgi", "-k",
+                                   "uvicorn_worker.UvicornWorker", "--workers", "1", "--bind", f"127.0.0.1:{args.port}",
+                                   "--graceful-timeout", "5"], env=env, stdout=subprocess.DEVNULL, stderr=server_log)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -7,6 +7,7 @@ import statistics
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 
 TABLE = "workflow_executions"
 
@@ -144,10 +145,20 @@ def _check_rollup_p95():
           f"max {100 * max(errors):.1f} % over {len(errors)} workflows")
 
 
+class _CountingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hits, self.lock = 0, threading.Lock()
+
+
 class _Ok(BaseHTTPRequestHandler):
     def do_GET(self):
-        with self.server.lock:
-            self.server.hits += 1
+        server = cast(_CountingServer, self.server)
+        with server.lock:
+            server.hits += 1
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -163,9 +174,7 @@ def bench_checks(args):
     from monitoring.daemon import Monitor
     from monitoring.models import HealthCheck, SystemHealthCheck
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    server.daemon_threads, server.hits, server.lock = True, 0, threading.Lock()
-    server.request_queue_size = 256
+    server = _CountingServer(("127.0.0.1", 0), _Ok)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/health"
     SystemHealthCheck.objects.all().delete()

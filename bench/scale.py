@@ -21,10 +21,12 @@ Everything is bounded in count; ingested events go to a separate project and are
 import json
 import os
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from bench.common import cpu_seconds
@@ -81,7 +83,7 @@ class CpuMeter:
 
     @staticmethod
     def _read():
-        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
         idle = fields[3] + fields[4]
         return sum(fields), idle
 
@@ -115,11 +117,19 @@ class CpuMeter:
         return f"machine {self.busy:.0%} busy, load {self.load:.1f}→{self.load_end:.1f}; cores used: {split}"
 
 
+def _scalar(conn, sql, params=()):
+    """The first column of the one row `sql` returns."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql}")
+    return row[0]
+
+
 def _replica_stats(replica_url, dbname):
     import psycopg
 
     with psycopg.connect(replica_url, autocommit=True) as conn:
-        return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [dbname]).fetchone()[0]
+        return _scalar(conn, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [dbname])
 
 
 def _lag_sampler(primary_url, replica_url, stop, samples):
@@ -130,9 +140,9 @@ def _lag_sampler(primary_url, replica_url, stop, samples):
     history = []  # (time, primary position in bytes)
     with psycopg.connect(primary_url, autocommit=True) as primary, psycopg.connect(replica_url, autocommit=True) as replica:
         while not stop.is_set():
-            lsn = primary.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint").fetchone()[0]
+            lsn = _scalar(primary, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
             history.append((time.monotonic(), lsn))
-            replayed = replica.execute("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint").fetchone()[0]
+            replayed = _scalar(replica, "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint")
             now = time.monotonic()
             reached = [t for t, position in history if position <= replayed]
             lag = now - reached[-1] if reached else now - history[0][0]
@@ -145,9 +155,9 @@ def _wait_caught_up(primary_url, replica_url, timeout=120):
 
     start = time.monotonic()
     with psycopg.connect(primary_url, autocommit=True) as primary, psycopg.connect(replica_url, autocommit=True) as replica:
-        lsn = primary.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+        lsn = _scalar(primary, "SELECT pg_current_wal_lsn()::text")
         while time.monotonic() - start < timeout:
-            if replica.execute("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s::pg_lsn) >= 0", [lsn]).fetchone()[0]:
+            if _scalar(replica, "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s::pg_lsn) >= 0", [lsn]):
                 return time.monotonic() - start
             time.sleep(0.02)
     return None
@@ -249,7 +259,8 @@ def _replica_part(args, primary_url, replica_url, dbname, read_headers, write_he
             results[label] = _feed_run(server.port, read_headers, args.feeds, args.concurrency)
             results[label]["replica_xacts"] = _replica_stats(replica_url, dbname) - before
             if replica:
-                stop, samples = threading.Event(), []
+                stop = threading.Event()
+                samples: list[tuple[float, int, float]] = []  # (monotonic time, WAL bytes behind, seconds behind)
                 sampler = threading.Thread(target=_lag_sampler, args=(primary_url, replica_url, stop, samples))
                 sampler.start()
                 ingest = _ingest_run(server.port, write_headers, args.batches, args.concurrency, "lag")
@@ -283,7 +294,7 @@ def _nodes_part(args, read_headers, write_headers, ingest_project, dbname):
 
     env = {**os.environ, "SECRET_KEY": os.environ["BENCH_SECRET_KEY"], "API_RATE_LIMIT": "100000000/min",
            "REDIS_URL": "redis://127.0.0.1:6379/14", "DATABASE_REPLICA_URL": "", "CONN_MAX_AGE": "600",
-           "LB_PORT": str(LB_PORT), "NODE_PORT": str(NODE_PORT), "RUN_DIR": "/tmp/activityhub-bench-nodes"}
+           "LB_PORT": str(LB_PORT), "NODE_PORT": str(NODE_PORT), "RUN_DIR": str(Path(tempfile.gettempdir()) / "activityhub-bench-nodes")}
     print("\n## Web nodes behind haproxy (scripts/nodes.sh; Redis shared; 2 sync workers per node)")
     run_dir = Path(env["RUN_DIR"])
 
@@ -320,7 +331,7 @@ def _nodes_part(args, read_headers, write_headers, ingest_project, dbname):
                                           "entity_type": "codegen", "entity_id": f"k{b}", "status": "COMPLETED"}
                                          for i in range(size)]}).encode() for b in range(total)]
         keys = [f"kill-run-{uuid.uuid4()}" for _ in range(total)]
-        tally = {"attempts": 0, "retries": 0, "replayed": 0, "failures": {}, "gave_up": 0}
+        tally: dict[str, Any] = {"attempts": 0, "retries": 0, "replayed": 0, "failures": {}, "gave_up": 0}
         lock, position, done = threading.Lock(), [0], [0]
         killed = threading.Event()
 

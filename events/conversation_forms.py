@@ -23,7 +23,8 @@ class FeedbackForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("feedback") == Feedback.NEED_MORE and not data.get("needs_more") and not data.get("specific_situation", "").strip():
             raise forms.ValidationError("Tick what would help (scripts, examples, steps, case study) or describe your situation.")
         return data

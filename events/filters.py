@@ -71,7 +71,8 @@ class DateRangeMixin:
 
 class DateRangeForm(forms.Form):
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
             self.add_error("until", "The end date must be on or after the start date.")

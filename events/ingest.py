@@ -161,7 +161,7 @@ def ingest_events(project, items, *, user=None, instances=True):
             continue
         _announce(project, user, new_ids)
         fresh = iter(new_ids)
-        results = []
+        results: list[tuple[ActivityEvent | NewEvent, bool]] = []
         for item in items:
             if item.external_id is not None and item.external_id in existing:
                 results.append((existing[item.external_id], False))

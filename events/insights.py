@@ -17,7 +17,7 @@ beside the previous period's.
 
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Avg, Count, FloatField, Max
@@ -86,8 +86,8 @@ class DayCount:
 class Period:
     """The window just before the one shown, as long as it: what each count is compared with."""
 
-    since: object
-    until: object
+    since: datetime
+    until: datetime
     total: int = 0
     by_status: dict = field(default_factory=dict)
     by_type: dict = field(default_factory=dict)  # {event_type: count}
@@ -101,7 +101,7 @@ class Period:
 @dataclass
 class Insights:
     days: int
-    since: object
+    since: datetime
     total: int
     by_type: list = field(default_factory=list)  # [(event_type, label, count)], largest first
     by_status: dict = field(default_factory=dict)  # {status: count} for all three statuses
@@ -165,12 +165,13 @@ def type_figures(queryset):
                  for t, _, timed, avg, p95, longest in rows if timed]
     else:
         # SQLite has no percentile aggregate; its databases are small (demo, tests), so compute in Python.
-        per_type, tally = defaultdict(list), Counter()
+        per_type: defaultdict[str, list[int]] = defaultdict(list)
+        tally: Counter[str] = Counter()
         for event_type, duration in events.values_list("event_type", "duration").iterator():
             tally[event_type] += 1
             if duration is not None:
                 per_type[event_type].append(duration)
-        counts = tally.items()
+        counts = list(tally.items())
         stats = [
             DurationStat(t, _label(t), len(v), sum(v) / len(v), _percentile(sorted(v), 0.95), float(max(v)))
             for t, v in per_type.items()
@@ -182,7 +183,8 @@ def type_figures(queryset):
 def previous_period(queryset, since, until):
     """Counts by status and by type over [since, until), in one GROUP BY (type, status)."""
     period = Period(since=since, until=until)
-    by_status, by_type = Counter(), Counter()
+    by_status: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
     for event_type, status, n in (
         queryset.since(since).before(until).order_by().values_list("event_type", "status").annotate(n=Count("id"))
     ):
@@ -260,7 +262,9 @@ def _action_nouns(action_type):
 
 def _action_counts(actions_queryset):
     rows = actions_queryset.order_by().values_list("action_type", "status").annotate(n=Count("action_id"))
-    counts, failed, running = Counter(), Counter(), Counter()
+    counts: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    running: Counter[str] = Counter()
     for action_type, status, n in rows:
         counts[action_type] += n
         if status == ActionStatus.FAILED:
@@ -365,7 +369,9 @@ def project_insights(project, days=DEFAULT_WINDOW, *, now=None, queryset=None):
     events = (queryset if queryset is not None else ActivityEvent.objects.for_project(project)).since(since)
     # Two aggregates over one index range: (day, status) for the chart, status and failure figures, then per type.
     rows = events.order_by().annotate(day=TruncDate("created_at")).values_list("day", "status").annotate(n=Count("id"))
-    by_status, totals, failed = Counter(), Counter(), Counter()
+    by_status: Counter[str] = Counter()
+    totals: Counter[date] = Counter()
+    failed: Counter[date] = Counter()
     for day, status, n in rows:
         by_status[status] += n
         totals[day] += n
@@ -393,7 +399,7 @@ def project_insights(project, days=DEFAULT_WINDOW, *, now=None, queryset=None):
 def page_rows(insights):
     """What the Insights page's tables show: each count beside the previous window's, each duration with its
     sample size (a p95 only over enough samples)."""
-    previous = insights.previous or Period(since=None, until=None)
+    previous = insights.previous or Period(since=insights.since, until=insights.since)  # an empty window
     return {
         "type_rows": [
             {"type": t, "label": label, "count": n, "previous": previous.by_type.get(t, 0),

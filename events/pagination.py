@@ -14,6 +14,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Q
 
@@ -50,7 +51,7 @@ def cursor_for(obj) -> str:
     return encode_cursor(obj.created_at, obj.pk)
 
 
-def decode_cursor(cursor: str, queryset) -> tuple[datetime, object]:
+def decode_cursor(cursor: str, queryset) -> tuple[datetime, Any]:
     """(created_at, pk) from a cursor, or InvalidCursor."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)

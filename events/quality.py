@@ -69,12 +69,12 @@ def _json_sql():
     nothing when that is not an array; the element is `alias.value`. `text(column, key)` reads a string member.
     """
     if connection.vendor == "postgresql":
-        def elements(column, key, alias):
+        def jsonb_elements(column, key, alias):
             expr = column if key is None else f"({column} -> '{key}')"
             return (f"CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof({expr}) = 'array' "
                     f"THEN {expr} ELSE '[]'::jsonb END) AS {alias}(value)")
 
-        return {"elements": elements, "text": lambda column, key: f"({column} ->> '{key}')"}
+        return {"elements": jsonb_elements, "text": lambda column, key: f"({column} ->> '{key}')"}
 
     def elements(column, key, alias):
         kind = f"json_type({column})" if key is None else f"json_type({column}, '$.{key}')"
@@ -108,7 +108,7 @@ def _count_where(condition):
 def _compute_chunks(project_id, chunks):
     """{chunk_id: Counter of COUNT_FIELDS} for the project, for `chunks` (None: every chunk)."""
     j = _json_sql()
-    stats = defaultdict(Counter)
+    stats: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
     answers = Message.objects.filter(conversation__project_id=project_id, role=MessageRole.ASSISTANT)
     for chunk, used in _grouped_by_element(_touching(answers, chunks), "t.chunk_ids", None, "COUNT(DISTINCT t.id)"):
@@ -150,7 +150,7 @@ def satisfaction(helpful, not_helpful):
 
 def _dirty_pairs(since):
     """{project_id: {chunk ids}} touched by events changed, or answers created, since `since`."""
-    dirty = defaultdict(set)
+    dirty: defaultdict[int, set[str]] = defaultdict(set)
     changed = MessageEvent.objects.changed_since(since).filter(conversation__isnull=False)
     for project_id, chunk_ids in changed.values_list("conversation__project_id", "chunk_ids").iterator():
         dirty[project_id] |= _chunks(chunk_ids)
@@ -286,7 +286,7 @@ def content_gaps(project, days=30, limit=10):
     )[:limit]
     asked = _grouped_by_element(gaps.filter(feedback=Feedback.NEED_MORE), "t.metadata", "needsMore", "COUNT(DISTINCT t.id)")
     reasons = Counter({reason: n for reason, n in asked if reason in NeedMoreReason.values})
-    situations = []
+    situations: list[dict[str, str]] = []
     written = gaps.filter(feedback=Feedback.NEED_MORE, metadata__specificSituation__isnull=False).exclude(
         metadata__specificSituation=None
     )

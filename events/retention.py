@@ -161,7 +161,8 @@ def prune_activity(*, dry_run: bool = False, now: datetime | None = None, batch:
                         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred FK check left on its rows
                         cursor.execute(f"DROP TABLE {connection.ops.quote_name(removal.table)}")
                 else:
-                    assert pk and removal.project_id is not None and removal.before is not None
+                    if not pk or removal.project_id is None or removal.before is None:
+                        raise ValueError(f"removing rows of {removal.table} needs its key, a project and a cutoff")
                     removal.rows = _delete_in_batches(removal.table, pk, removal.project_id, removal.before,
                                                       "created_at", batch)
             plan.removals.append(removal)

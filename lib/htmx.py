@@ -11,11 +11,25 @@ reloads with the same sentence.
 import json
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django_htmx.middleware import HtmxDetails
 
 
-def already_gone(request, message: str, redirect_to: str, row: str = "tr"):
+class HtmxHttpRequest(HttpRequest):
+    """The request as django-htmx's middleware leaves it: `request.htmx` says whether (and how) htmx sent it."""
+
+    htmx: HtmxDetails
+
+
+class SignedInHtmxRequest(HtmxHttpRequest):
+    """The same on a page behind LoginRequiredMiddleware (every page but sign-in and the public ones)."""
+
+    user: User
+
+
+def already_gone(request: HtmxHttpRequest, message: str, redirect_to: str, row: str = "tr"):
     """Remove the requesting element's closest `row` from the screen (htmx), or go back to `redirect_to`."""
     if request.htmx:
         response = HttpResponse(status=200)

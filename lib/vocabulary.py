@@ -3,7 +3,7 @@ only workflow runs use). Requests may use the other words people reach for, in a
 use these.
 
     canonical_status("success")   # "COMPLETED"
-    stored_status("COMPLETED", RUN_WORDS)   # "SUCCESS": what the runs table keeps (seed 003's word)
+    stored_status("COMPLETED", RUN_WORDS)   # "SUCCESS": what the runs table keeps (the table's own word)
 
 The tables keep the words their design notes give them (events COMPLETED, runs SUCCESS, audit actions success);
 only the API's words are unified, here, in one place.

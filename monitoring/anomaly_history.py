@@ -106,7 +106,7 @@ def daily_history(now):
 def latest_finished_runs(now, history=None):
     """The latest finished run of each workflow (through the rollup's last_started_at, then one indexed fetch)."""
     history = daily_history(now) if history is None else history
-    moments = {}
+    moments: dict[datetime, None] = {}  # an ordered set of start times
     for days in history.values():
         cutoff = (now - timedelta(days=BASELINE_DAYS)).date()
         last = max((d[3] for day, d in days.items() if day >= cutoff and d[3]), default=None)

@@ -133,7 +133,7 @@ class RunFinishIn(Schema):
 
     @property
     def run_status(self) -> str:
-        """The runs table's own word (seed 003: SUCCESS) for the API's word."""
+        """The runs table's own word (e.g. SUCCESS) for the API's word."""
         return stored_status(self.status, RUN_WORDS)
 
 

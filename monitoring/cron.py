@@ -22,7 +22,7 @@ class CronError(ValueError):
 
 def _parses(expression: str) -> bool:
     try:
-        CronSim(expression, datetime(2000, 1, 1))
+        CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC))
     except CronSimError:
         return False
     return True
@@ -30,7 +30,7 @@ def _parses(expression: str) -> bool:
 
 def _fires(expression: str) -> bool:
     try:
-        next(CronSim(expression, datetime(2000, 1, 1)))
+        next(CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC)))
     except (CronSimError, StopIteration):
         return False
     return True

@@ -71,11 +71,6 @@ class Monitor:
         if self._pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _map(self, fn, items):
-        if self._pool is None:
-            return [fn(item) for item in items]
-        return list(self._pool.map(fn, items))
-
     def _as_completed(self, fn, items):
         """(item, fn(item)) pairs in the order they finish, so each outcome can be written as soon as it is known."""
         if self._pool is None:

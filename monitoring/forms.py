@@ -1,5 +1,6 @@
 """Forms for managers: schedules, health checks, on-demand reports; the notification log's filters."""
 
+from typing import Any, cast
 from zoneinfo import available_timezones
 
 import django_filters
@@ -29,6 +30,9 @@ TIMEZONES = sorted(available_timezones())
 class EnvironmentDefaultMixin:
     """An empty environment means production, as for API clients that send none."""
 
+    fields: dict[str, forms.Field]  # provided by the form this mixes into
+    cleaned_data: dict[str, Any]
+
     def _environment_optional(self):
         self.fields["environment"].required = False
         self.fields["environment"].widget.attrs["placeholder"] = DEFAULT_ENVIRONMENT
@@ -48,7 +52,7 @@ class ScheduleForm(EnvironmentDefaultMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["project"].queryset = Project.objects.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["project"]).queryset = Project.objects.order_by("name")
         self._environment_optional()
 
 
@@ -121,10 +125,11 @@ class HealthCheckForm(HealthCheckSettingsForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["project"].queryset = Project.objects.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["project"]).queryset = Project.objects.order_by("name")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         check_id = data.get("check_id") or slugify(data.get("check_name") or "")[:100]
         if not check_id:
             self.add_error("check_name", "Give the check a name with letters or digits.")
@@ -142,7 +147,7 @@ class ReportForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["environment"].choices = [("", "All environments")] + [(e, e) for e in known_environments()]
+        cast(forms.ChoiceField, self.fields["environment"]).choices = [("", "All environments")] + [(e, e) for e in known_environments()]
 
 
 def known_environments() -> list[str]:

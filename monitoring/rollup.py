@@ -1,6 +1,6 @@
 """Keeping workflow_daily_stats in step with finished runs (see models/rollup.py)."""
 
-from datetime import UTC
+from datetime import UTC, date
 
 from django.db import IntegrityError, connection, transaction
 
@@ -49,7 +49,7 @@ def rebuild(since=None):
         day_start = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         runs = runs.filter(started_at__gte=day_start)
         stats = stats.filter(day__gte=day_start.date())
-    rows = {}
+    rows: dict[tuple[int, str, str, date], WorkflowDailyStats] = {}
     for pid, name, env, status, started, ms in runs.values_list(
         "project_id", "workflow_name", "environment", "status", "started_at", "duration_ms"
     ).iterator(chunk_size=5000):

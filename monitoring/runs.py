@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .live import announce
@@ -17,6 +18,9 @@ from .models import (
     WorkflowSchedule,
 )
 from .rollup import add_finished_run
+
+# Sent once a run is finished (after the commit), with `execution`: notifications tells who watches it.
+run_finished = Signal()
 
 
 class RunConflict(Exception):
@@ -107,6 +111,8 @@ def finish_run(project, run_id, *, status, completed_at, tests_passed=None, test
                 WorkflowSchedule.objects.for_run(execution).update(**{counter: F(counter) + 1})
             add_finished_run(execution)
             announce("run")
+            finished = execution
+            transaction.on_commit(lambda: run_finished.send(sender=WorkflowExecution, execution=finished))
             return execution
     if execution.status != status:
         raise RunConflict(f"Run '{run_id}' already finished as {execution.status}; it cannot become {status}.")

@@ -4,8 +4,10 @@ Workflows listed: every workflow with a finished run in the last 7 UTC days or a
 every scheduled workflow. Week figures come from the daily rollup (workflow_daily_stats), kept as runs finish.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Avg, Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -28,6 +30,7 @@ from .models.rollup import histogram_percentile
 
 TREND_DAYS = 7
 DECIDED = [RunStatus.SUCCESS, RunStatus.FAILED]
+WorkflowKey = tuple[int, str, str]  # (project_id, workflow_name, environment)
 
 
 def rate(ok, total):
@@ -142,7 +145,10 @@ def workflow_overview(now=None, environment=None):
         schedule_rows = schedule_rows.filter(environment=environment)
 
     # The last 7 UTC days from the daily rollup (≈ 7 rows per workflow): trend, 7-day rate, average, p95.
-    rows, per_day, histograms, timing = {}, {}, {}, {}
+    rows: dict[WorkflowKey, WorkflowRow] = {}
+    per_day: dict[tuple[int, str, str, date], tuple[int, int]] = {}
+    histograms: dict[WorkflowKey, dict[int, int]] = {}
+    timing: dict[WorkflowKey, list[Any]] = {}  # [summed ms, timed runs, longest ms or None]
     for pid, name, env, d, ok, failed, ms, timed, longest, histogram, last in stats.values_list(
         "project_id", "workflow_name", "environment", "day", "successful_runs", "failed_runs", "total_duration_ms",
         "timed_runs", "max_duration_ms", "duration_histogram", "last_started_at",
@@ -197,20 +203,20 @@ def workflow_overview(now=None, environment=None):
         for pk, pid, name, env, started, status, error in runs.filter(started_at__in=moments).order_by(
             "id"
         ).values_list("id", "project_id", "workflow_name", "environment", "started_at", "status", "error_message"):
-            row = rows.get((pid, name, env))
-            if row is not None and row.last_started_at == started:
-                row.last_run_pk, row.last_status, row.last_error = pk, status, error
+            latest = rows.get((pid, name, env))
+            if latest is not None and latest.last_started_at == started:
+                latest.last_run_pk, latest.last_status, latest.last_error = pk, status, error
 
     findings = WorkflowAnomaly.objects.filter(Q(status=AnomalyStatus.OPEN) | Q(opened_at__date__gte=dates[0]))
     if environment:
         findings = findings.filter(environment=environment)
     for finding in findings.order_by("opened_at"):
-        row = rows.get((finding.project_id, finding.workflow_name, finding.environment))
-        if row is None:
+        found = rows.get((finding.project_id, finding.workflow_name, finding.environment))
+        if found is None:
             continue
         if finding.status == AnomalyStatus.OPEN:
-            row.anomalies.append(finding)
-        row.anomaly_days[finding.opened_at.astimezone(UTC).date()] = finding.reason
+            found.anomalies.append(finding)
+        found.anomaly_days[finding.opened_at.astimezone(UTC).date()] = finding.reason
 
     names = dict(Project.objects.filter(id__in={k[0] for k in rows}).values_list("id", "name"))
     for key, row in rows.items():
@@ -247,8 +253,8 @@ def health_board(now=None, environment=None):
     current = HealthCheck.objects.annotate(last_pk=Subquery(latest_pk.values("pk")[:1])).order_by("check_name", "check_id")
     if environment:
         current = current.filter(environment=environment)
-    current = list(current)
-    day = SystemHealthCheck.objects.filter(health_check__in=current, checked_at__gte=now - timedelta(hours=24))
+    checks = list(current)
+    day = SystemHealthCheck.objects.filter(health_check__in=checks, checked_at__gte=now - timedelta(hours=24))
     uptime = {
         item["health_check"]: item
         for item in day.values("health_check").annotate(
@@ -257,11 +263,11 @@ def health_board(now=None, environment=None):
         ).order_by()
     }
     # Each check's latest result: one indexed lookup per check, then one fetch by pk.
-    last_pks = [c.last_pk for c in current if c.last_pk]
+    last_pks = [c.last_pk for c in checks if c.last_pk]
     latest = {r.health_check_id: r for r in SystemHealthCheck.objects.filter(pk__in=last_pks)}
     board = []
-    for check in current:
-        stats = uptime.get(check.pk, {})
+    for check in checks:
+        stats: Mapping[str, Any] = uptime.get(check.pk, {})
         board.append({
             "current": check,
             "last": latest.get(check.pk),

@@ -29,7 +29,7 @@ async def monitoring_stream(request):
     if not sse.streams_available(request):
         return sse.unavailable()
     await sse.release_request_connections()
-    seen = sse.last_event_id(request) or request.GET.get("since", "")
+    seen: str = sse.last_event_id(request) or request.GET.get("since") or ""
 
     async def events():
         nonlocal seen
@@ -41,7 +41,8 @@ async def monitoring_stream(request):
                 if clock.access_due() and not await sse.read(_still_manager, user.pk):
                     yield sse.close_message()
                     return
-                token = await sse.read_changes(change_token) or seen  # a failed read: same as unchanged
+                changed = await sse.read_changes(change_token)  # a failed read ([]): the same as unchanged
+                token = changed if isinstance(changed, str) and changed else seen
                 if token != seen:
                     seen = token
                     yield sse.message(token, event="changed", id=token)

@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from lib.htmx import already_gone
+from lib.htmx import HtmxHttpRequest, already_gone
+from projects.models import Membership
 
 from .access import manager_required
 from .cron import CronError, describe, fire_time, next_fires, validate_cron, validate_timezone
@@ -55,7 +56,13 @@ def selected_environment(request):
     return filterset.form.cleaned_data.get("environment") or ""
 
 
-def _page(request, template, context, tab, status=200, partial="live"):
+def _is_member(request, project_id) -> bool:
+    """Watching is personal and per project (notifications' rule): a manager sees a Watch button only where they
+    are a member; the watch endpoint itself answers 404 to anyone else."""
+    return Membership.objects.filter(user=request.user, project_id=project_id).exists()
+
+
+def _page(request: HtmxHttpRequest, template, context, tab, status=200, partial="live"):
     # htmx polling (hx-get on the #live block) asks for the fragment; anything else gets the whole page.
     if request.htmx and partial:
         template = f"{template}#{partial}"
@@ -109,13 +116,12 @@ def schedules(request):
     if _wants_cron_preview(request):
         return _cron_preview(request)
     form = ScheduleForm(request.POST or None, initial={"environment": environment or "production"})
-    if request.method == "POST":
-        if form.is_valid():
-            schedule = form.save()
-            messages.success(request, f"Schedule for {schedule.workflow_name} created; next run "
-                             f"{schedule.next_run.words() if schedule.next_run else '— (paused)'}. "
-                             "Its page shows the ping URL for your crontab.")
-            return redirect("monitoring:schedule_detail", schedule_id=schedule.schedule_id)
+    if request.method == "POST" and form.is_valid():
+        schedule = form.save()
+        messages.success(request, f"Schedule for {schedule.workflow_name} created; next run "
+                         f"{schedule.next_run.words() if schedule.next_run else '— (paused)'}. "
+                         "Its page shows the ping URL for your crontab.")
+        return redirect("monitoring:schedule_detail", schedule_id=schedule.schedule_id)
     rows = WorkflowSchedule.objects.select_related("project").order_by("workflow_name", "project__name", "environment")
     if environment:
         rows = rows.filter(environment=environment)
@@ -148,6 +154,7 @@ def schedule_detail(request, schedule_id):
         "pings": schedule.pings.select_related("execution")[:20],
         "runs": runs[:10],
         "hide_env_switch": True,
+        "can_watch": _is_member(request, schedule.project_id),
     }, "schedules", partial=None)
 
 
@@ -185,7 +192,7 @@ def schedule_edit(request, schedule_id):
     }, "schedules", status=422 if form.errors else 200, partial=None)
 
 
-def _wants_cron_preview(request):
+def _wants_cron_preview(request: HtmxHttpRequest):
     return request.method == "GET" and request.htmx and request.htmx.target == "cron-preview"
 
 
@@ -336,7 +343,7 @@ def _check_gone(request):
                         row="article")
 
 
-def _after_change(request, url_name, *args):
+def _after_change(request: HtmxHttpRequest, url_name, *args):
     """Back to the list; an htmx post (sent after its confirmation) is told to load it (HX-Redirect)."""
     if request.htmx:
         response = HttpResponse(status=204)
@@ -407,6 +414,7 @@ def run_detail(request, pk):
             "next": request.get_full_path(),
         }),
         "run": run,
+        "can_watch": _is_member(request, run.project_id),
         "typical": workflow_spread(run.project_id, run.workflow_name, run.environment),
         "metrics": run.metrics.order_by("metric_name", "-recorded_at"),
         "notifications": run.notification_logs.order_by("created_at", "id"),
@@ -421,7 +429,7 @@ def workflow_sensitivity(request):
     """How closely anomaly detection watches one workflow (off / low / normal / high)."""
     form = SensitivityForm(request.POST)
     if not form.is_valid():
-        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=422,
+        return HttpResponse("; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()), status=422,
                             content_type="text/plain")
     data = form.cleaned_data
     WorkflowAnomalySettings.objects.update_or_create(

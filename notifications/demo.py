@@ -1,6 +1,8 @@
 """Demo data for notifications: two of the acme-api project's rules (a Slack channel for failures, a signed
 webhook for deployments) and the owner's personal watch on failures. Idempotent: rules are found by name."""
 
+from typing import Any
+
 from outbound import new_secret
 
 from .models import Channel, Level, Mode, Preference, Subscription
@@ -9,7 +11,7 @@ from .models import Channel, Level, Mode, Preference, Subscription
 def add_demo(context, log):
     project = context["projects"]["acme-api"]
     owner = context["users"]["owner"]
-    rules = [
+    rules: list[dict[str, Any]] = [
         {"name": "Failures to #acme-alerts", "channel": Channel.SLACK, "event_status": "FAILED",
          "target_url": "https://hooks.slack.example/services/T000/B000/XXXX"},
         {"name": "Deployments to the release bot", "channel": Channel.WEBHOOK, "match_events": False,

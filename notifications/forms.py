@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 
 from events.models.activity import EventType
@@ -36,10 +38,11 @@ class SubscriptionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.project = project
         self.instance.project = project
-        self.fields["recipients"].queryset = member_users(project)
+        cast(forms.ModelMultipleChoiceField, self.fields["recipients"]).queryset = member_users(project)
         self.fields["recipients"].required = False
         for name in ("category", "event_status", "action_status"):
-            self.fields[name].choices = [("", "Any"), *self.fields[name].choices[1:]]
+            field = cast(forms.ChoiceField, self.fields[name])
+            field.choices = [("", "Any"), *cast(list[tuple[str, str]], field.choices)[1:]]  # normalised to a list
 
 
 def member_users(project):

@@ -9,6 +9,7 @@ from django.db.models import Q
 from events.models.activity import CATEGORY_OF_TYPE, ActionStatus, ActivityEvent, EventStatus, ProjectAction
 
 from .models import Level, Mode, Preference, Source, Subscription, Watch
+from .watching import ACTIVITY_EVENT
 
 EVENT_COLUMNS = ("id", "event_type", "entity_type", "entity_id", "title", "description", "status", "duration",
                  "external_id", "metadata", "created_at", "user__username")
@@ -89,12 +90,17 @@ def interested_members(project, source, row, preferences, watches, *, mode=Mode.
             continue
         if preference.level == Level.EVERYTHING or (preference.level == Level.FAILURES and is_failure(source, row)):
             users.add(preference.user_id)
-    if source == Source.EVENT and row.get("entity_id"):
+    if source == Source.EVENT:
+        # The event's entity, or (for an event that names none) the event itself.
+        watched = {(ACTIVITY_EVENT, str(row["id"]))}
+        if row.get("entity_id"):
+            watched.add((row["entity_type"], row["entity_id"]))
         digest_users = {p.user_id for p in preferences if p.mode != Mode.IMMEDIATE}
         for watch in watches:
-            if (watch.entity_type, watch.entity_id) == (row["entity_type"], row["entity_id"]):
-                if (watch.user_id in digest_users) == (mode != Mode.IMMEDIATE):
-                    users.add(watch.user_id)
+            if (watch.entity_type, watch.entity_id) in watched and (
+                (watch.user_id in digest_users) == (mode != Mode.IMMEDIATE)
+            ):
+                users.add(watch.user_id)
     return users
 
 

@@ -124,10 +124,6 @@ class Subscription(models.Model):
         self.previous_secret, self.previous_secret_expires_at = self.secret, now + overlap
         self.secret = new_secret
 
-    @property
-    def valid_event_types(self) -> list[str]:
-        return [t for t in self.event_types if t in EventType.values]
-
 
 class Recipient(models.Model):
     """A member an email subscription writes to."""
@@ -190,6 +186,7 @@ class Source(models.TextChoices):
     EVENT = "event", "Activity event"
     ACTION = "action", "Audit action"
     DIGEST = "digest", "Digest"
+    RUN = "run", "Workflow run"
 
 
 class DeliveryState(models.TextChoices):

@@ -9,10 +9,14 @@ from django.dispatch import receiver
 
 from events.ingest import actions_recorded, events_finished, events_recorded
 from events.models.activity import ActivityEvent, ProjectAction
+from monitoring.models import WorkflowExecution
+from monitoring.runs import run_finished
 from projects.models import Project
 
 from .models import Level, Preference, Source, Subscription, Watch
+from .run_watches import deliver_run
 from .sending import deliver_batch
+from .watching import WORKFLOW, WORKFLOW_RUN
 
 # project id → (monotonic expiry, has rules). Saves the query on every ingest; a rule saved or deleted in this
 # process clears it at once, other processes see the change within NOTIFICATIONS_RULES_CACHE_SECONDS.
@@ -66,6 +70,13 @@ def on_events_finished(sender, project, event_ids, **kwargs):
 @receiver(actions_recorded, sender=ProjectAction, dispatch_uid="notifications.actions")
 def on_actions_recorded(sender, project, action_ids, **kwargs):
     _enqueue(project, Source.ACTION, action_ids)
+
+
+@receiver(run_finished, sender=WorkflowExecution, dispatch_uid="notifications.run_finished")
+def on_run_finished(sender, execution, **kwargs):
+    """A run watched (by itself or through its workflow) is told to its watchers by a task."""
+    if Watch.objects.filter(project_id=execution.project_id, entity_type__in=[WORKFLOW, WORKFLOW_RUN]).exists():
+        deliver_run.enqueue(execution.pk)
 
 
 @receiver(post_save, sender=Subscription, dispatch_uid="notifications.rules.subscription_saved")

@@ -5,6 +5,7 @@ A Delivery row is stored before its attempt is sent: the unique constraint on (d
 attempt) decides which of two workers sends it, so a matching event is delivered exactly once per attempt.
 """
 
+import functools
 import logging
 
 from django.conf import settings
@@ -150,7 +151,7 @@ def retry(delivery_pk, *, now=None):
     previous = Delivery.objects.select_related("subscription", "recipient").filter(pk=delivery_pk).first()
     if previous is None or previous.state != DeliveryState.FAILED:
         return None
-    if previous.subscription_id and not previous.subscription.enabled:
+    if previous.subscription is not None and not previous.subscription.enabled:
         return None
     stored = _next_attempt(previous, number=previous.attempt + 1)
     return attempt(stored, now=now) if stored else None
@@ -166,7 +167,7 @@ def redeliver(delivery, *, now=None):
         ).aggregate(n=Max("attempt"))["n"] or 0
         stored = _next_attempt(delivery, number=latest + 1, manual=True)
         if stored:
-            transaction.on_commit(lambda pk=stored.pk: send_redelivery.enqueue(pk))
+            transaction.on_commit(functools.partial(send_redelivery.enqueue, stored.pk))
             return stored
     return None
 

@@ -9,10 +9,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 import outbound
+from lib.htmx import SignedInHtmxRequest
 from projects.access import get_project_for_member
 from projects.models import Membership
 
 from . import sending
+from . import watching as watching_words
 from .forms import PreferenceForm, SubscriptionForm
 from .models import Channel, Delivery, Level, Mode, Preference, Subscription, Watch
 from .secrets import rotate
@@ -25,7 +27,7 @@ def _page(request, template, project, membership, status=200, **context):
                                       **context}, status=status)
 
 
-SECRET_KEY_IN_SESSION = "notifications-new-secret"
+SECRET_KEY_IN_SESSION = "notifications-new-secret"  # noqa: S105  # the session key's name, not a secret
 
 
 def _reveal_next(request, subscription):
@@ -160,7 +162,7 @@ def preferences(request):
 
 
 def _preference_rows(request, memberships, stored, invalid=None):
-    watches = {}
+    watches: dict[int, list[Watch]] = {}
     for watch in Watch.objects.filter(user=request.user).order_by("entity_type", "entity_id"):
         watches.setdefault(watch.project_id, []).append(watch)
     rows = []
@@ -174,7 +176,7 @@ def _preference_rows(request, memberships, stored, invalid=None):
 
 
 @require_http_methods(["GET", "POST"])
-def watch(request, slug):
+def watch(request: SignedInHtmxRequest, slug):
     """The Watch button (any member, viewers too): the project's failures, or one entity with ?entity_type=&entity_id=.
 
     GET answers the button's current state (the feed loads it with htmx); POST toggles it.
@@ -206,10 +208,12 @@ def watch(request, slug):
     # Back to the page that shows the button (htmx says which), for the form's plain-post fallback.
     next_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.get_full_path()
     context = {"project": project, "entity_type": entity_type, "entity_id": entity_id, "watching": watching,
-               "next_url": next_url}
+               "next_url": next_url, "noun": watching_words.noun(entity_type) if entity_type else ""}
     if request.method == "POST" and not request.htmx:
-        messages.success(request, "Watching." if watching else "No longer watching.")
-        return redirect(request.POST.get("next") if _safe_next(request) else "notifications:preferences")
+        what = f"this {watching_words.noun(entity_type)}" if entity_type else f"failures in {project.name}"
+        messages.success(request, f"You are now watching {what}." if watching else f"You stopped watching {what}.")
+        return redirect(request.POST.get("next") or "notifications:preferences" if _safe_next(request)
+                        else "notifications:preferences")
     return render(request, "notifications/_watch.html", context)
 
 

@@ -208,9 +208,8 @@ def check_url(url: str, *, resolve: bool = True, timeout: float | None = None) -
         if problem:
             raise OutboundBlocked(f"{host} is {problem}; requests to it are not allowed.")
         return Target(scheme, host, port, (str(literal),))
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        if not _allow_loopback():
-            raise OutboundBlocked(f"{host} is a loopback address; requests to it are not allowed.")
+    if (host.lower() == "localhost" or host.lower().endswith(".localhost")) and not _allow_loopback():
+        raise OutboundBlocked(f"{host} is a loopback address; requests to it are not allowed.")
     if not resolve:
         return Target(scheme, host, port, ())
     if timeout is None:

@@ -45,7 +45,7 @@ def retried_task(func=None, *, deadline=None, **task_options):
                               the_task.name, attempt)
                 raise
 
-        run.deadline = deadline  # read by processes.workers.task_deadline_seconds
+        run.deadline = deadline  # type: ignore[attr-defined]  # a plain attribute on the function, read by processes.workers.task_deadline_seconds
         the_task = task(**task_options)(run)
         return the_task
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, connections
@@ -146,7 +147,7 @@ def process_health(now=None):
     is "down" when it has processes but none of them is alive and unstuck."""
     now = now or timezone.now()
     dead_after = timedelta(seconds=settings.HEARTBEAT_SECONDS * 3)
-    roles = {}
+    roles: dict[str, dict[str, Any]] = {}
     for row in ProcessHeartbeat.objects.filter(beat_at__gte=now - FORGET_DEAD_AFTER):
         alive = now - row.beat_at <= dead_after
         task = _task_report(row, now)

@@ -4,7 +4,7 @@ than the template engine: 100 workflows × 7 bars of template tags cost ~200 ms 
 
 from dataclasses import dataclass
 
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 AXIS_PAD = 24  # room for the peak figure on the left and the day labels below
@@ -55,13 +55,14 @@ def stacked_bars(bars, *, width, height, label, css_class="chart", axis=False, t
         if axis and bar.label:
             parts.append(f'<text x="{_n(x + bar_width / 2)}" y="{height - 6}" text-anchor="middle">{escape(bar.label)}</text>')
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # every number formatted here, every text escaped above
+    return mark_safe("".join(parts))  # noqa: S308  # every number formatted here, every text escaped above
 
 
 def share_bar(percent) -> SafeString:
     """A thin horizontal bar `percent` (0–100) long: a row's share of the largest row."""
     width = _n(max(0.0, min(float(percent), 100.0)))
-    return mark_safe(
+    return format_html(
         '<svg class="share" viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">'
-        f'<rect x="0" y="0" width="{width}" height="6"></rect></svg>'
+        '<rect x="0" y="0" width="{}" height="6"></rect></svg>',
+        width,
     )

@@ -8,7 +8,7 @@ from .models import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, ApiKey, ApiKeyScope,
 def slug_from_name(name):
     """The name as a slug, cut at a word boundary to fit the slug field."""
     slug = slugify(name)
-    limit = Project._meta.get_field("slug").max_length
+    limit = Project._meta.get_field("slug").max_length or 50  # 50: SlugField's own default
     if len(slug) <= limit:
         return slug
     cut = slug[: limit + 1].rfind("-")

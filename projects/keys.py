@@ -9,6 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from lib.htmx import HtmxHttpRequest
+
 from .access import get_project_for_member
 from .forms import ApiKeyForm
 from .models import ApiKey
@@ -16,7 +18,7 @@ from .settings_page import keys_card, settings_context
 from .signals import api_key_created, api_key_revoked
 
 
-def _card(request, project, membership, status=200, **extra):
+def _card(request: HtmxHttpRequest, project, membership, status=200, **extra):
     if request.htmx:
         context = {"project": project, "membership": membership, **keys_card(project, **extra)}
         return render(request, "projects/settings.html#api_keys", context, status=status)
@@ -24,7 +26,7 @@ def _card(request, project, membership, status=200, **extra):
 
 
 @require_POST
-def api_key_create(request, slug):
+def api_key_create(request: HtmxHttpRequest, slug):
     project, membership = get_project_for_member(request, slug, owner=True)
     form = ApiKeyForm(request.POST, project=project)
     if not form.is_valid():
@@ -40,7 +42,7 @@ def api_key_create(request, slug):
 
 
 @require_POST
-def api_key_revoke(request, slug, key_id):
+def api_key_revoke(request: HtmxHttpRequest, slug, key_id):
     project, membership = get_project_for_member(request, slug, owner=True)
     key = get_object_or_404(ApiKey, pk=key_id, project=project)
     if key.revoked_at is None:

@@ -167,11 +167,13 @@ _KEY_PROJECT_COLUMNS = {"id", "name", "slug", "description", "created_by_id"}
 @functools.cache
 def _key_lookup():
     """(SQL, key field names, project field names): from_db takes values in the model's field order."""
-    key_fields = [f.attname for f in ApiKey._meta.concrete_fields if f.attname in _KEY_COLUMNS]
-    project_fields = [f.attname for f in Project._meta.concrete_fields if f.attname in _KEY_PROJECT_COLUMNS]
-    assert key_fields[-1] == "revoked_at"  # not selected: always NULL here
-    key_columns = ", ".join(f'k."{ApiKey._meta.get_field(n).column}"' for n in key_fields[:-1])
-    project_columns = ", ".join(f'p."{Project._meta.get_field(n).column}"' for n in project_fields)
+    keys = [f for f in ApiKey._meta.concrete_fields if f.attname in _KEY_COLUMNS]
+    projects = [f for f in Project._meta.concrete_fields if f.attname in _KEY_PROJECT_COLUMNS]
+    key_fields, project_fields = [f.attname for f in keys], [f.attname for f in projects]
+    if key_fields[-1] != "revoked_at":  # not selected: always NULL here, so it must come last
+        raise RuntimeError(f"ApiKey's last looked-up field is {key_fields[-1]}, not revoked_at")
+    key_columns = ", ".join(f'k."{f.column}"' for f in keys[:-1])
+    project_columns = ", ".join(f'p."{f.column}"' for f in projects)
     sql = (
         f'SELECT {key_columns}, {project_columns} FROM "{ApiKey._meta.db_table}" k '
         f'JOIN "{Project._meta.db_table}" p ON p."id" = k."project_id" WHERE k."prefix" = %s AND k."revoked_at" IS NULL'

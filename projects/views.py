@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from lib.htmx import already_gone
+from lib.htmx import HtmxHttpRequest, already_gone
 
 from .access import get_project_for_member
 from .forms import AddMemberForm, ProjectForm, RetentionForm, RoleForm
@@ -45,7 +45,7 @@ def settings_page(request, slug):
     return render(request, "projects/settings.html", settings_context(project, membership))
 
 
-def _members_response(request, project, membership, status=200, **extra):
+def _members_response(request: HtmxHttpRequest, project, membership, status=200, **extra):
     """The members card: the htmx fragment, or a redirect back to Settings for a plain form post."""
     if request.htmx:
         return render(request, "projects/settings.html#members", members_card(project, membership, **extra), status=status)
@@ -55,7 +55,7 @@ def _members_response(request, project, membership, status=200, **extra):
 
 
 @require_POST
-def member_add(request, slug):
+def member_add(request: HtmxHttpRequest, slug):
     project, membership = get_project_for_member(request, slug, owner=True)
     form = AddMemberForm(request.POST, project=project)
     if not form.is_valid():
@@ -113,7 +113,7 @@ def member_remove(request, slug, member_id):
 
 
 @require_POST
-def retention_update(request, slug):
+def retention_update(request: HtmxHttpRequest, slug):
     """Save how long activity is kept. A valid value that would remove something is first confirmed: the card
     says how many events and actions go and when, and a second post (confirm=1) saves it."""
     project, membership = get_project_for_member(request, slug, owner=True)

@@ -16,7 +16,7 @@ from .live import LiveCheck, LiveIndex, LiveSchema, LiveTable, balanced_after
 from .partitions import incomplete_index
 from .repair import Repairs
 from .rows import duplicates as find_duplicates
-from .rows import orphans
+from .rows import orphans, pk_column
 
 
 def normalize_type(db_type: str) -> str:
@@ -873,7 +873,7 @@ def _compare_foreign_keys(exp: ExpectedTable, table: LiveTable, live: LiveSchema
                 exp.label,
             )
         if not found.validated:
-            pk = exp.model._meta.pk.column  # type: ignore[attr-defined]
+            pk = pk_column(exp.model)
             lost = orphans(connection, exp.name, pk, fk.column, fk.ref_table, fk.ref_column)
             state = (f"{lost.count} row(s) point nowhere ({pk} {', '.join(map(str, lost.sample))}"
                      f"{', …' if lost.count > len(lost.sample) else ''}), so VALIDATE fails until they are deleted "

@@ -60,7 +60,7 @@ class ExpectedCheck:
 
 @dataclass
 class ExpectedTable:
-    model: type
+    model: type[models.Model]
     name: str
     columns: dict = field(default_factory=dict)
     primary_key: tuple = ()

@@ -224,19 +224,17 @@ class MigrationHistory:
             NonInteractiveMigrationQuestioner(specified_apps=set(), dry_run=True),
         )
         changes = autodetector.changes(graph=self.graph)
-        found = []
-        for app_label, migrations in sorted(changes.items()):
-            for migration in migrations:
-                for operation in migration.operations:
-                    found.append(
-                        Finding(
-                            "missing_migration",
-                            f"{app_label}.{getattr(operation, 'model_name', '') or getattr(operation, 'name', '')}",
-                            f"{app_label}: model change without a migration: {operation.describe()}",
-                            f"manage.py makemigrations {app_label} -n <descriptive_name> && manage.py migrate {app_label}",
-                        )
-                    )
-        return found
+        return [
+            Finding(
+                "missing_migration",
+                f"{app_label}.{getattr(operation, 'model_name', '') or getattr(operation, 'name', '')}",
+                f"{app_label}: model change without a migration: {operation.describe()}",
+                f"manage.py makemigrations {app_label} -n <descriptive_name> && manage.py migrate {app_label}",
+            )
+            for app_label, migrations in sorted(changes.items())
+            for migration in migrations
+            for operation in migration.operations
+        ]
 
     def applied_state_models(self):
         """The models as the applied migrations built them: what the database must look like right now."""

@@ -187,11 +187,11 @@ class PartitionCheck:
             return []
         default = next((p for p in table.partition_details if p.is_default), None)
         first = month_start(self.now)
-        found = []
-        for month in (first, add_months(first, 1)):
-            if not any(r.overlaps(month, add_months(month, 1)) for r in ranges):
-                found.append(self._missing_month(exp, month, column, default, 0, create_partitions=False))
-        return found
+        return [
+            self._missing_month(exp, month, column, default, 0, create_partitions=False)
+            for month in (first, add_months(first, 1))
+            if not any(r.overlaps(month, add_months(month, 1)) for r in ranges)
+        ]
 
     def _rows_in_default(self, default: LivePartition, column: str, window) -> dict[datetime, int]:
         c = self.qn(column)
@@ -325,21 +325,19 @@ class PartitionCheck:
                         f"allows, for {rows}. Drop it unless it is a deliberate rule",
                         drop, exp.label,
                     ))
-            for check in part.checks:
-                found.append(Finding(
-                    "partition_check", f"{part.name}.{check.name}",
-                    f'check constraint "{check.name}" {check.definition} on {where} is not in model {exp.label} nor '
-                    f"on its table: it rejects rows the model allows, for {rows}. Drop it unless it is a deliberate "
-                    "rule",
-                    f"ALTER TABLE {p} DROP CONSTRAINT {self.qn(check.name)};", exp.label,
-                ))
-            for column in part.not_null:
-                found.append(Finding(
-                    "partition_not_null", f"{part.name}.{column}",
-                    f'column "{column}" is NOT NULL on {where}, while {exp.label} and the table allow NULL: a row '
-                    f"without it is rejected, for {rows}",
-                    f"ALTER TABLE {p} ALTER COLUMN {self.qn(column)} DROP NOT NULL;", exp.label,
-                ))
+            found.extend(Finding(
+                "partition_check", f"{part.name}.{check.name}",
+                f'check constraint "{check.name}" {check.definition} on {where} is not in model {exp.label} nor '
+                f"on its table: it rejects rows the model allows, for {rows}. Drop it unless it is a deliberate "
+                "rule",
+                f"ALTER TABLE {p} DROP CONSTRAINT {self.qn(check.name)};", exp.label,
+            ) for check in part.checks)
+            found.extend(Finding(
+                "partition_not_null", f"{part.name}.{column}",
+                f'column "{column}" is NOT NULL on {where}, while {exp.label} and the table allow NULL: a row '
+                f"without it is rejected, for {rows}",
+                f"ALTER TABLE {p} ALTER COLUMN {self.qn(column)} DROP NOT NULL;", exp.label,
+            ) for column in part.not_null)
             for name, definition, before_row in part.triggers:
                 effect = ("a BEFORE … FOR EACH ROW trigger can rewrite or silently drop each row written"
                           if before_row else "it runs on every write")
@@ -433,7 +431,8 @@ class Detached:
                 steps.append(f"ALTER TABLE {t} ATTACH PARTITION {x} DEFAULT;")
                 message_bounds = " back as the DEFAULT partition"
         else:
-            assert self.start is not None and self.end is not None
+            if self.start is None or self.end is None:
+                raise ValueError(f"{self.candidate.name}: a monthly partition needs both bounds")
             s, e = f"'{self.start.isoformat()}'", f"'{self.end.isoformat()}'"
             in_month = f"{c} >= {s} AND {c} < {e}"
             if self.outside:
@@ -490,7 +489,7 @@ def incomplete_index(exp: ExpectedTable, table: LiveTable, index: LiveIndex, qn)
         else:
             name = f"{part.name}_{index.name}"
             if len(name) > 63:
-                digest = hashlib.sha1(f"{part.name}.{index.name}".encode()).hexdigest()[:8]
+                digest = hashlib.sha1(f"{part.name}.{index.name}".encode(), usedforsecurity=False).hexdigest()[:8]
                 name = f"{part.name[:50]}_{digest}_idx"
             unique = "UNIQUE " if index.unique else ""
             statements.append(f"CREATE {unique}INDEX {qn(name)} ON {qn(part.schema)}.{qn(part.name)} {wanted};")

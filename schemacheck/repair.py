@@ -107,9 +107,11 @@ class Repairs:
         editor = self._editor()
         editor.add_field(exp.model, field)
         statements = [f"ALTER TABLE {self.qn(exp.name)} DROP COLUMN {self.qn(column)};", self._collected(editor)]
-        for index in ref.indexes if ref is not None else ():
-            if column in index.columns or column in index.include:
-                statements.append(self.create_rendered_index(exp.name, index, None))
+        statements.extend(
+            self.create_rendered_index(exp.name, index, None)
+            for index in (ref.indexes if ref is not None else ())
+            if column in index.columns or column in index.include
+        )
         return "\n".join(statements)
 
     def restore_sequence_default(self, table, column, sequence) -> str:
@@ -214,18 +216,6 @@ class Repairs:
         if getattr(declaration, "expressions", None):
             parts["keys"] = str(statement.parts.get("columns") or "")
         return parts
-
-    def expected_predicate(self, model, expected) -> str | None:
-        """The WHERE Django writes for a partial index, as this database will store it (SQLite keeps it verbatim)."""
-        from .live import _sqlite_predicate
-
-        declaration = expected.declaration
-        if not hasattr(declaration, "create_sql") or getattr(declaration, "condition", None) is None:
-            return None
-        try:
-            return _sqlite_predicate(str(declaration.create_sql(model, self._editor())))
-        except (ValueError, TypeError):
-            return None
 
     def alter_type(self, model, column, db_type) -> str:
         if self.sqlite:

@@ -56,6 +56,14 @@ class Orphans:
     query: str
 
 
+def pk_column(model) -> str:
+    """The column of a concrete model's primary key (every concrete model has one)."""
+    column = model._meta.pk.column if model._meta.pk is not None else None
+    if column is None:
+        raise ValueError(f"{model._meta.label} has no primary key column")
+    return column
+
+
 def orphans(connection, table: str, pk: str, column: str, ref_table: str, ref_column: str) -> Orphans:
     """Rows of `table` whose `column` points at no `ref_table` row."""
     qn = connection.ops.quote_name

@@ -86,10 +86,10 @@ class SseReader:
         """The next message with data or an event name (comments and retry lines skipped); None at the end."""
         fields: dict = {}
         while True:
-            line = self.response.fp.readline()
-            if not line:
+            raw = self.response.fp.readline()
+            if not raw:
                 return None
-            line = line.decode().rstrip("\n")
+            line = raw.decode().rstrip("\n")
             if not line:
                 if "event" in fields or "data" in fields:
                     fields.setdefault("event", "message")

@@ -18,11 +18,11 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from tests.clock import days_ahead
 
-    return f"test clock: {days_ahead()} days ahead, it is {datetime.now():%Y-%m-%d %H:%M} for the tests" if days_ahead() else None
+    return f"test clock: {days_ahead()} days ahead, it is {datetime.now(UTC):%Y-%m-%d %H:%M} UTC for the tests" if days_ahead() else None
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,16 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 class Receiver:
     def __init__(self, statuses=(200,), body=b'{"ok": true}'):
         self.statuses = list(statuses)  # the last one repeats
         self.body = body
-        self.requests = []
+        self.requests: list[dict[str, Any]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -100,6 +102,7 @@ class Trickler:
                 if not chunk:
                     return
                 request += chunk
+            stream: Iterator[int]
             if self.mode == "headers":
                 stream = itertools.chain(b"HTTP/1.1 200 OK\r\n", itertools.cycle(b"X-Padding: slow\r\n"))
             else:

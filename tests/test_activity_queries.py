@@ -62,12 +62,6 @@ def test_in_category_covers_every_type_of_the_category(project):
     assert {e.event_type for e in apr} == {t for t in EventType.values if t.startswith("APR_")}
 
 
-def test_for_member_shows_only_my_projects(project, owner, outsider):
-    mine = make_event(project)
-    assert list(ActivityEvent.objects.for_member(owner)) == [mine]
-    assert not ActivityEvent.objects.for_member(outsider).exists()
-
-
 def test_recent_across_merges_projects_newest_first(project, owner):
     other = Project.objects.create(name="Other", slug="other")
     a = [make_event(project, minutes_ago=m) for m in (1, 3, 5)]

@@ -7,13 +7,15 @@ well under a minute.
 """
 
 import math
+from typing import Any
 
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -73,11 +75,16 @@ def test_every_generated_request_gets_a_declared_answer_and_never_a_server_error
     # Generate small instances (batches of ≤ 5, strings of ≤ 300 characters): a 1,000-item batch or a 100 kB
     # string costs Hypothesis seconds to build and says nothing the unit tests of the limits don't already.
     _shrink_limits(schema.raw_schema)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = []
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
+        operations.append(result.ok())
     assert len(operations) >= 5
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     per_run = max(10, math.ceil(MIN_REQUESTS * 1.1 / (len(operations) * len(modes))))
-    sent, failures = [], {}
+    sent: list[int] = []
+    failures: dict[str, Any] = {}
     headers = {"Authorization": f"Bearer {fuzz_key}"}
 
     for operation in operations:
@@ -90,7 +97,7 @@ def test_every_generated_request_gets_a_declared_answer_and_never_a_server_error
                 database=None,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
-                phases=["explicit", "generate"],  # no shrinking: a failure is reported with its request
+                phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure is reported with its request
             )
             def fuzz(case):
                 response = case.call(headers=headers)

@@ -66,7 +66,7 @@ def test_finishing_an_event_with_success_completes_it(api):
 def test_audit_actions_take_the_apis_words_and_answer_in_them(api, word, stored):
     response = api.post("/actions", {"action_type": "deployment", "status": word})
     assert response.status_code == 201, response.content
-    assert ProjectAction.objects.get().status == stored  # the audit trail keeps seed 001's word
+    assert ProjectAction.objects.get().status == stored  # the audit trail keeps its own stored word
     assert response.json()["status"] == {"success": "COMPLETED", "failed": "FAILED", "in_progress": "IN_PROGRESS"}[stored]
 
 

@@ -172,7 +172,7 @@ def test_killing_backends_mid_load_gives_no_500_and_loses_or_duplicates_no_event
             note("page", reader_session.get(feed, timeout=15).status_code)
             note("healthz", requests.get(f"{live_server.url}/healthz", timeout=15).status_code)
 
-    terminated = []
+    terminated: list[bool] = []
 
     def killer():
         own = other_connection()
@@ -198,7 +198,7 @@ def test_killing_backends_mid_load_gives_no_500_and_loses_or_duplicates_no_event
     assert not any(status >= 500 and status != 503 for _, status in statuses), sorted(set(statuses))
     stored = list(ActivityEvent.objects.filter(project=project).values_list("external_id", flat=True))
     expected = {f"w{n}-{i}" for n in range(writers) for i in range(per_writer)}
-    assert sorted(stored) == sorted(expected)  # every event once: none lost, none twice
+    assert sorted(map(str, stored)) == sorted(expected)  # every event once: none lost, none twice
     assert any(kind == "page" and status == 200 for kind, status in statuses)
     assert terminated, "the killer found no backend to terminate: the load did not overlap the kills"
 

@@ -20,7 +20,7 @@ def test_monitoring_filter_is_the_same_function():
 
 
 def test_insights_sentence_uses_the_same_format():
-    insights = Insights(days=7, since=None, total=0, by_status={"FAILED": 0},
+    insights = Insights(days=7, since=timezone.now(), total=0, by_status={"FAILED": 0},
                         durations=[DurationStat("INDEXING_STARTED", "Indexing started", 25, 186_044.0, 282_000.0)])
     assert ("Indexing started is the slowest step: p95 4 m 42 s from 25 timed events, 3 m 06 s on average."
             in event_summaries(insights))

@@ -1,6 +1,7 @@
 """Feedback on answers: each kind, one of a kind per user per message, the copy two-stage flow, bookmarks."""
 # ruff: noqa: F811 — the shared fixtures are imported by name, and pytest passes them as same-named arguments.
 
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
@@ -25,7 +26,7 @@ def test_helpful_is_recorded_with_the_message_fk_and_no_message_id_in_metadata(c
     event = MessageEvent.objects.get(message=answer)
     assert (event.event_type, event.feedback, event.user, event.conversation_id) == ("user_message", "helpful", owner, answer.conversation_id)
     assert event.chunk_ids == ["kb-keys-01", "kb-keys-02"]
-    assert "messageId" not in event.metadata
+    assert "messageId" not in (event.metadata or {})
     assert 'aria-pressed="true"' in response.content.decode()
 
 
@@ -97,7 +98,7 @@ def test_the_database_refuses_a_second_rating_for_the_same_user_and_message(proj
 def test_a_lost_insert_race_updates_the_winning_row(project, owner, answer, monkeypatch):
     # Simulate the race: another request inserts between our "is there a rating?" read and our insert.
     real_create = MessageEvent.objects.create
-    calls = []
+    calls: list[int] = []
 
     def create_after_other_request(**kwargs):
         if not calls:

@@ -111,7 +111,8 @@ def test_failing_a_running_event_is_announced_after_commit(project, finished, dj
         assert finished == []  # nothing before the commit
     assert len(callbacks) == 1 and finished == [(project.pk, [event.pk])]
     stored = ActivityEvent.objects.get(pk=event.pk)
-    assert stored.status == EventStatus.FAILED and stored.metadata == {"error": "boom"} and stored.duration >= 0
+    assert stored.status == EventStatus.FAILED and stored.metadata == {"error": "boom"}
+    assert stored.duration is not None and stored.duration >= 0
 
 
 def test_changes_that_finish_nothing_are_not_announced(project, finished, django_capture_on_commit_callbacks):
@@ -132,10 +133,13 @@ def test_a_finished_event_keeps_its_status_and_the_conflict_says_why(project):
 
 def test_tracking_finishes_by_the_same_rule(project, finished, django_capture_on_commit_callbacks):
     """tracked_event's FAILED mark is announced like a PATCH, and a second finish with another status is refused."""
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        with tracked_event(project=project, event_type=EventType.INDEXING_STARTED, entity_type="indexing",
-                           title="Indexing main") as event:
-            raise RuntimeError("indexer crashed")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        tracked_event(project=project, event_type=EventType.INDEXING_STARTED, entity_type="indexing",
+                      title="Indexing main") as event,
+    ):
+        raise RuntimeError("indexer crashed")
     assert finished == [(project.pk, [event.pk])]
     assert finish_event(event, status=EventStatus.COMPLETED) is None  # logged, not raised: it is FAILED already
     assert ActivityEvent.objects.get(pk=event.pk).status == EventStatus.FAILED

@@ -34,7 +34,7 @@ def hear(project_id, publish, timeout=10.0):
     async def run():
         async with live.subscribe(project_id) as messages:
             await asyncio.to_thread(publish)
-            heard = []
+            heard: list[live.Message] = []
             while (message := await messages.next(timeout=timeout if not heard else 0.5)) is not None:
                 heard.append(message)
             return heard

@@ -134,8 +134,9 @@ def test_sensitivity_off_finds_nothing_and_high_finds_smaller_deviations(project
     assert detect(now)["opened"] == 0
     # 22 min against the usual 12: unusual only for a workflow watched closely.
     histogram = {bucket_of(12 * MIN): 20, bucket_of(12 * MIN) + 1: 6, bucket_of(12 * MIN) - 1: 4}
-    assert judge_duration(histogram, 22 * MIN, 3.5).anomalous is True
-    assert judge_duration(histogram, 22 * MIN, 5.0).anomalous is False
+    closely, loosely = judge_duration(histogram, 22 * MIN, 3.5), judge_duration(histogram, 22 * MIN, 5.0)
+    assert closely is not None and closely.anomalous is True
+    assert loosely is not None and loosely.anomalous is False
 
 
 def test_too_little_history_makes_no_judgement(project):
@@ -153,6 +154,7 @@ def test_findings_are_marked_on_the_overview_and_the_run_page(client_for, manage
         overview = client.get(reverse("monitoring:overview")).content.decode()
     assert "took 41 m 00 s" in overview and "mon-anomaly" in overview
     run = WorkflowAnomaly.objects.get().execution
+    assert run is not None
     page = client.get(reverse("monitoring:run_detail", args=[run.pk])).content.decode()
     assert "took 41 m 00 s" in page
 
@@ -160,6 +162,7 @@ def test_findings_are_marked_on_the_overview_and_the_run_page(client_for, manage
 def test_manager_sets_a_workflows_sensitivity_and_bad_values_are_422(client_for, manager, viewer, project):
     history(project, 3)
     run = WorkflowExecution.objects.first()
+    assert run is not None
     url = reverse("monitoring:workflow_sensitivity")
     body = {"project": project.pk, "workflow_name": "backup", "environment": "production", "sensitivity": "high"}
     assert client_for(viewer).post(url, body).status_code == 403
@@ -220,6 +223,7 @@ def test_volume_drop_is_found_once_explained_and_cleared_once(project, client_fo
     finding = WorkflowAnomaly.objects.get()
     assert (finding.kind, finding.status, finding.observed) == ("volume", "OPEN", 5)
     assert finding.reason.startswith("5 runs in the last hour, usually 3") and finding.reason.endswith("43")
+    assert finding.usual_low is not None and finding.usual_high is not None
     assert 37 <= finding.usual_low <= finding.usual_high <= 43
     assert detect(now + timedelta(minutes=5)) == {"opened": 0, "cleared": 0}  # still low: no second alert
     overview = client_for(manager).get(reverse("monitoring:overview")).content.decode()

@@ -157,7 +157,7 @@ def test_metric_is_stored_linked_to_its_run_and_a_retry_is_not_duplicated(api, p
     assert first.json()["is_within_threshold"] is False
     assert api("post", METRICS, body).status_code == 200
     metric = WorkflowMetrics.objects.get()
-    assert metric.execution.run_id == "m" and metric.project == project
+    assert metric.execution is not None and metric.execution.run_id == "m" and metric.project == project
 
 
 @pytest.mark.parametrize(
@@ -185,4 +185,4 @@ def test_starting_a_scheduled_workflow_counts_the_run_and_moves_next_run(api, pr
     schedule.refresh_from_db()
     assert schedule.run_count == 1
     assert schedule.last_run_at is not None
-    assert schedule.next_run_at > timezone.now()
+    assert schedule.next_run_at is not None and schedule.next_run_at > timezone.now()

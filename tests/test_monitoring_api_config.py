@@ -34,6 +34,7 @@ def test_schedule_update_recomputes_next_run_and_pause_resume(api):
     updated = api.patch(f"{SCHEDULES}/{sid}", {"cron_expression": "30 3 * * *", "grace_period_seconds": 60})
     assert updated.status_code == 200 and updated.json()["grace_period_seconds"] == 60
     after = WorkflowSchedule.objects.get().next_run_at
+    assert after is not None
     assert (after.hour, after.minute) == (3, 30) and after != before
     paused = api.patch(f"{SCHEDULES}/{sid}", {"paused": True}).json()
     assert (paused["paused"], paused["next_run_at"]) == (True, None)

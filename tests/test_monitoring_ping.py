@@ -226,6 +226,7 @@ def test_a_cron_loop_keeps_its_schedule_on_time_and_it_turns_late_when_the_loop_
     schedule.refresh_from_db()
     assert schedule.run_count == 3 and SchedulePing.objects.filter(schedule=schedule).count() == 3
     last_ping = schedule.last_run_at
+    assert last_ping is not None
     monitor = Monitor(workers=1, daily_reports=False, clock=timezone.now)
     assert monitor.detect_missed_schedules() == 0  # pinging: on time
     schedule.refresh_from_db()

@@ -78,14 +78,3 @@ def test_histogram_percentile_edge_cases():
     histogram = {3: 5, 10: 20, 11: 1}
     values = [histogram_percentile(histogram, f / 100) for f in range(1, 101)]
     assert values == sorted(values)
-
-
-def test_group_by_status_and_workflow_gives_counts_and_average_duration(project):
-    now = timezone.now()
-    for i, (name, status, seconds) in enumerate([("a", "SUCCESS", 10), ("a", "SUCCESS", 20), ("a", "FAILED", 5), ("b", "SUCCESS", 1)]):
-        start_run(project, run_id=f"g{i}", workflow_name=name, started_at=now - timedelta(minutes=10))
-        finish_run(project, f"g{i}", status=status, completed_at=now - timedelta(minutes=10) + timedelta(seconds=seconds))
-    rows = list(WorkflowExecution.objects.status_by_workflow())
-    assert [(r["workflow_name"], r["status"], r["count"], r["avg_duration_ms"]) for r in rows] == [
-        ("a", "FAILED", 1, 5000), ("a", "SUCCESS", 2, 15000), ("b", "SUCCESS", 1, 1000),
-    ]

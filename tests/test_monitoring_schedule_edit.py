@@ -14,8 +14,8 @@ from monitoring.models import WorkflowSchedule
 from monitoring.views import cron_preview
 
 
-def utc(*parts):
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("expression", "reading"), [

@@ -12,8 +12,8 @@ from monitoring.models import NotificationLog, NotificationType, ScheduleAlert, 
 from monitoring.runs import start_run
 
 
-def utc(*parts):
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +66,7 @@ def test_a_berlin_schedule_across_spring_forward_is_expected_and_missed_at_the_r
             grace_period_seconds=300,
         )
     assert schedule.next_run_at == utc(2026, 3, 29, 1, 30)
+    assert schedule.next_run is not None
     assert schedule.next_run.words() == "Sun 2026-03-29 03:30 CEST (01:30 UTC)"
 
     assert tick(utc(2026, 3, 29, 1, 34)) == (0, 0)  # inside the grace period

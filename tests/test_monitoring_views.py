@@ -127,7 +127,8 @@ def test_valid_schedule_is_created_with_its_next_run(client_for, manager, projec
     })
     assert response.status_code == 302
     schedule = WorkflowSchedule.objects.get()
-    assert schedule.next_run_at > timezone.now() and schedule.timezone == "Europe/Berlin"
+    assert schedule.next_run_at is not None and schedule.next_run_at > timezone.now()
+    assert schedule.timezone == "Europe/Berlin"
 
 
 def test_pausing_a_schedule_clears_next_run_and_resuming_recomputes_it(client_for, manager, project):
@@ -138,7 +139,7 @@ def test_pausing_a_schedule_clears_next_run_and_resuming_recomputes_it(client_fo
     assert (schedule.status, schedule.next_run_at) == ("PAUSED", None)
     client.post(reverse("monitoring:schedule_toggle", args=[schedule.schedule_id]))
     schedule.refresh_from_db()
-    assert schedule.status == "ACTIVE" and schedule.next_run_at > timezone.now()
+    assert schedule.status == "ACTIVE" and schedule.next_run_at is not None and schedule.next_run_at > timezone.now()
 
 
 def test_health_check_form_creates_a_due_check_and_rejects_bad_values(client_for, manager):

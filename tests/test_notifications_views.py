@@ -194,9 +194,9 @@ def test_viewer_can_watch_the_projects_failures_and_one_entity(client_for, viewe
     assert b"Watch failures" in client.get(url).content
     client.post(url, headers={"HX-Request": "true"})
     assert Preference.objects.get(user=viewer).level == Level.FAILURES
-    assert b"Watching failures" in client.get(url).content
+    assert b"Stop watching failures" in client.get(url).content
     response = client.post(url, {"entity_type": "apr_session", "entity_id": "42"}, headers={"HX-Request": "true"})
-    assert b"Watching this apr_session" in response.content
+    assert b"Stop watching this session" in response.content
     assert Watch.objects.filter(user=viewer, entity_type="apr_session", entity_id="42").exists()
     client.post(url, {"entity_type": "apr_session", "entity_id": "42"})
     assert not Watch.objects.exists()

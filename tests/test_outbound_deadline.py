@@ -59,7 +59,7 @@ def test_a_health_check_against_a_trickling_server_is_unhealthy_at_its_timeout(m
         took = time.monotonic() - started
     assert took < 0.8 + SLACK
     assert not result.healthy and result.actual_status is None
-    assert result.error.startswith("timed out after 800 ms while ")
+    assert result.error is not None and result.error.startswith("timed out after 800 ms while ")
     assert 700 <= result.response_time_ms < 800 + SLACK * 1000
 
 

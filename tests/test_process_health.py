@@ -21,7 +21,7 @@ def beat(process_id, role, seconds_ago=0, task_started_ago=None, deadline=None):
     return ProcessHeartbeat.objects.create(
         process_id=process_id, role=role, hostname="node-1", pid=100, beat_at=now - timedelta(seconds=seconds_ago),
         task_name="processes.jobs.monitor_pass" if task_started_ago else "", task_id="7f3a" if task_started_ago else "",
-        task_started_at=started, task_deadline_at=started + timedelta(seconds=deadline) if deadline else None,
+        task_started_at=started, task_deadline_at=started + timedelta(seconds=deadline) if started and deadline else None,
     )
 
 

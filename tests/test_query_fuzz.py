@@ -61,7 +61,7 @@ def _admin_targets():
                 names += [f"{item}__exact", f"{item}__isnull", f"{item}__gte", f"{item}__in"]
             elif isinstance(item, tuple | list) and isinstance(item[0], str):
                 names += [f"{item[0]}__exact"]
-            elif hasattr(item, "parameter_name"):
+            elif isinstance(item, type) and issubclass(item, admin.SimpleListFilter) and item.parameter_name:
                 names.append(item.parameter_name)
         targets.append((f"/admin/{model._meta.app_label}/{model._meta.model_name}/", names))
     return targets

@@ -5,7 +5,7 @@ swept without anyone listing it. On every HTML page: no merge-conflict marker, n
 duplicate element id, a label for every form control, no CSRF token in a GET URL, nothing the strict CSP blocks.
 """
 
-import os
+import io
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -118,7 +118,7 @@ class World:
 
 
 def build_world() -> World:
-    call_command("demo_data", stdout=open(os.devnull, "w"))
+    call_command("demo_data", stdout=io.StringIO())
     project = Project.objects.get(slug="acme-api")
     users = {name: User.objects.get(username=name) for name in SIGNED_IN_ROLES}
     assert Membership.objects.filter(project=project, user=users["editor"], role=Role.EDITOR).exists()
@@ -129,12 +129,13 @@ def build_world() -> World:
         rows = model._default_manager.all()
         if any(f.name == "project" for f in model._meta.get_fields()):
             rows = rows.filter(project=project)
-        # Text identifiers a URL may carry: unique text fields and the seed's "<thing>_id" columns.
+        # Text identifiers a URL may carry: unique text fields and the "<thing>_id" columns.
         unique_text = [f.name for f in model._meta.fields
                        if isinstance(f, models.CharField) and (f.unique or f.name.endswith("_id"))]
         for row in rows.order_by("-pk")[:3]:
             fields = {"pk": row.pk} | {name: getattr(row, name) for name in unique_text}
-            world.candidates.append((words(model.__name__) | words(str(model._meta.verbose_name)), fields))
+            named = words(model.__name__) | words(str(model._meta.verbose_name))  # a WorkflowExecution: "workflow run"
+            world.candidates.append((named, fields))
     return world
 
 
@@ -166,9 +167,9 @@ class PageAudit(HTMLParser):
             self.problems.append(f"inline event handler {handlers} on <{tag}>")
         if tag == "style":
             self.problems.append("a <style> element (the CSP allows the stylesheet only)")
-        if tag == "script" and "src" not in a and a.get("type", "") not in {"application/json", "application/ld+json"}:
-            if "nonce" not in a:
-                self.problems.append("an inline <script> without the CSP nonce")
+        if (tag == "script" and "src" not in a and "nonce" not in a
+                and a.get("type", "") not in {"application/json", "application/ld+json"}):
+            self.problems.append("an inline <script> without the CSP nonce")
         if tag == "label":
             self.open_labels += 1
             if a.get("for"):
@@ -318,8 +319,8 @@ def sweep(world: World, routes) -> list[str]:
             if got.status_code not in expected:
                 failures.append(f"{route.name} as {role}: {got.status_code}, expected {sorted(expected)} ({url})")
             if got.status_code == 200 and got.get("Content-Type", "").startswith("text/html"):
-                for problem in page_problems(got.content.decode(), own_templates=route.kind != "admin"):
-                    failures.append(f"{route.name} as {role} ({url}): {problem}")
+                failures.extend(f"{route.name} as {role} ({url}): {problem}"
+                                for problem in page_problems(got.content.decode(), own_templates=route.kind != "admin"))
     return failures
 
 

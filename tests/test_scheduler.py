@@ -59,7 +59,7 @@ def test_a_run_another_scheduler_claimed_meanwhile_is_not_enqueued_twice(monkeyp
     now = timezone.now()
     scheduling.sync_jobs(now)
     real_take = claims.take
-    rival_ran = []
+    rival_ran: list[bool] = []
 
     def take_after_a_rival(queryset, ids, token, **updates):
         # Between our SELECT and our UPDATE, a second scheduler claims and enqueues everything due.

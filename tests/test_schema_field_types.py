@@ -52,7 +52,7 @@ def define_models():
         doc = models.JSONField(default=dict)
         token = models.UUIDField()
         upload = models.FileField()
-        from_db = models.IntegerField(db_default=7)
+        defaulted_in_db = models.IntegerField(db_default=7)  # not `from_db`: that name is Model's own classmethod
         plus_one = models.GeneratedField(
             expression=F("pos_small") + 1, output_field=models.IntegerField(), db_persist=True
         )

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -151,7 +152,7 @@ def stored_in(obj_query: Callable[[], ActivityEvent], table: str, offset: int) -
     return works
 
 
-def as_the_tables_owner(sql: str, table: str = E) -> Callable[[], object]:
+def as_the_tables_owner(sql: str, table: str = E) -> Callable[[], Any]:
     """Run `sql` as a role that owns the table and every partition its owner owns: how the app runs in production
     (the tests connect as a superuser, which row security and ownership never stop)."""
 
@@ -242,7 +243,7 @@ def latest_migration(app):
 def detach(table, offset, keep_rows_in_table=False, held=None):
     """Detach a month partition; with keep_rows_in_table its rows go back through the table (to DEFAULT)."""
     name = part(table, offset)
-    statements = [f'ALTER TABLE {table} DETACH PARTITION "{name}"']
+    statements: list[str | Callable[[], object]] = [f'ALTER TABLE {table} DETACH PARTITION "{name}"']
     if keep_rows_in_table:
         statements += [f'ALTER TABLE "{name}" RENAME TO "{held or name + "_held"}"',
                        lambda: _copy(f'"{held or name + "_held"}"', table), f'DROP TABLE "{held or name + "_held"}"']

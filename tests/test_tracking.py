@@ -31,11 +31,10 @@ def test_track_event_records_an_event(project):
 
 
 def test_invalid_event_inside_callers_transaction_is_logged_and_the_caller_commits(project, caplog):
-    with caplog.at_level(logging.ERROR, logger="events.tracking"):
-        with transaction.atomic():
-            Project.objects.create(name="Outer work", slug="outer-work")
-            assert track_event(project=project, event_type="NOT_A_TYPE", entity_type="x", title="bad") is None
-            Project.objects.create(name="More outer work", slug="more-outer-work")
+    with caplog.at_level(logging.ERROR, logger="events.tracking"), transaction.atomic():
+        Project.objects.create(name="Outer work", slug="outer-work")
+        assert track_event(project=project, event_type="NOT_A_TYPE", entity_type="x", title="bad") is None
+        Project.objects.create(name="More outer work", slug="more-outer-work")
     assert Project.objects.filter(slug__in=["outer-work", "more-outer-work"]).count() == 2
     assert not ActivityEvent.objects.exists()
     assert "Could not record activity event 'NOT_A_TYPE'" in caplog.text
@@ -89,10 +88,12 @@ def test_tracked_event_completes_with_duration(project):
 
 
 def test_tracked_event_fails_with_the_error_and_reraises(project):
-    with pytest.raises(RuntimeError, match="indexer crashed"):
-        with tracked_event(project=project, event_type=EventType.INDEXING_STARTED, entity_type="indexing",
-                           title="Indexing main", metadata={"branch": "main"}):
-            raise RuntimeError("indexer crashed")
+    with (
+        pytest.raises(RuntimeError, match="indexer crashed"),
+        tracked_event(project=project, event_type=EventType.INDEXING_STARTED, entity_type="indexing",
+                      title="Indexing main", metadata={"branch": "main"}),
+    ):
+        raise RuntimeError("indexer crashed")
     stored = ActivityEvent.objects.get()
     assert stored.status == EventStatus.FAILED
     assert stored.metadata == {"branch": "main", "error": "RuntimeError: indexer crashed"}

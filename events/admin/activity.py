@@ -1,4 +1,4 @@
-"""Admin for activity events and the append-only audit trail (activity issue)."""
+"""Admin for activity events and the append-only audit trail."""
 
 from django.contrib import admin
 

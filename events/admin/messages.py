@@ -1,4 +1,4 @@
-"""Admin for conversations, messages, feedback, bookmarks and chunk performance (conversations issue)."""
+"""Admin for conversations, messages, feedback, bookmarks and chunk performance."""
 
 from django.contrib import admin, messages
 

@@ -97,7 +97,8 @@ def _item_error(index, field, message, kind):
 
 def _duplicate_external_ids(items):
     """ValidationError items for external_ids repeated inside one batch (the batch would contradict itself)."""
-    first_seen, errors = {}, []
+    first_seen: dict[str, int] = {}
+    errors = []
     for index, item in enumerate(items):
         if item.external_id is None:
             continue

@@ -94,7 +94,7 @@ Metadata = Annotated[dict[str, Any], AfterValidator(clean_json_object)]
 
 
 def _action_word(value):
-    """The audit trail keeps seed 001's words (success, failed, in_progress); the API's words map onto them."""
+    """The audit trail keeps its own stored words (success, failed, in_progress); the API's words map onto them."""
     return ACTION_WORDS.get(canonical_status(value), value) if isinstance(value, str) else value
 
 

@@ -212,7 +212,7 @@ def add_demo_activity(context, log):
     users = [context["users"]["owner"], context["users"]["viewer"]]
     now = timezone.now()
     for slug, project in context["projects"].items():
-        rng = random.Random(f"activity-{slug}")
+        rng = random.Random(f"activity-{slug}")  # noqa: S311  # reproducible demo data, not a secret
         # Added once per project; deterministic ids with ignore_conflicts also cover two runs racing.
         if not ActivityEvent.objects.for_project(project).filter(external_id__startswith="demo-").exists():
             ActivityEvent.objects.bulk_create(_events(project, users, now, rng), batch_size=500, ignore_conflicts=True)

@@ -5,6 +5,7 @@ when missing; feedback goes through the same functions as the UI, which never du
 """
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -13,7 +14,8 @@ from events.models.messages import Conversation, Message
 from events.quality import rollup_chunk_performance
 
 # (external id, title, [(question, answer, chunk ids)], [(asker, act, *args)] per answer index)
-CONVERSATIONS = [
+# (external id, title, [(question, answer, chunk ids)], [{username: [(act, *args)]} per turn])
+CONVERSATIONS: list[tuple[str, str, list[tuple[str, str, list[str]]], list[dict[str, list[tuple[Any, ...]]]]]] = [
     ("demo-auth-1", "How do I rotate an API key?", [
         ("How do I rotate an API key without downtime?",
          "Create a second key in Settings → API keys, deploy it to your services, then revoke the old key. "

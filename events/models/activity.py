@@ -74,6 +74,8 @@ def search_vector():
 class SearchDocument(models.Expression):
     """search_vector() on PostgreSQL; NULL elsewhere (SQLite has no tsvector; search() uses a contains there)."""
 
+    vector: models.Expression  # search_vector(), resolved against the query by resolve_expression
+
     def __init__(self):
         from django.contrib.postgres.search import SearchVectorField
 
@@ -122,12 +124,6 @@ class ActivityEventQuerySet(models.QuerySet):
     def for_projects(self, projects):
         return self.filter(project__in=projects)
 
-    def for_member(self, user):
-        """Events of every project the user belongs to."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(project__memberships__user=user)
-
     def of_type(self, *event_types):
         # A single type as plain equality: the (project, event_type, created_at, id) index then also gives the order.
         if len(event_types) == 1:
@@ -154,9 +150,6 @@ class ActivityEventQuerySet(models.QuerySet):
 
     def today(self):
         return self.since(start_of_day())
-
-    def last_days(self, days):
-        return self.since(timezone.now() - timedelta(days=days))
 
     def search(self, text):
         """Full-text search on title and description: PostgreSQL tsvector (GIN index), a plain contains elsewhere."""
@@ -187,7 +180,7 @@ class ActivityEventQuerySet(models.QuerySet):
             ids = per_project[0].values_list("id", "created_at").union(
                 *[qs.values_list("id", "created_at") for qs in per_project[1:]], all=True
             ).order_by("-created_at", "-id")[:limit]
-            rows = list(self.model.objects.filter(pk__in=[pk for pk, _ in ids]).select_related("project", "user"))
+            rows: list[ActivityEvent] = list(ActivityEvent.objects.filter(pk__in=[pk for pk, _ in ids]).select_related("project", "user"))
         else:
             rows = [e for qs in per_project for e in qs.select_related("project", "user")]
         rows.sort(key=lambda e: (e.created_at, e.pk), reverse=True)
@@ -268,7 +261,7 @@ class ActivityEvent(models.Model):
     @property
     def actor_name(self):
         """Who did it: the user's name, or None for the system."""
-        return self.user.get_username() if self.user_id is not None else None
+        return self.user.get_username() if self.user is not None else None
 
 
 # What a feed row shows; `pk` and `actor_name` make a row read like an ActivityEvent to the row tag.

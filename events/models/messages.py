@@ -128,9 +128,6 @@ class MessageEventQuerySet(models.QuerySet):
         """All events of one message, by the indexed FK (the benchmark's fast query)."""
         return self.filter(message=message)
 
-    def by_user(self, user):
-        return self.filter(user=user)
-
     def feedback(self):
         return self.filter(event_type=MessageEventType.USER_MESSAGE)
 

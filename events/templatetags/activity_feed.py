@@ -90,7 +90,8 @@ def feed_rows(context, events):
     # The detail link carries the feed's filters, so its "Back to the activity feed" returns to the same view.
     filter_query = context.get("filter_query")
     link_query = f"?{escape(filter_query)}" if filter_query else ""
-    return mark_safe("\n".join(_row_html(event, url_parts, poll_seconds, link_query) for event in events))
+    # _row_html escapes every value it writes (a template per row costs ~40 µs in the engine).
+    return mark_safe("\n".join(_row_html(event, url_parts, poll_seconds, link_query) for event in events))  # noqa: S308
 
 
 @register.simple_tag(takes_context=True)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django_htmx.http import reswap, retarget
 
+from lib.htmx import HtmxHttpRequest
 from lib.samples import MIN_PERCENTILE_SAMPLES
 from projects.access import get_project_for_member
 from projects.charts import Bar, share_bar, stacked_bars
@@ -86,7 +87,7 @@ def labelled_errors(errors, form=None):
 RESULTS_ID = {"events/feed.html": "feed-results", "events/audit.html": "audit-results"}
 
 
-def _bad_request(request, template, context, errors, form=None):
+def _bad_request(request: HtmxHttpRequest, template, context, errors, form=None):
     context = {**context, "errors": labelled_errors(errors, form)}
     if request.htmx:
         # Whatever asked (the filters, a "load more" row, the new-events poll), the error replaces the results.
@@ -95,7 +96,7 @@ def _bad_request(request, template, context, errors, form=None):
     return render(request, template, context, status=400)
 
 
-def _keyset_listing(request, queryset, template, context, *, banner=False):
+def _keyset_listing(request: HtmxHttpRequest, queryset, template, context, *, banner=False):
     """Shared by the feed and the audit log: validate paging, answer the banner poll, a page, or the page."""
     params = PageParams(request.GET)
     if not params.is_valid():
@@ -197,7 +198,7 @@ def feed(request, slug):
     return _keyset_listing(request, filterset.qs, "events/feed.html", context, banner=True)
 
 
-def event_detail(request, slug, pk):
+def event_detail(request: HtmxHttpRequest, slug, pk):
     project, membership = get_project_for_member(request, slug)
     event = get_object_or_404(ActivityEvent.objects.select_related("user", "project"), pk=pk, project=project)
     # The detail page is opened with the feed's filters in its query: "Back to the activity feed" keeps them.
@@ -380,7 +381,8 @@ def copy_export_stream(queryset, fields, aliases, select, fmt, header, using):
                     sent = True
                     yield bytes(buffer)
                     buffer.clear()
-    except (DatabaseError, connections[using].Database.Error) as exc:  # COPY is psycopg's own: its errors unwrapped
+    # COPY is psycopg's own: its errors come unwrapped (every backend's wrapper has .Database; the stubs omit it).
+    except (DatabaseError, connections[using].Database.Error) as exc:  # type: ignore[attr-defined]
         # A replica lost before any row went out: the whole export again from the primary (nothing sent twice).
         # Once rows are out it cannot resume without repeating or skipping some: the stream is cut off, and the
         # client sees an unfinished transfer, as with a primary that dies.
@@ -398,7 +400,7 @@ def copy_export_stream(queryset, fields, aliases, select, fmt, header, using):
 def _streaming_export(rows, columns, fmt, convert, filename, *, copy=None):
     content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
     using = copy[0].db if copy is not None else None  # the alias the router picks now, while the request is on
-    if copy is not None and connections[using].vendor == "postgresql":
+    if copy is not None and connections[copy[0].db].vendor == "postgresql":
         queryset, fields, aliases, select = copy
         header = (",".join(columns) + "\n").encode() if fmt == "csv" else b""
         stream = copy_export_stream(queryset, fields, aliases, select, fmt, header, using)
@@ -458,7 +460,7 @@ def day_chart(by_day, days):
     )
 
 
-def insights(request, slug):
+def insights(request: HtmxHttpRequest, slug):
     project, membership = get_project_for_member(request, slug)
     data = request.GET.copy()
     data.setdefault("days", str(DEFAULT_WINDOW))  # so the select shows the window actually used

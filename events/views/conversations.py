@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from lib.htmx import HtmxHttpRequest
 from projects.access import get_project_for_member
 
 from .. import feedback as acts
@@ -42,7 +43,7 @@ from ..quality import cached_content_gaps, last_rollup, recently_rated_answers
 
 
 @require_GET
-def conversation_list(request, slug):
+def conversation_list(request: HtmxHttpRequest, slug):
     project, membership = get_project_for_member(request, slug)
     form = ConversationSearchForm(request.GET)
     valid = form.is_valid()
@@ -69,8 +70,9 @@ def conversation_detail(request, slug, conversation_id):
             pk=copied.cleaned_data["copied"], user=request.user, conversation=conversation
         ).first()
     for message in messages:
-        message.state = states.get(message.pk)
-        message.copy_event = copy_event if copy_event and copy_event.message_id == message.pk else None
+        # Per-request annotations the template reads beside the model's own fields.
+        message.state = states.get(message.pk)  # type: ignore[attr-defined]  # not a model field: this page's
+        message.copy_event = copy_event if copy_event and copy_event.message_id == message.pk else None  # type: ignore[attr-defined]  # likewise
     context = {"project": project, "membership": membership, "active_tab": "conversations",
                "conversation": conversation, "messages_list": messages, **_form_context()}
     return render(request, "events/conversation.html", context)
@@ -90,7 +92,7 @@ def _answer(request, slug, message_id):
     return project, message
 
 
-def _answer_response(request, project, message, *, status=200, notice=None, error=None, copy_event=None, form=None):
+def _answer_response(request: HtmxHttpRequest, project, message, *, status=200, notice=None, error=None, copy_event=None, form=None):
     """The answer's action bar: the htmx fragment, or (without JavaScript) back to the conversation."""
     if request.htmx:
         message.state = acts.answer_states(request.user, [message])[message.pk]
@@ -112,7 +114,7 @@ def give_feedback(request, slug, message_id):
     project, message = _answer(request, slug, message_id)
     form = FeedbackForm(request.POST)
     if not form.is_valid():
-        error = " ".join(e for errors in form.errors.values() for e in errors)
+        error = " ".join(str(e) for errors in form.errors.values() for e in errors)
         return _answer_response(request, project, message, status=422, error=error, form=form)
     kind = form.cleaned_data["feedback"]
     if kind == Feedback.NEED_MORE:
@@ -170,7 +172,7 @@ def _page(request):
 
 
 @require_POST
-def bookmark_remove(request, bookmark_id):
+def bookmark_remove(request: HtmxHttpRequest, bookmark_id):
     # Only my own bookmark: anyone else's is a 404, like an unknown id.
     bookmark = get_object_or_404(Bookmark, pk=bookmark_id, user=request.user)
     bookmark.delete()
@@ -181,7 +183,7 @@ def bookmark_remove(request, bookmark_id):
 
 
 @require_GET
-def answer_quality(request, slug):
+def answer_quality(request: HtmxHttpRequest, slug):
     project, membership = get_project_for_member(request, slug)
     form = ChunkSortForm(request.GET)
     sort = form.sort_order()

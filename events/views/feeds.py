@@ -23,6 +23,7 @@ from django.utils.feedgenerator import Atom1Feed
 from django.utils.http import http_date
 from django.views.decorators.http import conditional_page, require_POST, require_safe
 
+from lib.htmx import HtmxHttpRequest
 from projects.access import get_project_for_member
 from projects.durations import format_duration
 from projects.models import Membership
@@ -253,7 +254,7 @@ class ResetForm(forms.Form):
 
 
 @require_POST
-def reset_feed_token(request, slug):
+def reset_feed_token(request: HtmxHttpRequest, slug):
     """Any member (viewers too) resets their own token: every feed URL they handed out stops working at once."""
     project, membership = get_project_for_member(request, slug)
     form = ResetForm(request.POST)

@@ -101,8 +101,8 @@ class FeedReader:
             new.sort(key=lambda r: (r.created_at, r.pk), reverse=True)
             self.sent_new.update(r.pk for r in new)
             out.append(sse.message(self._render(new), event="new-rows", id=watermark_id(self.watermark)))
-        for row in updated:
-            out.append(sse.message(self._render([row]), event=f"event-{row.pk}", id=watermark_id(self.watermark)))
+        out.extend(sse.message(self._render([row]), event=f"event-{row.pk}", id=watermark_id(self.watermark))
+                   for row in updated)
         return out
 
     def _base(self):

@@ -17,6 +17,7 @@ PostgreSQL connection) however many streams it serves; `subscribe` returns once 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -102,10 +103,9 @@ class Subscription:
         self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=1000)
 
     def deliver(self, message: Message) -> None:
-        try:
+        # A full queue: the stream is far behind; it re-reads the database anyway, one wake-up is as good as many.
+        with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            pass  # the stream is far behind: it re-reads the database anyway, one wake-up is as good as many
 
     async def next(self, timeout: float) -> Message | None:
         """The next message, or None after `timeout` seconds of silence. kind "stopping": the server shuts down."""
@@ -207,10 +207,8 @@ def _chain_shutdown_signals() -> None:
 
         def handler(signum: int, frame: Any, previous: Any = previous) -> None:
             for each in list(_hubs.values()):
-                try:
+                with contextlib.suppress(RuntimeError):  # that loop is closed
                     each.loop.call_soon_threadsafe(each.stopping.set)
-                except RuntimeError:
-                    pass  # that loop is closed
             previous(signum, frame)
 
         signal.signal(number, handler)

@@ -4,7 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Avg, Count, Max, Q
+from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
 from .environments import environment_field, validate_environment
@@ -110,14 +110,6 @@ class WorkflowExecutionQuerySet(models.QuerySet):
     def awaiting_alert_evaluation(self):
         return self.filter(alert_state=RunAlert.PENDING)
 
-    def status_by_workflow(self):
-        """The dashboard's groupBy: one row per (workflow_name, status) with its count and average duration."""
-        return (
-            self.values("workflow_name", "status")
-            .annotate(count=Count("id"), avg_duration_ms=Avg("duration_ms"))
-            .order_by("workflow_name", "status")
-        )
-
     def totals(self):
         """Totals for a report: runs, successes, failures, summed and average duration of finished runs."""
         from django.db.models import Sum
@@ -129,21 +121,6 @@ class WorkflowExecutionQuerySet(models.QuerySet):
             finished=Count("id", filter=Q(status__in=FINISHED_STATUSES)),
             total_duration_ms=Sum("duration_ms"),
             avg_duration_ms=Avg("duration_ms"),
-        )
-
-    def per_workflow(self):
-        """Per (project, workflow) counts and average duration, for reports and the overview."""
-        return (
-            self.values("project_id", "workflow_name")
-            .annotate(
-                total=Count("id"),
-                successful=Count("id", filter=Q(status=RunStatus.SUCCESS)),
-                failed=Count("id", filter=Q(status=RunStatus.FAILED)),
-                finished=Count("id", filter=Q(status__in=FINISHED_STATUSES)),
-                avg_duration_ms=Avg("duration_ms"),
-                last_started_at=Max("started_at"),
-            )
-            .order_by("workflow_name", "project_id")
         )
 
 
@@ -216,18 +193,6 @@ class WorkflowExecution(models.Model):
     def __str__(self):
         return f"{self.workflow_name} #{self.run_id} ({self.status})"
 
-    @property
-    def is_finished(self):
-        return self.status != RunStatus.RUNNING
-
-
-class WorkflowMetricsQuerySet(models.QuerySet):
-    def for_workflow(self, workflow_id):
-        return self.filter(workflow_id=workflow_id)
-
-    def outside_threshold(self):
-        return self.filter(is_within_threshold=False)
-
 
 class WorkflowMetrics(models.Model):
     """A measurement posted by a workflow (e.g. build_time 84 s, threshold 120 s)."""
@@ -244,8 +209,6 @@ class WorkflowMetrics(models.Model):
         WorkflowExecution, null=True, blank=True, on_delete=models.DB_CASCADE, related_name="metrics"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = WorkflowMetricsQuerySet.as_manager()
 
     class Meta:
         db_table = "workflow_metrics"

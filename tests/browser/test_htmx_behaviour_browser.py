@@ -2,6 +2,7 @@
 indicator shows, and no htmx swap breaks the strict CSP."""
 
 import re
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -109,7 +110,8 @@ def held_answers(page, pattern):
 
     The route handler only keeps the route: Playwright's sync API runs handlers on the test's own thread, so a
     handler that waited would stall the very assertions that watch the page while the request is pending."""
-    held, released = [], []
+    held: list[Any] = []  # playwright Routes, answered later
+    released: list[Any] = []
 
     def hold(route):
         if released:

@@ -1,7 +1,7 @@
 """Every main page fits the screen, on a laptop (1366 px) and a phone (390 px), light and dark, as every role
 that can see it. Screenshots land in artifacts/screenshots/layout-*.png for a person to look at."""
 
-import os
+import io
 
 import pytest
 from django.conf import settings
@@ -32,9 +32,12 @@ OVERFLOW = """() => {
 
 @pytest.fixture
 def demo(transactional_db):
-    call_command("demo_data", stdout=open(os.devnull, "w"))
+    call_command("demo_data", stdout=io.StringIO())
     event = ActivityEvent.objects.filter(project__slug="acme-api", metadata__isnull=False).order_by("-created_at").first()
     conversation = Conversation.objects.filter(project__slug="acme-api").first()
+    check, report = HealthCheck.objects.first(), MonitoringReport.objects.first()
+    run = WorkflowExecution.objects.order_by("-pk").first()
+    assert event and conversation and check and report and run, "the demo data has each kind of page"
     return {
         "project": [
             "/projects/acme-api/", "/projects/acme-api/activity/", f"/projects/acme-api/activity/{event.pk}/",
@@ -45,10 +48,10 @@ def demo(transactional_db):
         "everyone": ["/", "/projects/", "/bookmarks/"],
         "monitoring": [
             "/monitoring/", "/monitoring/schedules/", "/monitoring/health/",
-            f"/monitoring/health/{HealthCheck.objects.first().pk}/",
-            f"/monitoring/health/{HealthCheck.objects.first().pk}/edit/", "/monitoring/reports/",
-            f"/monitoring/reports/{MonitoringReport.objects.first().report_id}/",
-            f"/monitoring/runs/{WorkflowExecution.objects.order_by('-pk').first().pk}/", "/monitoring/notifications/",
+            f"/monitoring/health/{check.pk}/",
+            f"/monitoring/health/{check.pk}/edit/", "/monitoring/reports/",
+            f"/monitoring/reports/{report.report_id}/",
+            f"/monitoring/runs/{run.pk}/", "/monitoring/notifications/",
         ],
     }
 

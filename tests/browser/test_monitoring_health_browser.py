@@ -53,8 +53,13 @@ def test_manager_edits_a_check_from_the_board_and_removing_it_asks_first(page, l
     expect(page.get_by_label("Method")).to_have_value("HEAD")
 
     # Removing from the edit page asks first: dismissing keeps the check, accepting removes it.
-    asked = []
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    asked: list[str] = []
+
+    def note_and_dismiss(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", note_and_dismiss)
     page.get_by_role("button", name="Remove check").click()
     expect(page.get_by_role("button", name="Remove check")).to_be_visible()
     assert asked == ["Remove the health check “Public API”? Its past results are kept."]

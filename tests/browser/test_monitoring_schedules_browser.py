@@ -13,8 +13,8 @@ def test_manager_edits_a_schedule_with_a_live_cron_reading_and_confirms_deletes(
     schedule = WorkflowSchedule.objects.create(project=project, workflow_name="nightly", cron_expression="0 2 * * *")
     HealthCheck.objects.create(check_id="api", check_name="API", url="http://127.0.0.1:9/")
     login(manager)
-    get_urls = []
-    page.on("request", lambda request: request.method == "GET" and get_urls.append(request.url))
+    get_urls: list[str] = []
+    page.on("request", lambda request: get_urls.append(request.url) if request.method == "GET" else None)
     page.goto(f"{live_server.url}/monitoring/schedules/")
     page.locator("tr[data-schedule='nightly']").get_by_role("link", name="Edit").click()
     preview = page.locator("#cron-preview")
@@ -40,8 +40,13 @@ def test_manager_edits_a_schedule_with_a_live_cron_reading_and_confirms_deletes(
 
     # Deleting asks first: dismissing keeps the schedule, accepting deletes it.
     row = page.locator("tr[data-schedule='nightly']")
-    asked = []
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    asked: list[str] = []
+
+    def note_and_dismiss(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", note_and_dismiss)
     row.get_by_role("button", name="Delete").click()
     expect(row).to_be_visible()
     assert asked and "Delete the schedule for nightly" in asked[0]

@@ -28,8 +28,13 @@ def old_activity(project):
 def test_retention_asks_only_for_a_valid_value_and_says_how_much_goes_and_when(page, live_server, login, screenshot,
                                                                               project, owner, width):
     old_activity(project)
-    dialogs = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    dialogs: list[str] = []
+
+    def note_and_dismiss(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", note_and_dismiss)
     page.set_viewport_size({"width": width, "height": 900})
     if width == 390:
         page.emulate_media(color_scheme="dark")

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -23,6 +24,13 @@ from tests.clock import days_ahead
 ROOT = Path(__file__).resolve().parents[2]
 SHIFTED = Path(__file__).resolve().parent / "shifted.py"
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class _Process(subprocess.Popen[bytes]):
+    """A process of the system, with the log file its output goes to."""
+
+    log_path: Path
+    log_file: IO[str]
 
 
 def free_port():
@@ -73,8 +81,8 @@ class System:
     def start(self, *command, name, **env):
         if command[0] == sys.executable and days_ahead():  # the test clock moved: so is the process's
             command = (sys.executable, str(SHIFTED), *command[1:])
-        log = open(self.directory / f"{name}.log", "w")  # closed in stop()
-        process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
+        log = open(self.directory / f"{name}.log", "w")  # noqa: SIM115  # outlives this call: closed in stop()
+        process = _Process(command, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         process.log_path, process.log_file = self.directory / f"{name}.log", log
         self.processes.append(process)

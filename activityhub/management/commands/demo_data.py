@@ -9,7 +9,7 @@ from django.db import transaction
 
 from projects.models import Membership, Project, Role
 
-DEMO_PASSWORD = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105  # the demo accounts' documented password (README)
 DEMO_USERS = [
     # username, first name, is_staff/superuser, what it shows
     ("owner", "Olivia", False, "owner of the demo projects"),

@@ -7,13 +7,15 @@ reference. Then a NOT VALID foreign key is validated. One transaction: if valida
 """
 
 import json
+from typing import cast
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, transaction
+from django.db.models import ForeignKey
 
 from schemacheck.live import read_live_schema
-from schemacheck.rows import orphans
+from schemacheck.rows import orphans, pk_column
 
 
 class Command(BaseCommand):
@@ -34,16 +36,16 @@ class Command(BaseCommand):
         model = next((m for m in apps.get_models() if m._meta.db_table == table), None)
         if model is None or not column:
             raise CommandError(f"{target!r}: give TABLE.COLUMN of a model's table, e.g. events_bookmark.message_id.")
-        field = next((f for f in model._meta.concrete_fields if f.column == column and f.remote_field), None)
+        field = next((f for f in model._meta.concrete_fields if f.column == column and isinstance(f, ForeignKey)), None)
         if field is None:
             raise CommandError(f"{table} has no foreign key column {column!r}.")
         if set_null and not field.null:
             raise CommandError(f"{table}.{column} is NOT NULL: its orphans can only be deleted (--delete).")
         connection = connections[database]
         target_field = field.target_field
-        ref_table, ref_column = target_field.model._meta.db_table, target_field.column
+        ref_table, ref_column = target_field.model._meta.db_table, cast(str, target_field.column)  # a concrete field's
         with transaction.atomic(using=database):
-            lost = orphans(connection, table, model._meta.pk.column, column, ref_table, ref_column)
+            lost = orphans(connection, table, pk_column(model), column, ref_table, ref_column)
             ids = self._all_ids(connection, lost)
             for row in model._base_manager.using(database).filter(pk__in=ids).values():
                 self.stdout.write(json.dumps(row, default=str, sort_keys=True))
