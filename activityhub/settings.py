@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "activityhub.middleware.AuditContextMiddleware",  # who is acting, for the audit trail (after authentication)
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "activityhub.faults.DatabaseUnavailableMiddleware",  # a busy or lost database: friendly 503 page, not a 500

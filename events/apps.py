@@ -5,27 +5,15 @@ class EventsConfig(AppConfig):
     name = "events"
 
     def ready(self):
-        # The projects app announces its flows with signals; recording them here keeps projects unaware of events.
+        # The projects app asks with signals; answering here keeps projects unaware of events.
         from django.db.models.signals import post_migrate
 
-        from projects.signals import (
-            api_key_created,
-            api_key_revoked,
-            member_added,
-            member_removed,
-            member_role_changed,
-            project_created,
-            retention_preview,
-        )
+        from projects.audit import audit_recorded
+        from projects.signals import retention_preview
 
-        from . import partitions, receivers
+        from . import audit, partitions, receivers
 
         post_migrate.connect(partitions.after_migrate, sender=self, dispatch_uid="events.partitions_after_migrate")
-
-        project_created.connect(receivers.record_project_created, dispatch_uid="events.record_project_created")
-        member_added.connect(receivers.record_member_added, dispatch_uid="events.record_member_added")
-        api_key_created.connect(receivers.record_api_key_created, dispatch_uid="events.record_api_key_created")
-        api_key_revoked.connect(receivers.record_api_key_revoked, dispatch_uid="events.record_api_key_revoked")
-        member_role_changed.connect(receivers.record_member_role_changed, dispatch_uid="events.record_member_role_changed")
-        member_removed.connect(receivers.record_member_removed, dispatch_uid="events.record_member_removed")
+        # Every audit entry, from any app, is written (and hash-chained) here.
+        audit_recorded.connect(audit.write_witnessed, dispatch_uid="events.audit.write_witnessed")
         retention_preview.connect(receivers.preview_retention, dispatch_uid="events.preview_retention")

@@ -17,8 +17,9 @@ from ninja import Body, Path, Query, Router
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from events.actions import report_actions
 from events.filters import ActivityEventFilter, filter_errors
-from events.ingest import ExternalIdConflict, StatusConflict, ingest_actions, ingest_events
+from events.ingest import ExternalIdConflict, StatusConflict, ingest_events
 from events.ingest import update_event as apply_event_change
 from events.insights import project_insights
 from events.models import ActivityEvent
@@ -222,7 +223,7 @@ def create_actions(
     items = payload.actions if isinstance(payload, ActionBatchIn) else [payload]
 
     def work():
-        actions = ingest_actions(project, items)
+        actions = report_actions(project, items)
         if not batch:
             return 201, action_dict(actions[0])
         return 201, {
