@@ -453,6 +453,18 @@ class ProjectAction(models.Model):
             return audit_label(self.action_type)
 
     @property
+    def change_lines(self) -> list[tuple[str, str]]:
+        """("retention_days", "180 → 30"), ("rows_removed", "1,204"): what the entry says changed, for people."""
+        lines = []
+        for name, value in (self.changes or {}).items():
+            if isinstance(value, list) and len(value) == 2:
+                before, after = ("—" if v is None or v == "" else str(v) for v in value)
+                lines.append((name.replace("_", " "), f"{before} → {after}"))
+            else:
+                lines.append((name.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value)))
+        return lines
+
+    @property
     def is_reported(self) -> bool:
         return self.source == ActionSource.REPORTED
 
