@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from projects.audit import Actor, acting_as, record
+from projects.models import Project
+
 from .models.activity import ActionSource, ActorType, ProjectAction
 from .models.audit import AuditChain, chain_id, entry_hash, head_value, locked_head, sign, signed, start_value
 
@@ -53,6 +56,11 @@ def _describe(row) -> str:
     return f"entry #{row.sequence} ({row.action_type}, {row.created_at:%d %b %Y %H:%M:%S} UTC, id {row.action_id})"
 
 
+def _described(row) -> str:
+    text = _describe(row)
+    return text[:1].upper() + text[1:]
+
+
 def verify(chain: int) -> Problem | None:
     """The first thing wrong with one chain, in chain order, or None when every entry is as it was written."""
     head = AuditChain.objects.filter(chain=chain).first()
@@ -72,7 +80,7 @@ def verify(chain: int) -> Problem | None:
             return Problem("inserted", f"Entry {row.action_id} ({row.action_type}, {row.created_at:%d %b %Y %H:%M:%S}"
                            " UTC) was inserted out of band: it has no place in the chain.", None, row.action_id)
         if row.sequence < expected:
-            return Problem("inserted", f"{_describe(row).capitalize()} was inserted out of band: that place in the "
+            return Problem("inserted", f"{_described(row)} was inserted out of band: that place in the "
                            "chain is already taken or was pruned.", row.sequence, row.action_id)
         if row.sequence > expected:
             after = f"after {_describe(last_row)}" if last_row else "at the start of the chain"
@@ -80,10 +88,10 @@ def verify(chain: int) -> Problem | None:
             return Problem("deleted", f"{missing} entr{'y' if missing == 1 else 'ies'} (#{expected}"
                            f"{'' if missing == 1 else f'–#{row.sequence - 1}'}) deleted {after}.", expected, None)
         if entry_hash(row, row.sequence, row.prev_hash) != row.entry_hash:
-            return Problem("edited", f"{_describe(row).capitalize()} was edited: its content no longer matches its "
+            return Problem("edited", f"{_described(row)} was edited: its content no longer matches its "
                            "hash.", row.sequence, row.action_id)
         if row.prev_hash != prev:
-            return Problem("inserted", f"{_describe(row).capitalize()} does not follow the entry before it: it was "
+            return Problem("inserted", f"{_described(row)} does not follow the entry before it: it was "
                            "inserted or the chain was rewritten.", row.sequence, row.action_id)
         expected, prev, last_row = row.sequence + 1, row.entry_hash, row
     if expected - 1 < head.last_sequence:
@@ -95,7 +103,7 @@ def verify(chain: int) -> Problem | None:
         return Problem("inserted", f"Entries after #{head.last_sequence} were inserted out of band.",
                        head.last_sequence + 1, None)
     if last_row is not None and prev != head.last_hash:
-        return Problem("edited", f"{_describe(last_row).capitalize()} does not match the chain's signed head.",
+        return Problem("edited", f"{_described(last_row)} does not match the chain's signed head.",
                        last_row.sequence, last_row.action_id)
     return None
 
@@ -129,3 +137,36 @@ def checkpoint_after_pruning(project_ids) -> None:
             head.start_sequence, head.start_prev_hash = sequence, prev_hash
             head.start_signature = sign(start_value(head))
             head.save(update_fields=["start_sequence", "start_prev_hash", "start_signature", "pruned_before_sequence"])
+
+
+def verify_all(project=None) -> list[tuple[int, int, Problem | None]]:
+    """[(chain, entries checked, first problem or None)] for one project's chain or every chain."""
+    keys = [project.pk] if project is not None else chains()
+    return [(key, of_chain(key).count(), verify(key)) for key in keys]
+
+
+def record_pruning(plan) -> None:
+    """One entry per project that retention removed rows from (how many of each), by ActivityHub itself; dropped
+    month partitions (rows of many projects) go to the site-wide chain."""
+    removed: dict[int, dict[str, int]] = {}
+    dropped = []
+    for removal in plan.removals:
+        if removal.drop:
+            dropped.append(removal)
+            continue
+        kind = "audit_actions_removed" if removal.table.startswith("project_actions") else "activity_events_removed"
+        counts = removed.setdefault(removal.project_id, {})
+        counts[kind] = counts.get(kind, 0) + removal.rows
+    projects = Project.objects.in_bulk(list(removed))
+    with acting_as(Actor.system("retention pruning")):
+        for project_id, counts in sorted(removed.items()):
+            project = projects.get(project_id)
+            if project is None:
+                continue
+            parts = [f"{n:,} {kind.replace('_removed', '').replace('_', ' ')}" for kind, n in counts.items() if n]
+            record(project, "retention_pruned", target=("project", project.slug), changes=counts,
+                   details=f"{' and '.join(parts)} older than {project.retention_days:,} days removed")
+        if dropped:
+            record(None, "retention_pruned", target=("partitions", ", ".join(r.table for r in dropped)[:200]),
+                   changes={"rows_removed": sum(r.rows for r in dropped)},
+                   details=f"Month partitions dropped: {', '.join(r.line(True) for r in dropped)}")
