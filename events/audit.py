@@ -114,7 +114,9 @@ def of_chain(chain: int):
 
 def chains() -> list[int]:
     """Every chain to check: those with a head, and any project holding entries without one."""
-    with_head = set(AuditChain.objects.values_list("chain", flat=True))
+    # A deleted project takes its entries with it (the foreign key cascades) and leaves nothing to verify.
+    live = set(Project.objects.values_list("pk", flat=True)) | {0}
+    with_head = set(AuditChain.objects.values_list("chain", flat=True)) & live
     with_rows = {chain_id(pk) for pk in ProjectAction.objects.order_by().values_list("project_id", flat=True).distinct()}
     return sorted(with_head | with_rows)
 

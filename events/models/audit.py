@@ -1,6 +1,7 @@
 """The head of each project's audit hash chain, the signed checkpoint retention leaves behind, and `chain()`,
 which gives every new ProjectAction its place (called by ProjectAction.save and bulk_create)."""
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -44,12 +45,19 @@ def chain_id(project_id) -> int:
     return project_id or 0
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+_ENCODE_SORTED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, sort_keys=True).encode
+
+
 def canonical(action, sequence, prev_hash) -> bytes:
-    content = {name: getattr(action, name) for name in HASHED_FIELDS}
-    content.update(chain=chain_id(action.project_id), sequence=sequence, prev_hash=prev_hash,
-                   created_at=action.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-                   changes=action.changes or {})
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    """The entry as hashed: a JSON array in a fixed order (HASHED_FIELDS, then the chain's and the time's
+    columns), `changes` with sorted keys. One encoder call per entry: cheap enough for 1,000-row batches."""
+    changes = action.changes
+    content = [getattr(action, name) for name in HASHED_FIELDS]
+    content += [chain_id(action.project_id), sequence, prev_hash,
+                action.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+                _ENCODE_SORTED(changes) if changes else "{}"]
+    return _ENCODE(content).encode()
 
 
 def entry_hash(action, sequence, prev_hash) -> str:
@@ -91,13 +99,22 @@ def locked_head(chain: int, using: str) -> AuditChain:
     return head
 
 
+@functools.lru_cache(maxsize=256)
+def _address(text):
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
 def _normalise(action):
+    """Store each value exactly as it is hashed (the address as the database gives it back, plain JSON)."""
     if action.client_address:
-        try:
-            action.client_address = str(ipaddress.ip_address(action.client_address))
-        except ValueError:
-            action.client_address = None
-    action.changes = json.loads(json.dumps(action.changes or {}, default=str))  # stored exactly as it is hashed
+        action.client_address = _address(action.client_address)
+    if action.changes:
+        action.changes = json.loads(_ENCODE(action.changes))
+    else:
+        action.changes = {}
 
 
 def chain(actions, using="default"):
