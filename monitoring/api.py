@@ -22,9 +22,8 @@ from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
 from lib.vocabulary import ALIAS_NOTE, RUN_WORDS, aliases_schema, canonical_status, stored_status
-from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
-from projects.idempotency import idempotent_write, run_idempotent
+from projects.idempotency import idempotent_write
 
 from . import actions
 from .cron import describe
@@ -219,24 +218,20 @@ def _run_out(execution):
     response={200: RunOut, 201: RunOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record that a workflow run started",
 )
+@idempotent_write
 def run_start(request, payload: RunStartIn, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-
-    def work():
-        try:
-            execution, created = start_run(
-                request.auth.project,
-                run_id=payload.run_id,
-                workflow_name=payload.workflow_name,
-                started_at=payload.started_at or timezone.now(),
-                triggered_by=payload.triggered_by,
-                environment=payload.environment,
-            )
-        except RunConflict as exc:
-            raise HttpError(409, str(exc)) from None
-        return 201 if created else 200, _run_out(execution).model_dump()
-
-    return run_idempotent(request, request.auth.project, idempotency_key, work)
+    try:
+        execution, created = start_run(
+            request.auth.project,
+            run_id=payload.run_id,
+            workflow_name=payload.workflow_name,
+            started_at=payload.started_at or timezone.now(),
+            triggered_by=payload.triggered_by,
+            environment=payload.environment,
+        )
+    except RunConflict as exc:
+        raise HttpError(409, str(exc)) from None
+    return 201 if created else 200, _run_out(execution).model_dump()
 
 
 @router.post(
@@ -244,9 +239,9 @@ def run_start(request, payload: RunStartIn, idempotency_key: IdempotencyKey = No
     response={200: RunOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow run's outcome (duration is computed from its start)",
 )
+@idempotent_write
 def run_finish(request, run_id: RunIdPath, payload: RunFinishIn, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-    return run_idempotent(request, request.auth.project, idempotency_key, lambda: _finish(request, run_id, payload))
+    return _finish(request, run_id, payload)
 
 
 def _finish(request, run_id, payload):
@@ -283,10 +278,10 @@ def run_detail(request, run_id: RunIdPath):
     response={200: MetricOut, 201: MetricOut, 404: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow metric (idempotent per workflow, metric name and recorded_at)",
 )
+@idempotent_write
 def metric_create(request, payload: MetricIn, idempotency_key: IdempotencyKey = None):
     """Without `recorded_at` each request is a new measurement; send an `Idempotency-Key` to make retries safe."""
-    require_write(request)
-    return run_idempotent(request, request.auth.project, idempotency_key, lambda: _metric(request, payload))
+    return _metric(request, payload)
 
 
 def _metric(request, payload):
