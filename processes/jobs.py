@@ -136,6 +136,14 @@ def verify_audit() -> dict:
 
 
 @retried_task
+def stream_audit() -> dict:
+    """New audit entries appended to AUDIT_STREAM_DIR (nothing when it is not set)."""
+    from events.streaming import stream_to_disk
+
+    return stream_to_disk(settings.AUDIT_STREAM_DIR) if settings.AUDIT_STREAM_DIR else {}
+
+
+@retried_task
 def create_partitions() -> dict:
     """PostgreSQL: this month's and the next months' partitions of the activity tables exist."""
     from events.partitions import ensure_partitions

@@ -27,6 +27,7 @@ class AuditChain(models.Model):
     start_prev_hash = models.CharField(max_length=64, blank=True)
     start_signature = models.CharField(max_length=200, blank=True)
     pruned_before_sequence = models.BigIntegerField(default=0)  # entries below start_sequence went by retention
+    streamed_sequence = models.BigIntegerField(default=0)  # the last entry written to AUDIT_STREAM_DIR
 
     class Meta:
         db_table = "audit_chains"
