@@ -19,8 +19,19 @@ from django.db import transaction
 from projects.audit import Actor, acting_as, record
 from projects.models import Project
 
+from .ingest import actions_recorded
 from .models.activity import ActionSource, ActorType, ProjectAction
-from .models.audit import AuditChain, chain_id, entry_hash, head_value, locked_head, sign, signed, start_value
+from .models.audit import (
+    AuditChain,
+    actor_columns,
+    chain_id,
+    entry_hash,
+    head_value,
+    locked_head,
+    sign,
+    signed,
+    start_value,
+)
 
 
 def write_witnessed(sender, entry, **kwargs):
@@ -33,12 +44,12 @@ def write_witnessed(sender, entry, **kwargs):
         target_type=entry.target_type[:40], target_id=entry.target_id[:200], changes=entry.changes,
     )
     action.save()
+    if action.project_id is not None and actions_recorded.has_listeners(ProjectAction):
+        # Subscriptions that match audit actions hear of witnessed ones as of reported ones (after the commit).
+        project, user = entry.project, action.user
+        transaction.on_commit(lambda: actions_recorded.send(sender=ProjectAction, project=project,
+                                                            action_ids=[action.action_id], user=user))
     return action
-
-
-def actor_columns(actor) -> dict:
-    return {"actor_type": actor.type, "actor_label": actor.label[:200], "actor_key_prefix": actor.key_prefix,
-            "client_address": actor.address, "user_agent": actor.user_agent[:300], "request_id": actor.request_id}
 
 
 # --- verification ----------------------------------------------------------------------------------------------

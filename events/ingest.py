@@ -33,8 +33,8 @@ from django.utils import timezone
 from projects.audit import current_actor
 
 from .api.activity_schemas import MAX_DURATION_MS, EventIn, clean_json_object
-from .audit import actor_columns
 from .models.activity import ActionSource, ActivityEvent, EventStatus, ProjectAction
+from .models.audit import actor_columns
 
 # kwargs: project, event_ids (list of int, input order), user (or None). Sent after commit, never on rollback.
 events_recorded = Signal()

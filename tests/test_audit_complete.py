@@ -288,3 +288,23 @@ def test_admin_revoking_keys_is_audited(world, staff, client_for):
     client_for(staff).post(reverse("admin:projects_apikey_changelist"),
                            {"action": "revoke", "_selected_action": [world["revocable"].pk]})
     assert ProjectAction.objects.filter(action_type="api_key_revoked", actor_label=staff.username).count() == 1
+
+
+def test_a_witnessed_change_is_announced_like_a_reported_one(world, client_for, django_capture_on_commit_callbacks):
+    """Subscriptions that match audit actions listen to actions_recorded: witnessed entries are announced too."""
+    from events.ingest import actions_recorded
+
+    heard = []
+
+    def listen(sender, project, action_ids, user, **kwargs):
+        heard.append((project.pk, action_ids, user))
+
+    actions_recorded.connect(listen, dispatch_uid="test-audit-heard")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            client_for(world["owner"]).post(reverse("projects:retention_update", args=[world["project"].slug]),
+                                            {"retention_days": 30, "confirm": "1"})
+    finally:
+        actions_recorded.disconnect(dispatch_uid="test-audit-heard")
+    entry = ProjectAction.objects.get(action_type="retention_changed")
+    assert (world["project"].pk, [entry.action_id], world["owner"]) in heard

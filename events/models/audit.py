@@ -134,3 +134,8 @@ def chain(actions, using="default"):
             head.last_sequence, head.last_hash = sequence, action.entry_hash
         head.head_signature = sign(head_value(head))
         head.save(using=using, update_fields=["last_sequence", "last_hash", "head_signature"])
+
+
+def actor_columns(actor) -> dict:
+    return {"actor_type": actor.type, "actor_label": actor.label[:200], "actor_key_prefix": actor.key_prefix,
+            "client_address": actor.address, "user_agent": actor.user_agent[:300], "request_id": actor.request_id}
