@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "activityhub.middleware.AuditContextMiddleware",  # who is acting, for the audit trail (after authentication)
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "activityhub.faults.DatabaseUnavailableMiddleware",  # a busy or lost database: friendly 503 page, not a 500
@@ -198,6 +199,9 @@ TASK_RETRY_BASE_SECONDS = float(os.environ.get("TASK_RETRY_BASE_SECONDS", "30"))
 PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "1"))
 # prune_activity deletes rows this many at a time where it cannot drop a whole partition.
 RETENTION_DELETE_BATCH = int(os.environ.get("RETENTION_DELETE_BATCH", "5000"))
+# Stream the audit trail as JSON Lines, one file per project and UTC hour (<dir>/<project>/YYYY/MM/DD/HH.jsonl,
+# the layout of an S3 bucket); empty: off. Written by the scheduler's stream-audit job or `manage.py stream_audit`.
+AUDIT_STREAM_DIR = os.environ.get("AUDIT_STREAM_DIR", "")
 # Seconds between worker/scheduler heartbeats; a process silent for 3 × this is reported dead by /healthz?deep=1.
 HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "10"))
 # A task running longer than its deadline is reported stuck (with its name) by /healthz?deep=1. This is the deadline

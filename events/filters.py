@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from .models.activity import (
+    ActionSource,
     ActionStatus,
     ActionType,
     ActivityEvent,
@@ -24,6 +25,7 @@ from .models.activity import (
     EventStatus,
     EventType,
     ProjectAction,
+    audit_label,
 )
 
 MAX_QUERY_LENGTH = 200
@@ -146,6 +148,13 @@ class ProjectActionFilter(DateRangeMixin, django_filters.FilterSet):
     user = django_filters.ModelChoiceFilter(
         queryset=get_user_model().objects.none(), to_field_name="username", label="User", empty_label="Anyone"
     )
+    source = django_filters.ChoiceFilter(
+        choices=ActionSource.choices, label="Recorded", empty_label="Witnessed and reported",
+    )
+    actor = django_filters.CharFilter(
+        method="filter_actor", label="Actor", max_length=MAX_QUERY_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": "A member, an API key's name or prefix"}),
+    )
     since = day_filter("From")
     until = day_filter("To")
     q = django_filters.CharFilter(
@@ -155,7 +164,7 @@ class ProjectActionFilter(DateRangeMixin, django_filters.FilterSet):
 
     class Meta:
         model = ProjectAction
-        fields = ["action_type", "status", "environment", "user", "since", "until", "q"]
+        fields = ["action_type", "status", "environment", "user", "source", "actor", "since", "until", "q"]
         form = DateRangeForm
 
     def __init__(self, data=None, queryset=None, *, project=None, **kwargs):
@@ -168,13 +177,16 @@ class ProjectActionFilter(DateRangeMixin, django_filters.FilterSet):
         if project is not None:
             mine = ProjectAction.objects.for_project(project).order_by()
             for action_type in mine.values_list("action_type", flat=True).distinct()[:100]:
-                known.setdefault(action_type, action_type.replace("_", " ").capitalize())
+                known.setdefault(action_type, audit_label(action_type))
             environments.update(mine.values_list("environment", flat=True).distinct()[:20])
         self.filters["action_type"].extra["choices"] = sorted(known.items(), key=lambda kv: kv[1])
         self.filters["environment"].extra["choices"] = [(e, e) for e in sorted(environments)]
 
     def filter_action_type(self, queryset, name, value):
         return queryset.of_type(*value) if value else queryset
+
+    def filter_actor(self, queryset, name, value):
+        return queryset.by_actor(value)
 
     def filter_status(self, queryset, name, value):
         return queryset.filter(status__in=value) if value else queryset

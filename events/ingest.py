@@ -30,8 +30,11 @@ from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from projects.audit import current_actor
+
 from .api.activity_schemas import MAX_DURATION_MS, EventIn, clean_json_object
-from .models.activity import ActivityEvent, EventStatus, ProjectAction
+from .models.activity import ActionSource, ActivityEvent, EventStatus, ProjectAction
+from .models.audit import actor_columns
 
 # kwargs: project, event_ids (list of int, input order), user (or None). Sent after commit, never on rollback.
 events_recorded = Signal()
@@ -181,11 +184,16 @@ def ingest_actions(project, items, *, user=None):
     """
     now = timezone.now()
     actions = []
+    # Reported, not witnessed: marked with who reported it (the API key, or the code's request), never as a
+    # member's own action.
+    reporter = actor_columns(current_actor())
     for item in items:
         values = item if isinstance(item, dict) else {f: getattr(item, f) for f in ACTION_FIELDS if hasattr(item, f)}
-        fields = {f: values[f] for f in ACTION_FIELDS if f in values}
+        fields = {**reporter, **{f: values[f] for f in ACTION_FIELDS if f in values}}
+        fields["request_id"] = fields.get("request_id") or reporter["request_id"]
         fields["action_details"] = fields.get("action_details") or ""
-        actions.append(ProjectAction(project=project, user=user, created_at=now, **fields))
+        actions.append(ProjectAction(project=project, user=user, created_at=now, source=ActionSource.REPORTED,
+                                     **fields))
     if len(actions) == 1:
         actions[0].save(force_insert=True)
     elif actions:

@@ -12,7 +12,9 @@ project's cutoff is past it. On SQLite the same batched DELETE runs on the
 plain tables. Each batch commits on its own, so pruning never holds a long lock nor a long transaction.
 
 The audit trail is append-only through the app (ProjectActionQuerySet refuses deletes); retention is the one
-remover, and it deletes with SQL. Rollups live in their own tables (workflow_daily_stats, chunk performance,
+remover, and it deletes with SQL. Afterwards each hash chain's start moves to its first surviving entry, signed
+(events/audit.py), so verify_audit still proves the rest; the pruning is recorded, with its row counts, by
+"retention pruning". Rollups live in their own tables (workflow_daily_stats, chunk performance,
 content gaps) and are never touched here.
 """
 
@@ -24,6 +26,7 @@ from django.db import connection, transaction
 
 from projects.models import Project
 
+from .audit import chains, checkpoint_after_pruning, record_pruning
 from .models.activity import ActivityEvent, ProjectAction
 from .partitions import default_partition_name, is_partitioned, monthly_partitions
 
@@ -166,5 +169,10 @@ def prune_activity(*, dry_run: bool = False, now: datetime | None = None, batch:
                     removal.rows = _delete_in_batches(removal.table, pk, removal.project_id, removal.before,
                                                       "created_at", batch)
             plan.removals.append(removal)
+    if not dry_run and plan.removals:
+        # The oldest audit entries went: each chain now starts at its first surviving entry (signed), and the
+        # pruning itself is an entry of its own.
+        checkpoint_after_pruning(chains())
+        record_pruning(plan)
     return plan
 

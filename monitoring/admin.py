@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.utils import timezone
 
+from projects.admin import AuditedAdmin
+
 from .models import (
     HealthCheck,
     MonitoringReport,
@@ -50,7 +52,7 @@ class WorkflowMetricsAdmin(admin.ModelAdmin):
 
 
 @admin.register(HealthCheck)
-class HealthCheckAdmin(admin.ModelAdmin):
+class HealthCheckAdmin(AuditedAdmin):
     """One row per check: its configuration and when it is due."""
 
     list_display = ["check_name", "check_id", "environment", "method", "url", "expected_status", "interval_seconds", "paused", "due_at", "alert_state"]
@@ -94,7 +96,7 @@ class NotificationLogAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkflowSchedule)
-class WorkflowScheduleAdmin(admin.ModelAdmin):
+class WorkflowScheduleAdmin(AuditedAdmin):
     list_display = ["workflow_name", "project", "environment", "cron_expression", "timezone", "status", "alert_state", "last_run_at", "next_run_at", "run_count", "failure_count"]
     list_filter = ["environment", "status", "alert_state", "project"]
     search_fields = ["workflow_name", "schedule_id"]
@@ -145,7 +147,7 @@ class WorkflowAnomalyAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkflowAnomalySettings)
-class WorkflowAnomalySettingsAdmin(admin.ModelAdmin):
+class WorkflowAnomalySettingsAdmin(AuditedAdmin):
     list_display = ["workflow_name", "project", "environment", "sensitivity", "updated_at"]
     list_filter = ["sensitivity", "environment"]
     search_fields = ["workflow_name"]

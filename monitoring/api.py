@@ -22,10 +22,10 @@ from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, field_validator
 
 from lib.vocabulary import ALIAS_NOTE, RUN_WORDS, aliases_schema, canonical_status, stored_status
-from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
-from projects.idempotency import run_idempotent
+from projects.idempotency import idempotent_write
 
+from . import actions
 from .cron import describe
 from .models import (
     DEFAULT_ENVIRONMENT,
@@ -218,24 +218,20 @@ def _run_out(execution):
     response={200: RunOut, 201: RunOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record that a workflow run started",
 )
+@idempotent_write
 def run_start(request, payload: RunStartIn, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-
-    def work():
-        try:
-            execution, created = start_run(
-                request.auth.project,
-                run_id=payload.run_id,
-                workflow_name=payload.workflow_name,
-                started_at=payload.started_at or timezone.now(),
-                triggered_by=payload.triggered_by,
-                environment=payload.environment,
-            )
-        except RunConflict as exc:
-            raise HttpError(409, str(exc)) from None
-        return 201 if created else 200, _run_out(execution).model_dump()
-
-    return run_idempotent(request, request.auth.project, idempotency_key, work)
+    try:
+        execution, created = start_run(
+            request.auth.project,
+            run_id=payload.run_id,
+            workflow_name=payload.workflow_name,
+            started_at=payload.started_at or timezone.now(),
+            triggered_by=payload.triggered_by,
+            environment=payload.environment,
+        )
+    except RunConflict as exc:
+        raise HttpError(409, str(exc)) from None
+    return 201 if created else 200, _run_out(execution).model_dump()
 
 
 @router.post(
@@ -243,9 +239,9 @@ def run_start(request, payload: RunStartIn, idempotency_key: IdempotencyKey = No
     response={200: RunOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow run's outcome (duration is computed from its start)",
 )
+@idempotent_write
 def run_finish(request, run_id: RunIdPath, payload: RunFinishIn, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-    return run_idempotent(request, request.auth.project, idempotency_key, lambda: _finish(request, run_id, payload))
+    return _finish(request, run_id, payload)
 
 
 def _finish(request, run_id, payload):
@@ -282,10 +278,10 @@ def run_detail(request, run_id: RunIdPath):
     response={200: MetricOut, 201: MetricOut, 404: ErrorOut, **WRITE_ERRORS},
     summary="Record a workflow metric (idempotent per workflow, metric name and recorded_at)",
 )
+@idempotent_write
 def metric_create(request, payload: MetricIn, idempotency_key: IdempotencyKey = None):
     """Without `recorded_at` each request is a new measurement; send an `Idempotency-Key` to make retries safe."""
-    require_write(request)
-    return run_idempotent(request, request.auth.project, idempotency_key, lambda: _metric(request, payload))
+    return _metric(request, payload)
 
 
 def _metric(request, payload):
@@ -325,15 +321,16 @@ def _validation_error(exc: ValidationError):
     return HttpError(422, "; ".join(problems))
 
 
-def _save(instance):
-    """full_clean (validators, cron and time zone, constraints) then save; a problem is a 422 naming the field."""
+def _save(instance, save):
+    """full_clean (validators, cron and time zone, constraints), then `save(instance)` (a monitoring action); a
+    problem is a 422 naming the field, a clash with another row a 409."""
     try:
         instance.full_clean()
     except ValidationError as exc:
         raise _validation_error(exc) from None
     try:
         with transaction.atomic():
-            instance.save()
+            save(instance)
     except IntegrityError:
         raise HttpError(409, "That conflicts with an existing one (same workflow and environment, or same id).") from None
     return instance
@@ -422,19 +419,15 @@ def schedule_detail(request, schedule_id: SlugPath):
     response={201: ScheduleOut, 403: ErrorOut, 409: ErrorOut, **READ_ERRORS},
     summary="Create a schedule",
 )
+@idempotent_write
 def schedule_create(request, payload: ScheduleIn, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-
-    def work():
-        schedule = WorkflowSchedule(
-            project=request.auth.project, workflow_name=payload.workflow_name, environment=payload.environment,
-            cron_expression=payload.cron_expression, timezone=payload.timezone,
-            grace_period_seconds=payload.grace_period_seconds,
-        )
-        _apply_pause(schedule, payload.paused)
-        return 201, _schedule_out(_save(schedule), request)
-
-    return run_idempotent(request, request.auth.project, idempotency_key, work)
+    schedule = WorkflowSchedule(
+        project=request.auth.project, workflow_name=payload.workflow_name, environment=payload.environment,
+        cron_expression=payload.cron_expression, timezone=payload.timezone,
+        grace_period_seconds=payload.grace_period_seconds,
+    )
+    _apply_pause(schedule, payload.paused)
+    return 201, _schedule_out(_save(schedule, actions.create_schedule), request)
 
 
 @router.patch(
@@ -442,24 +435,16 @@ def schedule_create(request, payload: ScheduleIn, idempotency_key: IdempotencyKe
     response={200: ScheduleOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **READ_ERRORS},
     summary="Update a schedule (any of its fields; paused: true/false pauses or resumes it)",
 )
+@idempotent_write
 def schedule_update(request, schedule_id: SlugPath, payload: SchedulePatch, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-
-    def work():
-        schedule = _schedule_of(request, schedule_id)
-        changes = payload.model_dump(exclude_unset=True, exclude_none=True)
-        paused = changes.pop("paused", None)
-        timing_changed = any(
-            k in changes and changes[k] != getattr(schedule, k) for k in ("cron_expression", "timezone")
-        )
-        for field, value in changes.items():
-            setattr(schedule, field, value)
-        if timing_changed and schedule.status == ScheduleStatus.ACTIVE:
-            schedule.next_run_at = None
-        _apply_pause(schedule, paused)
-        return 200, _schedule_out(_save(schedule), request)
-
-    return run_idempotent(request, request.auth.project, idempotency_key, work)
+    schedule = _schedule_of(request, schedule_id)
+    before = actions.snapshot(schedule, actions.SCHEDULE_FIELDS)
+    changes = payload.model_dump(exclude_unset=True, exclude_none=True)
+    paused = changes.pop("paused", None)
+    for field, value in changes.items():
+        setattr(schedule, field, value)
+    _apply_pause(schedule, paused)
+    return 200, _schedule_out(_save(schedule, lambda s: actions.save_schedule(s, before)), request)
 
 
 class HealthCheckIn(Schema):
@@ -547,19 +532,15 @@ def health_check_detail(request, check_id: SlugPath):
     response={201: HealthCheckOut, 403: ErrorOut, 409: ErrorOut, **READ_ERRORS},
     summary="Create a health check",
 )
+@idempotent_write
 def health_check_create(request, payload: HealthCheckIn, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-
-    def work():
-        data = payload.model_dump()
-        data["check_id"] = data["check_id"] or slugify(data["check_name"])[:100]
-        if not data["check_id"]:
-            raise HttpError(422, "check_name: give the check a name with letters or digits.")
-        if HealthCheck.objects.in_scope(request.auth.project).filter(check_id=data["check_id"]).exists():
-            raise HttpError(409, f"This project already has a health check with id '{data['check_id']}'.")
-        return 201, _check_out(_save(HealthCheck(project=request.auth.project, **data)))
-
-    return run_idempotent(request, request.auth.project, idempotency_key, work)
+    data = payload.model_dump()
+    data["check_id"] = data["check_id"] or slugify(data["check_name"])[:100]
+    if not data["check_id"]:
+        raise HttpError(422, "check_name: give the check a name with letters or digits.")
+    if HealthCheck.objects.in_scope(request.auth.project).filter(check_id=data["check_id"]).exists():
+        raise HttpError(409, f"This project already has a health check with id '{data['check_id']}'.")
+    return 201, _check_out(_save(HealthCheck(project=request.auth.project, **data), actions.create_health_check))
 
 
 @router.patch(
@@ -567,16 +548,11 @@ def health_check_create(request, payload: HealthCheckIn, idempotency_key: Idempo
     response={200: HealthCheckOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, **READ_ERRORS},
     summary="Update a health check (paused: true/false pauses or resumes it)",
 )
+@idempotent_write
 def health_check_update(request, check_id: SlugPath, payload: HealthCheckPatch, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-
-    def work():
-        check = _check_of(request, check_id)
-        changes = payload.model_dump(exclude_unset=True, exclude_none=True)
-        if changes.get("paused") is False and check.paused:
-            check.due_at = timezone.now()  # a resumed check runs at once
-        for field, value in changes.items():
-            setattr(check, field, value)
-        return 200, _check_out(_save(check))
-
-    return run_idempotent(request, request.auth.project, idempotency_key, work)
+    """Saves only the fields that changed (monitoring.actions.save_health_check): never the daemon's claim."""
+    check = _check_of(request, check_id)
+    before = actions.snapshot(check, actions.CHECK_FIELDS)
+    for field, value in payload.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(check, field, value)
+    return 200, _check_out(_save(check, lambda c: actions.save_health_check(c, before)))

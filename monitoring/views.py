@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lib.htmx import HtmxHttpRequest, already_gone
 from projects.models import Membership
 
+from . import actions
 from .access import manager_required
 from .cron import CronError, describe, fire_time, next_fires, validate_cron, validate_timezone
 from .forms import (
@@ -34,7 +35,6 @@ from .models import (
     HealthCheck,
     MonitoringReport,
     NotificationLog,
-    ScheduleStatus,
     Sensitivity,
     SystemHealthCheck,
     WorkflowAnomaly,
@@ -43,7 +43,7 @@ from .models import (
     WorkflowSchedule,
 )
 from .notify import configured_destinations
-from .ping import cron_line, ping_url, rotate_ping_token, wrapped_cron_line
+from .ping import cron_line, ping_url, wrapped_cron_line
 from .reports import build_report
 from .stats import change_token, health_board, summary, workflow_overview, workflow_spread
 
@@ -117,7 +117,7 @@ def schedules(request):
         return _cron_preview(request)
     form = ScheduleForm(request.POST or None, initial={"environment": environment or "production"})
     if request.method == "POST" and form.is_valid():
-        schedule = form.save()
+        schedule = actions.create_schedule(form.save(commit=False))
         messages.success(request, f"Schedule for {schedule.workflow_name} created; next run "
                          f"{schedule.next_run.words() if schedule.next_run else '— (paused)'}. "
                          "Its page shows the ping URL for your crontab.")
@@ -163,7 +163,7 @@ def schedule_detail(request, schedule_id):
 def schedule_ping_url(request, schedule_id):
     """A new secret for the ping URL: the old URL answers 404 from now on (after a leak)."""
     schedule = get_object_or_404(WorkflowSchedule, schedule_id=schedule_id)
-    rotate_ping_token(schedule)
+    actions.rotate_schedule_ping_url(schedule)
     messages.success(request, f"{schedule.workflow_name} has a new ping URL; the old one no longer records runs. "
                      "Update the crontab line.")
     return _after_change(request, "monitoring:schedule_detail", schedule.schedule_id)
@@ -176,13 +176,10 @@ def schedule_edit(request, schedule_id):
     schedule = get_object_or_404(WorkflowSchedule.objects.select_related("project"), schedule_id=schedule_id)
     if _wants_cron_preview(request):
         return _cron_preview(request)
-    before = (schedule.cron_expression, schedule.timezone)
+    before = actions.snapshot(schedule, actions.SCHEDULE_FIELDS)
     form = ScheduleForm(request.POST or None, instance=schedule)
     if request.method == "POST" and form.is_valid():
-        edited = form.save(commit=False)
-        if (edited.cron_expression, edited.timezone) != before and edited.status == ScheduleStatus.ACTIVE:
-            edited.next_run_at = None  # recomputed from now by save()
-        edited.save()
+        edited = actions.save_schedule(form.save(commit=False), before)
         messages.success(request, f"Schedule for {edited.workflow_name} saved; next run "
                          + (f"{edited.next_run.words()}." if edited.next_run else "— (paused)."))
         return redirect("monitoring:schedules")
@@ -232,11 +229,7 @@ def schedule_toggle(request, schedule_id):
     schedule = WorkflowSchedule.objects.filter(schedule_id=schedule_id).first()
     if schedule is None:
         return _schedule_gone(request)
-    if schedule.status == ScheduleStatus.ACTIVE:
-        schedule.status, schedule.next_run_at = ScheduleStatus.PAUSED, None
-    else:
-        schedule.status, schedule.next_run_at = ScheduleStatus.ACTIVE, None  # recomputed from now on save
-    schedule.save()
+    actions.toggle_schedule(schedule)
     messages.success(request, f"Schedule for {schedule.workflow_name} {schedule.get_status_display().lower()}.")
     return _after_change(request, "monitoring:schedules")
 
@@ -247,7 +240,7 @@ def schedule_delete(request, schedule_id):
     schedule = WorkflowSchedule.objects.filter(schedule_id=schedule_id).first()
     if schedule is None:
         return _schedule_gone(request)
-    schedule.delete()
+    actions.delete_schedule(schedule)
     messages.success(request, f"Schedule for {schedule.workflow_name} deleted; its runs are kept.")
     return _after_change(request, "monitoring:schedules")
 
@@ -258,7 +251,7 @@ def health(request):
     environment = selected_environment(request)
     form = HealthCheckForm(request.POST or None, initial={"environment": environment or "production"})
     if request.method == "POST" and form.is_valid():
-        check = form.save()
+        check = actions.create_health_check(form.save(commit=False))
         messages.success(request, f"Health check {check.check_name} added; the daemon runs it within seconds.")
         return redirect("monitoring:health")
     return _page(request, "monitoring/health.html", {
@@ -292,15 +285,11 @@ def removed_check_history(request, check_id):
 def health_edit(request, pk):
     """Edit a check's URL, method, expectations, interval, environment or pause; validated as on creation."""
     check = get_object_or_404(HealthCheck.objects.select_related("project"), pk=pk)
-    before = (check.url, check.method, check.paused)
+    before = actions.snapshot(check, actions.CHECK_FIELDS)
     form = HealthCheckEditForm(request.POST or None, instance=check)
     if request.method == "POST" and form.is_valid():
-        edited = form.save(commit=False)
-        fields = list(form.Meta.fields) + ["updated_at"]
-        if (edited.url, edited.method, edited.paused) != before and not edited.paused:
-            edited.due_at = timezone.now()  # a changed or resumed check runs at once
-            fields.append("due_at")
-        edited.save(update_fields=fields)  # never the daemon's claim or alert state, which it may be writing now
+        # Only the changed settings are saved: never the daemon's claim or alert state, which it may be writing now.
+        edited = actions.save_health_check(form.save(commit=False), before)
         messages.success(request, f"Health check {edited.check_name} saved.")
         return redirect("monitoring:health")
     return _page(request, "monitoring/health_edit.html", {"check": check, "form": form, "hide_env_switch": True}, "health",
@@ -313,12 +302,8 @@ def health_toggle(request, pk):
     check = HealthCheck.objects.filter(pk=pk).first()
     if check is None:
         return _check_gone(request)
-    if check.paused:
-        HealthCheck.objects.filter(pk=check.pk).update(paused=False, due_at=timezone.now())
-        messages.success(request, f"{check.check_name} resumed.")
-    else:
-        HealthCheck.objects.filter(pk=check.pk).update(paused=True)
-        messages.success(request, f"{check.check_name} paused.")
+    actions.toggle_health_check(check)
+    messages.success(request, f"{check.check_name} {'paused' if check.paused else 'resumed'}.")
     return _after_change(request, "monitoring:health")
 
 
@@ -328,7 +313,7 @@ def health_delete(request, pk):
     check = HealthCheck.objects.filter(pk=pk).first()
     if check is None:
         return _check_gone(request)
-    check.delete()
+    actions.delete_health_check(check)
     messages.success(request, f"Health check {check.check_name} removed; its past results are kept.")
     return _after_change(request, "monitoring:health")
 
@@ -432,10 +417,7 @@ def workflow_sensitivity(request):
         return HttpResponse("; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()), status=422,
                             content_type="text/plain")
     data = form.cleaned_data
-    WorkflowAnomalySettings.objects.update_or_create(
-        project=data["project"], workflow_name=data["workflow_name"], environment=data["environment"],
-        defaults={"sensitivity": data["sensitivity"]},
-    )
+    actions.set_anomaly_sensitivity(data["project"], data["workflow_name"], data["environment"], data["sensitivity"])
     messages.success(request, f"Anomaly detection for {data['workflow_name']} ({data['environment']}): "
                      f"{Sensitivity(data['sensitivity']).label.lower()}.")
     target = data.get("next") or ""

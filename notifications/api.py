@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
@@ -26,12 +25,11 @@ from events.api.activity_schemas import Text
 from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
 from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
-from projects.idempotency import run_idempotent
+from projects.idempotency import idempotent_write
 
-from . import sending
+from . import actions
 from .forms import member_users
 from .models import Channel, Delivery, Subscription
-from .secrets import rotate
 
 router = Router(tags=["notifications"])
 
@@ -152,16 +150,13 @@ def _recipients(project, usernames):
     return users
 
 
-def _save(subscription, recipients=None):
-    """full_clean (the URL guard, the channel's needs) and save; a problem is a 422 naming the field."""
+def _valid(subscription):
+    """full_clean (the URL guard, the channel's needs); a problem is a 422 naming the field."""
     try:
         subscription.full_clean(exclude=["project", "created_by"])
     except ValidationError as exc:
         problems = [f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
         raise HttpError(422, "; ".join(problems)) from None
-    subscription.save()
-    if recipients is not None:
-        subscription.recipients.set(recipients)
     return subscription
 
 
@@ -174,19 +169,14 @@ def subscription_list(request):
 
 @router.post("/notifications/subscriptions", response={201: SubscriptionOut, **WRITE_ERRORS},
              summary="Create a subscription (a webhook's signing secret is returned once)")
+@idempotent_write
 def subscription_create(request, payload: SubscriptionIn, idempotency_key: IdempotencyKey = None):
-    require_write(request)
     project = request.auth.project
-
-    def work():
-        values = payload.model_dump(exclude={"recipients"})
-        subscription = Subscription(project=project, **values)
-        if subscription.channel == Channel.WEBHOOK:
-            subscription.secret = outbound.new_secret()
-        _save(subscription, _recipients(project, payload.recipients))
-        return 201, _out(subscription, secret=subscription.secret or None)
-
-    return run_idempotent(request, project, idempotency_key, work)
+    subscription = Subscription(project=project, **payload.model_dump(exclude={"recipients"}))
+    if subscription.channel == Channel.WEBHOOK:
+        subscription.secret = outbound.new_secret()  # before full_clean: a webhook needs one
+    actions.create_subscription(_valid(subscription), recipients=_recipients(project, payload.recipients))
+    return 201, _out(subscription, secret=subscription.secret or None)
 
 
 @router.get("/notifications/subscriptions/{subscription_id}", response={200: SubscriptionOut, 404: ErrorOut,
@@ -197,33 +187,27 @@ def subscription_detail(request, subscription_id: Id):
 
 @router.patch("/notifications/subscriptions/{subscription_id}",
               response={200: SubscriptionOut, 404: ErrorOut, **WRITE_ERRORS}, summary="Update a subscription")
+@idempotent_write
 def subscription_update(request, subscription_id: Id, payload: SubscriptionPatch, idempotency_key: IdempotencyKey = None):
-    require_write(request)
-
-    def work():
-        subscription = _of(request, subscription_id)
-        changes = payload.model_dump(exclude_unset=True, exclude_none=True)
-        usernames = changes.pop("recipients", None)
-        if changes.get("enabled") and not subscription.enabled:
-            subscription.consecutive_failures, subscription.disabled_reason = 0, ""
-        for field, value in changes.items():
-            setattr(subscription, field, value)
-        if subscription.channel == Channel.WEBHOOK and not subscription.secret:
-            subscription.secret = outbound.new_secret()
-            secret = subscription.secret
-        else:
-            secret = None
-        recipients = _recipients(subscription.project, usernames) if usernames is not None else None
-        return 200, _out(_save(subscription, recipients), secret=secret)
-
-    return run_idempotent(request, request.auth.project, idempotency_key, work)
+    subscription = _of(request, subscription_id)
+    before = actions.snapshot(subscription)
+    changes = payload.model_dump(exclude_unset=True, exclude_none=True)
+    usernames = changes.pop("recipients", None)
+    for field, value in changes.items():
+        setattr(subscription, field, value)
+    secret = None
+    if subscription.channel == Channel.WEBHOOK and not subscription.secret:
+        subscription.secret = secret = outbound.new_secret()  # before full_clean: a webhook needs one
+    recipients = _recipients(subscription.project, usernames) if usernames is not None else None
+    actions.save_subscription(_valid(subscription), before, recipients=recipients)
+    return 200, _out(subscription, secret=secret)
 
 
 @router.delete("/notifications/subscriptions/{subscription_id}", response={204: None, 404: ErrorOut, **WRITE_ERRORS},
                summary="Delete a subscription and its delivery log")
 def subscription_delete(request, subscription_id: Id):
     require_write(request)
-    _of(request, subscription_id).delete()
+    actions.delete_subscription(_of(request, subscription_id))
     return Status(204, None)
 
 
@@ -235,7 +219,7 @@ def subscription_rotate(request, subscription_id: Id):
     subscription = _of(request, subscription_id)
     if subscription.channel != Channel.WEBHOOK:
         raise HttpError(409, "Only webhook subscriptions are signed.")
-    return Status(200, _out(subscription, secret=rotate(subscription)))
+    return Status(200, _out(subscription, secret=actions.rotate_subscription_secret(subscription)))
 
 
 class DeliveryQuery(Schema):
@@ -261,8 +245,7 @@ def delivery_redeliver(request, delivery_id: Id):
     delivery = Delivery.objects.filter(pk=delivery_id, subscription__project=request.auth.project).first()
     if delivery is None:
         raise HttpError(404, f"No delivery {delivery_id} in this project.")
-    with transaction.atomic():
-        again = sending.redeliver(delivery)
+    again = actions.redeliver(delivery)
     if again is None:
         raise HttpError(409, "Another redelivery of this delivery is being stored; retry.")
     return Status(202, _delivery_out(again))

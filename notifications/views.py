@@ -4,20 +4,17 @@ Redeliver, personal preferences on /notifications/, and the Watch fragment of th
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-import outbound
 from lib.htmx import SignedInHtmxRequest
 from projects.access import get_project_for_member
 from projects.models import Membership
 
-from . import sending
+from . import actions
 from . import watching as watching_words
 from .forms import PreferenceForm, SubscriptionForm
 from .models import Channel, Delivery, Level, Mode, Preference, Subscription, Watch
-from .secrets import rotate
 
 LOG_PAGE = 25
 
@@ -54,10 +51,7 @@ def subscription_create(request, slug):
     if request.method == "POST" and form.is_valid():
         subscription = form.save(commit=False)
         subscription.created_by = request.user
-        if subscription.channel == Channel.WEBHOOK:
-            subscription.secret = outbound.new_secret()
-        subscription.save()
-        form.save_m2m()
+        actions.create_subscription(subscription, form=form)
         _reveal_next(request, subscription)
         messages.success(request, f"Subscription “{subscription.name}” created.")
         return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
@@ -70,16 +64,14 @@ def subscription_detail(request, slug, pk):
     """The subscription's settings (editable by owners and editors) and its delivery log."""
     project, membership = get_project_for_member(request, slug, write=request.method == "POST")
     subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    before = actions.snapshot(subscription) if request.method == "POST" else {}
     form = SubscriptionForm(request.POST or None, instance=subscription, project=project)
     status = 200
     if request.method == "POST":
         if form.is_valid():
             subscription = form.save(commit=False)
-            if subscription.channel == Channel.WEBHOOK and not subscription.secret:  # became a webhook
-                subscription.secret = outbound.new_secret()
+            if actions.save_subscription(subscription, before, form=form):  # became a webhook: its new secret
                 _reveal_next(request, subscription)
-            subscription.save()
-            form.save_m2m()
             messages.success(request, f"Subscription “{subscription.name}” saved.")
             return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
         status = 422
@@ -100,7 +92,7 @@ def subscription_delete(request, slug, pk):
     project, membership = get_project_for_member(request, slug, write=True)
     subscription = get_object_or_404(Subscription, pk=pk, project=project)
     if request.method == "POST":
-        subscription.delete()
+        actions.delete_subscription(subscription)
         messages.success(request, f"Subscription “{subscription.name}” and its delivery log deleted.")
         return redirect("notifications:subscriptions", slug=project.slug)
     return _page(request, "notifications/subscription_delete.html", project, membership, subscription=subscription)
@@ -111,10 +103,7 @@ def subscription_enable(request, slug, pk):
     project, membership = get_project_for_member(request, slug, write=True)
     subscription = get_object_or_404(Subscription, pk=pk, project=project)
     enable = request.POST.get("enabled") == "1"
-    subscription.enabled = enable
-    if enable:
-        subscription.consecutive_failures, subscription.disabled_reason = 0, ""
-    subscription.save(update_fields=["enabled", "consecutive_failures", "disabled_reason", "updated_at"])
+    actions.set_subscription_enabled(subscription, enable)
     messages.success(request, f"Subscription “{subscription.name}” {'enabled' if enable else 'paused'}.")
     return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
 
@@ -123,7 +112,7 @@ def subscription_enable(request, slug, pk):
 def subscription_rotate(request, slug, pk):
     project, membership = get_project_for_member(request, slug, write=True)
     subscription = get_object_or_404(Subscription, pk=pk, project=project, channel=Channel.WEBHOOK)
-    rotate(subscription)
+    actions.rotate_subscription_secret(subscription)
     _reveal_next(request, subscription)
     messages.success(request, "Secret rotated.")
     return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
@@ -133,8 +122,7 @@ def subscription_rotate(request, slug, pk):
 def redeliver(request, slug, pk, delivery_pk):
     project, membership = get_project_for_member(request, slug, write=True)
     delivery = get_object_or_404(Delivery, pk=delivery_pk, subscription__pk=pk, subscription__project=project)
-    with transaction.atomic():
-        again = sending.redeliver(delivery)
+    again = actions.redeliver(delivery)
     if again:
         messages.success(request, f"Redelivery of {delivery.delivery_id} queued as attempt {again.attempt}.")
     return redirect("notifications:subscription", slug=project.slug, pk=pk)

@@ -113,6 +113,37 @@ def notification_digests(mode: str) -> dict:
 
 
 @retried_task
+def verify_audit() -> dict:
+    """Every audit hash chain verified; a broken one alerts the monitoring channels (once per finding)."""
+    from events.audit import verify_all
+    from monitoring.models.notifications import NotificationType
+    from monitoring.notify import enqueue
+    from projects.models import Project
+
+    names = dict(Project.objects.values_list("pk", "slug"))
+    broken = {}
+    for chain, _count, problem in verify_all():
+        if problem is None:
+            continue
+        where = f"project {names.get(chain, chain)}" if chain else "site-wide entries"
+        broken[where] = problem.sentence
+        enqueue(NotificationType.AUDIT_TAMPERED, subject=f"Audit trail of {where} was changed by hand",
+                message=f"{problem.sentence} Run `manage.py verify_audit` to see it; the entry's details are in the "
+                        "audit log.", dedupe_key=f"audit:{chain}:{problem.kind}:{problem.sequence}:{problem.action_id}",
+                payload={"chain": chain, "kind": problem.kind, "sequence": problem.sequence,
+                         "action_id": problem.action_id})
+    return {"broken": broken}
+
+
+@retried_task
+def stream_audit() -> dict:
+    """New audit entries appended to AUDIT_STREAM_DIR (nothing when it is not set)."""
+    from events.streaming import stream_to_disk
+
+    return stream_to_disk(settings.AUDIT_STREAM_DIR) if settings.AUDIT_STREAM_DIR else {}
+
+
+@retried_task
 def create_partitions() -> dict:
     """PostgreSQL: this month's and the next months' partitions of the activity tables exist."""
     from events.partitions import ensure_partitions

@@ -1,6 +1,40 @@
 from django.contrib import admin
 
+from . import actions
 from .models import ApiKey, Membership, Project
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """A staff member's save or delete in the admin is recorded in the project's audit trail (projects/actions.py),
+    with what the form changed. `audit_project(obj)` names the project an object belongs to."""
+
+    def audit_project(self, obj):
+        return getattr(obj, "project", None)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change or form.changed_data:
+            actions.admin_saved(obj, project=self.audit_project(obj), form=form, created=not change)
+
+    def delete_model(self, request, obj):
+        project = self.audit_project(obj)
+        super().delete_model(request, obj)
+        if project is not None and not isinstance(obj, Project):
+            actions.admin_deleted(obj, project=project)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        project = self.audit_project(form.instance)
+        for inline in formset.forms:
+            if inline.instance.pk and inline.has_changed() and inline.instance not in formset.deleted_objects:
+                actions.admin_saved(inline.instance, project=project, form=inline,
+                                    created=inline.instance in formset.new_objects)
+        for obj in formset.deleted_objects:
+            actions.admin_deleted(obj, project=project)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 class MembershipInline(admin.TabularInline):
@@ -10,7 +44,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedAdmin):
     list_display = ["name", "slug", "created_by", "created_at"]
     search_fields = ["name", "slug", "description"]
     list_filter = ["created_at"]
@@ -19,9 +53,12 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     autocomplete_fields = ["created_by"]
 
+    def audit_project(self, obj):
+        return obj
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdmin):
     list_display = ["user", "project", "role", "created_at"]
     list_filter = ["role", "project"]
     search_fields = ["user__username", "user__email", "project__name", "project__slug"]
@@ -33,7 +70,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdmin):
     """Prefixes only: the hash is never displayed, and keys are created in project Settings (shown once there)."""
 
     list_display = ["name", "project", "key_prefix", "scope", "created_by", "created_at", "last_used_at", "revoked_at"]
@@ -54,7 +91,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        from django.utils import timezone
-
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = actions.revoke_api_keys(queryset)
         self.message_user(request, f"{count} key(s) revoked.")

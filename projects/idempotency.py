@@ -6,6 +6,7 @@ attempt commits, then replays its stored response; if the first attempt failed (
 Only successful (2xx) responses are stored: a 4xx changed nothing, so repeating the request is harmless.
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -15,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from ninja.errors import HttpError
 
+from .api_auth import require_write
 from .models import IdempotencyRecord
 
 # Printable ASCII without spaces, like the IETF draft's examples (UUIDs, ULIDs, "batch-42-attempt").
@@ -94,3 +96,16 @@ def run_idempotent(request, project, key, work):
         # Another request with this key committed while we waited on the constraint: answer as it did.
         return _replay(IdempotencyRecord.objects.get(project=project, key=key), request_fingerprint)
     return response
+
+
+def idempotent_write(endpoint):
+    """The shape every API write shares, once: a read-only key gets 403, then `endpoint(request, …)` → (status,
+    body) runs in a transaction at most once per Idempotency-Key (run_idempotent). The endpoint still declares its
+    `idempotency_key` parameter, for django-ninja and the OpenAPI document; the decorator consumes it."""
+
+    @functools.wraps(endpoint)
+    def write(request, *args, idempotency_key=None, **kwargs):
+        require_write(request)
+        return run_idempotent(request, request.auth.project, idempotency_key, lambda: endpoint(request, *args, **kwargs))
+
+    return write

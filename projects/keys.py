@@ -6,16 +6,15 @@ page (not a redirect: the new key exists only in this one response); an htmx pos
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest
 
+from . import actions
 from .access import get_project_for_member
 from .forms import ApiKeyForm
 from .models import ApiKey
 from .settings_page import keys_card, settings_context
-from .signals import api_key_created, api_key_revoked
 
 
 def _card(request: HtmxHttpRequest, project, membership, status=200, **extra):
@@ -31,10 +30,9 @@ def api_key_create(request: HtmxHttpRequest, slug):
     form = ApiKeyForm(request.POST, project=project)
     if not form.is_valid():
         return _card(request, project, membership, status=422, key_form=form)
-    key, token = ApiKey.objects.create_key(
-        project=project, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"], created_by=request.user
+    key, token = actions.create_api_key(
+        project, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"], created_by=request.user
     )
-    api_key_created.send(sender=ApiKey, key=key, user=request.user)
     response = _card(request, project, membership, status=201 if not request.htmx else 200, new_key=key, new_token=token)
     # The full key is in this response only: no cache, proxy or back button may keep it.
     response["Cache-Control"] = "no-store"
@@ -46,10 +44,7 @@ def api_key_revoke(request: HtmxHttpRequest, slug, key_id):
     project, membership = get_project_for_member(request, slug, owner=True)
     key = get_object_or_404(ApiKey, pk=key_id, project=project)
     if key.revoked_at is None:
-        # Conditional update: two owners revoking at once record one revocation, not two.
-        revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        if revoked:
-            api_key_revoked.send(sender=ApiKey, key=key, user=request.user)
+        actions.revoke_api_key(key)
     notice = f"Key “{key.name}” revoked: requests with it now get 401."
     if request.htmx:
         return _card(request, project, membership, key_notice=notice)

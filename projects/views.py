@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -7,22 +6,17 @@ from django.views.decorators.http import require_POST
 
 from lib.htmx import HtmxHttpRequest, already_gone
 
+from . import actions
 from .access import get_project_for_member
 from .forms import AddMemberForm, ProjectForm, RetentionForm, RoleForm
-from .models import LastOwnerError, Membership, Project, Role, change_role, remove_member
+from .models import LastOwnerError, Membership
 from .settings_page import members_card, retention_card, retention_impact, settings_context
-from .signals import member_added, member_removed, member_role_changed, project_created
 
 
 def project_list(request):
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            project = form.save(commit=False)
-            project.created_by = request.user
-            project.save()
-            Membership.objects.create(project=project, user=request.user, role=Role.OWNER)
-        project_created.send(sender=Project, project=project, user=request.user)
+        project = actions.create_project(form.save(commit=False), user=request.user)
         messages.success(request, f"Project “{project.name}” created. You are its owner.")
         return redirect(project)
     memberships = Membership.objects.of_user(request.user)
@@ -62,8 +56,7 @@ def member_add(request: HtmxHttpRequest, slug):
         if request.htmx:
             return _members_response(request, project, membership, status=422, add_form=form)
         return render(request, "projects/settings.html", settings_context(project, membership, add_form=form), status=422)
-    added = Membership.objects.create(project=project, user=form.user, role=form.cleaned_data["role"])
-    member_added.send(sender=Membership, membership=added, user=request.user)
+    added = actions.add_member(project, form.user, form.cleaned_data["role"])
     return _members_response(request, project, membership, notice=f"{form.user.username} added as {added.get_role_display().lower()}.")
 
 
@@ -85,13 +78,10 @@ def member_role(request, slug, member_id):
     form = RoleForm(request.POST)
     if not form.is_valid():
         return _members_response(request, project, membership, status=422, error="Choose owner, editor or viewer.")
-    old_role = target.role
     try:
-        change_role(target, form.cleaned_data["role"])
+        actions.set_member_role(target, form.cleaned_data["role"])
     except LastOwnerError as exc:
         return _members_response(request, project, membership, status=409, error=str(exc))
-    if target.role != old_role:
-        member_role_changed.send(sender=Membership, membership=target, old_role=old_role, user=request.user)
     return _members_response(request, project, membership, notice=f"{target.user.username} is now {target.get_role_display().lower()}.")
 
 
@@ -102,10 +92,9 @@ def member_remove(request, slug, member_id):
     if target is None:
         return _member_gone(request, project, member_id)
     try:
-        remove_member(target)
+        actions.remove_membership(target, by_user=request.user)
     except LastOwnerError as exc:
         return _members_response(request, project, membership, status=409, error=str(exc))
-    member_removed.send(sender=Membership, membership=target, user=request.user)
     if target.user_id == request.user.id:
         messages.info(request, f"You left {project.name}.")
         return redirect("projects:list")
@@ -134,7 +123,7 @@ def retention_update(request: HtmxHttpRequest, slug):
                               retention_card(project, membership, form, retention_impact=impact))
             return render(request, "projects/settings.html",
                           settings_context(project, membership, retention_form=form, retention_impact=impact))
-    project.save(update_fields=["retention_days"])
+    actions.set_retention(project, days)
     notice = f"Activity older than {days:,} day{'s' if days != 1 else ''} will be removed."
     if request.htmx:
         return render(request, "projects/settings.html#retention", retention_card(project, membership, retention_notice=notice))

@@ -13,8 +13,8 @@ from events.ingest import ingest_events, update_event, validate_event
 from events.models.activity import ActivityEvent
 from events.views import live as live_views
 from monitoring.runs import finish_run, start_run
-from projects.models import Membership, remove_member
-from projects.signals import member_removed
+from projects.actions import remove_membership
+from projects.models import Membership
 from tests.api_fixtures import *  # noqa: F403
 from tests.asgi_server import *  # noqa: F403
 from tests.asgi_server import SseReader, session_cookie
@@ -100,9 +100,7 @@ def test_outsider_gets_404_on_the_feed_stream(asgi_server, project, outsider):
 
 def test_a_removed_members_stream_is_told_to_close(asgi_server, project, owner, viewer):
     stream = SseReader(asgi_server, feed_stream(project), session_cookie(viewer))
-    membership = Membership.objects.get(project=project, user=viewer)
-    remove_member(membership)
-    member_removed.send(sender=Membership, membership=membership, user=owner)
+    remove_membership(Membership.objects.get(project=project, user=viewer))  # what the Settings page's Remove calls
     assert stream.until("close")["event"] == "close"
     assert stream.next() is None  # and the server ends it
     stream.close()

@@ -17,8 +17,9 @@ from ninja import Body, Path, Query, Router
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from events.actions import report_actions
 from events.filters import ActivityEventFilter, filter_errors
-from events.ingest import ExternalIdConflict, StatusConflict, ingest_actions, ingest_events
+from events.ingest import ExternalIdConflict, StatusConflict, ingest_events
 from events.ingest import update_event as apply_event_change
 from events.insights import project_insights
 from events.models import ActivityEvent
@@ -27,7 +28,7 @@ from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older
 from lib.vocabulary import canonical_status
 from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
-from projects.idempotency import json_response, run_idempotent
+from projects.idempotency import idempotent_write, json_response, run_idempotent
 
 from .activity_schemas import (
     ActionBatchIn,
@@ -210,28 +211,23 @@ def update_event(
     response={201: ActionOut | ActionBatchOut, **WRITE_ERRORS},
     summary="Record one audit action or a batch of up to 1,000",
 )
+@idempotent_write
 def create_actions(
     request,
     payload: Body[ActionPayload],
     idempotency_key: IdempotencyKey = None,
 ):
     """Send one action object, or `{"actions": [...]}` with 1–1,000 of them; a batch is stored entirely or not
-    at all. The audit trail is append-only: actions are never changed or deleted."""
-    require_write(request)
-    project = request.auth.project
-    batch = isinstance(payload, ActionBatchIn)
+    at all. The audit trail is append-only: actions are never changed or deleted. They are stored as reported by
+    the key, never as a member's own action."""
     items = payload.actions if isinstance(payload, ActionBatchIn) else [payload]
-
-    def work():
-        actions = ingest_actions(project, items)
-        if not batch:
-            return 201, action_dict(actions[0])
-        return 201, {
-            "created": len(actions),
-            "actions": [{"index": i, "action_id": a.action_id} for i, a in enumerate(actions)],
-        }
-
-    return run_idempotent(request, project, idempotency_key, work)
+    actions = report_actions(request.auth.project, items)
+    if not isinstance(payload, ActionBatchIn):
+        return 201, action_dict(actions[0])
+    return 201, {
+        "created": len(actions),
+        "actions": [{"index": i, "action_id": a.action_id} for i, a in enumerate(actions)],
+    }
 
 
 # --- reading: feed and insights ------------------------------------------------------------------------------

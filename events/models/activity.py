@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -295,9 +295,40 @@ class AppendOnlyError(Exception):
     """The audit trail is append-only: rows are never changed or removed through the app."""
 
 
+class ActionSource(models.TextChoices):
+    WITNESSED = "witnessed", "Recorded by ActivityHub"
+    REPORTED = "reported", "Reported by an integration"
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "Member"
+    API_KEY = "api_key", "API key"
+    SYSTEM = "system", "ActivityHub"
+
+
 class ProjectActionQuerySet(models.QuerySet):
     def for_project(self, project):
         return self.filter(project=project)
+
+    def witnessed(self):
+        return self.filter(source=ActionSource.WITNESSED)
+
+    def reported(self):
+        return self.filter(source=ActionSource.REPORTED)
+
+    def by_actor(self, text):
+        """Entries whose actor's name (a username, or an API key's name or prefix) contains `text`."""
+        text = (text or "").strip()
+        return self.filter(actor_label__icontains=text) if text else self
+
+    def bulk_create(self, objs, *args, **kwargs):
+        # Every new entry takes its place in its project's hash chain (events/audit.py), however it is created.
+        from .audit import chain
+
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            chain(objs, using=self.db)
+            return super().bulk_create(objs, *args, **kwargs)
 
     def of_type(self, *action_types):
         return self.filter(action_type__in=action_types)
@@ -347,7 +378,9 @@ class ProjectAction(models.Model):
 
     action_id = models.CharField(primary_key=True, max_length=32, default=new_action_id, editable=False)
     # action_project_created leads with project: no separate FK index (one index fewer per monthly partition).
-    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="actions", db_index=False)
+    # Null: a change to something of no project (a site-wide health check); those form a chain of their own.
+    project = models.ForeignKey("projects.Project", null=True, blank=True, on_delete=models.DB_CASCADE,
+                                related_name="actions", db_index=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="project_actions"
     )
@@ -357,6 +390,22 @@ class ProjectAction(models.Model):
     status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.SUCCESS)
     environment = models.CharField(max_length=32, default="development")
     created_at = models.DateTimeField(default=timezone.now)
+    # Witnessed: ActivityHub saw the change happen. Reported: an integration said so (POST /api/v1/actions,
+    # track_activity()); shown apart and marked with the key that reported it.
+    source = models.CharField(max_length=16, choices=ActionSource.choices, default=ActionSource.REPORTED)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices, default=ActorType.SYSTEM)
+    # The actor as it was named then (a username; “name” (ah_prefix_…) for a key; the job for ActivityHub itself).
+    actor_label = models.CharField(max_length=200, blank=True)
+    actor_key_prefix = models.CharField(max_length=16, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)  # {"field": [before, after]}, {"rows_removed": n}
+    # The hash chain (events/audit.py): position in the project's chain, the previous entry's hash, this one's.
+    sequence = models.BigIntegerField(null=True, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = ProjectActionQuerySet.as_manager()
 
@@ -366,6 +415,7 @@ class ProjectAction(models.Model):
         indexes = [
             models.Index(fields=["project", "-created_at", "-action_id"], name="action_project_created"),
             models.Index(fields=["project", "action_type", "-created_at"], name="action_project_type_created"),
+            models.Index(fields=["project", "sequence"], name="action_project_sequence"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=ActionStatus.values), name="action_status_valid"),
@@ -377,9 +427,14 @@ class ProjectAction(models.Model):
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnlyError("Audit actions are append-only and cannot be changed.")
+        from .audit import chain
+
         # Force an INSERT: with a default primary key Django would otherwise try an UPDATE first.
         kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
+        using = kwargs.get("using") or "default"
+        with transaction.atomic(using=using):
+            chain([self], using=using)
+            super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit actions are append-only and cannot be deleted.")
@@ -388,4 +443,50 @@ class ProjectAction(models.Model):
         try:
             return ActionType(self.action_type).label
         except ValueError:
-            return self.action_type.replace("_", " ").capitalize()
+            return audit_label(self.action_type)
+
+    @property
+    def change_lines(self) -> list[tuple[str, str]]:
+        """("retention_days", "180 → 30"), ("rows_removed", "1,204"): what the entry says changed, for people."""
+        lines = []
+        for name, value in (self.changes or {}).items():
+            if isinstance(value, list) and len(value) == 2:
+                before, after = ("—" if v is None or v == "" else str(v) for v in value)
+                lines.append((name.replace("_", " "), f"{before} → {after}"))
+            else:
+                lines.append((name.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value)))
+        return lines
+
+    @property
+    def is_reported(self) -> bool:
+        return self.source == ActionSource.REPORTED
+
+    @property
+    def actor_display(self) -> str:
+        if self.actor_label:
+            return self.actor_label
+        return self.user.get_username() if self.user_id and self.user else "ActivityHub"
+
+
+# Labels for people; an action type not listed reads as its words, with initialisms kept ("API key created").
+AUDIT_LABELS = {
+    "api_key_created": "API key created",
+    "api_key_revoked": "API key revoked",
+    "feed_token_reset": "Feed link reset",
+    "retention_changed": "Retention changed",
+    "retention_pruned": "Old activity removed",
+    "subscription_secret_rotated": "Webhook secret rotated",
+    "schedule_ping_url_rotated": "Ping URL replaced",
+    "anomaly_sensitivity_changed": "Anomaly sensitivity changed",
+    "delivery_redelivered": "Notification redelivered",
+    "audit_check_failed": "Audit trail check failed",
+}
+INITIALISMS = {"api": "API", "url": "URL", "sla": "SLA", "ip": "IP", "http": "HTTP"}
+
+
+def audit_label(action_type: str) -> str:
+    if action_type in AUDIT_LABELS:
+        return AUDIT_LABELS[action_type]
+    words = [INITIALISMS.get(w, w) for w in action_type.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]

@@ -293,6 +293,7 @@ def _event_row(row, csv_cell):
 
 ACTION_EXPORT_FIELDS = (
     "action_id", "created_at", "action_type", "status", "environment", "action_details", "request_id", "user__username",
+    "source", "actor_type", "actor_label", "client_address", "user_agent", "target_type", "target_id",
 )
 
 
@@ -342,15 +343,20 @@ ACTION_COPY_SELECT = {
     "csv": lambda: ", ".join([
         "e.action_id", "to_json(e.created_at) #>> '{}'",
         *map(_sql_csv_safe, ["e.action_type", "e.status", "e.environment", "e.action_details", "e.request_id", "e.username"]),
+        "e.source", "e.actor_type", _sql_csv_safe("e.actor_label"), "host(e.client_address)",
+        *map(_sql_csv_safe, ["e.user_agent", "e.target_type", "e.target_id"]),
     ]),
     "jsonl": lambda: [
         ("action_id", "e.action_id"), ("created_at", "e.created_at"), ("action_type", "e.action_type"),
         ("status", "e.status"), ("environment", "e.environment"), ("action_details", "e.action_details"),
-        ("request_id", "e.request_id"), ("user", "e.username"),
+        ("request_id", "e.request_id"), ("user", "e.username"), ("source", "e.source"), ("actor_type", "e.actor_type"),
+        ("actor", "e.actor_label"), ("client_address", "host(e.client_address)"), ("user_agent", "e.user_agent"),
+        ("target_type", "e.target_type"), ("target_id", "e.target_id"),
     ],
 }
 ACTION_COPY_ALIASES = ("action_id", "created_at", "action_type", "status", "environment", "action_details",
-                       "request_id", "username")
+                       "request_id", "username", "source", "actor_type", "actor_label", "client_address", "user_agent",
+                       "target_type", "target_id")
 
 
 def copy_export_stream(queryset, fields, aliases, select, fmt, header, using):
@@ -512,6 +518,7 @@ def audit_export(request, slug, fmt):
     if not filterset.is_valid():
         return _filter_error_response(filterset)
     rows = iterate_keyset(filterset.qs, EXPORT_CHUNK, fields=ACTION_EXPORT_FIELDS)
-    columns = ("action_id", "created_at", "action_type", "status", "environment", "action_details", "request_id", "user")
+    columns = ("action_id", "created_at", "action_type", "status", "environment", "action_details", "request_id", "user",
+               "source", "actor_type", "actor", "client_address", "user_agent", "target_type", "target_id")
     copy = (filterset.qs, ACTION_EXPORT_FIELDS, ACTION_COPY_ALIASES, ACTION_COPY_SELECT)
     return _streaming_export(rows, columns, fmt, _action_row, f"{project.slug}-audit", copy=copy)

@@ -28,6 +28,7 @@ from projects.access import get_project_for_member
 from projects.durations import format_duration
 from projects.models import Membership
 
+from .. import actions
 from ..filters import filter_errors
 from ..models.activity import CATEGORY_OF_TYPE, ActivityEvent, EventCategory, EventStatus, EventType
 from ..models.feeds import FeedToken
@@ -259,7 +260,7 @@ def reset_feed_token(request: HtmxHttpRequest, slug):
     project, membership = get_project_for_member(request, slug)
     form = ResetForm(request.POST)
     filter_query = form.cleaned_data["filters"] if form.is_valid() else ""
-    FeedToken.objects.reset(request.user)
+    actions.reset_feed_token(project, request.user)
     if request.htmx:
         links = feed_links(request, project, filter_query)
         context = {"project": project, "membership": membership, "feeds": links, "filter_query": filter_query,

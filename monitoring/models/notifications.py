@@ -26,6 +26,7 @@ class NotificationType(models.TextChoices):
     REPORT = "report", "Monitoring report"
     ANOMALY = "anomaly", "Unusual behaviour"
     ANOMALY_CLEARED = "anomaly_cleared", "Back to normal"
+    AUDIT_TAMPERED = "audit_tampered", "Audit trail changed by hand"
 
 
 class Channel(models.TextChoices):

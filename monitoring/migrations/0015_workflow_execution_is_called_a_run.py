@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0013_schedule_ping_token_unique_and_ping_log'),
+        ('monitoring', '0014_notification_type_audit_tampered'),
     ]
 
     operations = [
