@@ -114,6 +114,23 @@ class ActivityEventFilter(DateRangeMixin, django_filters.FilterSet):
         super().__init__(data, queryset=queryset, **kwargs)
         self.filters["user"].queryset = _members_of(project)
 
+    _prepared_form = None  # the form class, once per process (get_form_class)
+
+    def get_form_class(self):
+        # Built once per process, not on every page: each form still gets its own copies of the fields (Django
+        # copies base_fields per form) and `form` below gives the user field this project's members.
+        cls = type(self)
+        if cls.__dict__.get("_prepared_form") is None:
+            cls._prepared_form = super().get_form_class()
+        return cls._prepared_form
+
+    @property
+    def form(self):
+        if not hasattr(self, "_form"):
+            form = super().form
+            form.fields["user"].queryset = self.filters["user"].queryset
+        return self._form
+
     def filter_type(self, queryset, name, value):
         return queryset.of_type(*value) if value else queryset
 

@@ -67,3 +67,22 @@ def test_manager_is_decided_in_one_query(django_user_model, django_assert_num_qu
     with django_assert_num_queries(1):
         assert is_manager(user) is (how != "none")
         assert is_manager(user) is (how != "none")  # asked again on the same request: no query
+
+
+def test_the_filter_form_class_is_prepared_once_and_still_knows_each_projects_members(project, outsider, viewer):
+    from django.http import QueryDict
+
+    from events.filters import ActivityEventFilter
+    from events.models.activity import ActivityEvent
+    from projects.models import Membership, Project, Role
+
+    other = Project.objects.create(name="Other", slug="other", created_by=outsider)
+    Membership.objects.create(project=other, user=outsider, role=Role.OWNER)
+
+    def filterset(p, username):
+        return ActivityEventFilter(QueryDict(f"user={username}"), queryset=ActivityEvent.objects.for_project(p), project=p)
+
+    first, second = filterset(project, viewer.username), filterset(other, viewer.username)
+    assert type(first.form) is type(second.form)  # one class, not one per page
+    assert first.is_valid() and not second.is_valid()  # vera is a member of the first project only
+    assert filterset(other, outsider.username).is_valid()
