@@ -30,7 +30,7 @@ from projects.idempotency import run_idempotent
 
 from . import sending
 from .forms import member_users
-from .models import Channel, Delivery, Subscription
+from .models import Channel, Delivery, DeliveryState, Subscription
 from .secrets import rotate
 
 router = Router(tags=["notifications"])
@@ -134,7 +134,10 @@ def _out(subscription, *, secret=None):
 
 
 def _delivery_out(d):
-    return {name: getattr(d, name) for name in DeliveryOut.model_fields} | {"id": d.pk}
+    """One attempt; next_attempt_at is when the next attempt of this delivery is due: this row's own time while it
+    is queued, the queued retry's after it failed, null when none is queued."""
+    next_at = d.next_attempt_at if d.state in (DeliveryState.PENDING, DeliveryState.SENDING) else getattr(d, "retry_at", None)
+    return {name: getattr(d, name) for name in DeliveryOut.model_fields} | {"id": d.pk, "next_attempt_at": next_at}
 
 
 def _of(request, pk) -> Subscription:
@@ -247,7 +250,7 @@ class DeliveryQuery(Schema):
             response={200: list[DeliveryOut], 404: ErrorOut, **READ_ERRORS},
             summary="A subscription's delivery log, newest first (one row per attempt)")
 def delivery_list(request, subscription_id: Id, query: Query[DeliveryQuery]):
-    rows = Delivery.objects.filter(subscription=_of(request, subscription_id)).order_by("-id")
+    rows = Delivery.objects.for_subscription(_of(request, subscription_id)).with_retry_queued().order_by("-id")
     if query.before:
         rows = rows.filter(pk__lt=query.before)
     return Status(200, [_delivery_out(d) for d in rows[: query.limit]])
@@ -258,7 +261,8 @@ def delivery_list(request, subscription_id: Id, query: Query[DeliveryQuery]):
              summary="Send a delivery's payload again (a new attempt with the same delivery_id)")
 def delivery_redeliver(request, delivery_id: Id):
     require_write(request)
-    delivery = Delivery.objects.filter(pk=delivery_id, subscription__project=request.auth.project).first()
+    delivery = Delivery.objects.filter(pk=delivery_id, project_id=request.auth.project.pk,
+                                       destination__startswith="subscription:").first()
     if delivery is None:
         raise HttpError(404, f"No delivery {delivery_id} in this project.")
     with transaction.atomic():

@@ -82,7 +82,7 @@ def subscription_detail(request, slug, pk):
             return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
         status = 422
         subscription.refresh_from_db()
-    log = Paginator(Delivery.objects.filter(subscription=subscription).latest_first(), LOG_PAGE)
+    log = Paginator(Delivery.objects.for_subscription(subscription).with_retry_queued().latest_first(), LOG_PAGE)
     deliveries = log.get_page(request.GET.get("page"))
     new_secret = _take_revealed(request, subscription) if request.method == "GET" else None
     response = _page(request, "notifications/subscription.html", project, membership, status=status,
@@ -130,7 +130,8 @@ def subscription_rotate(request, slug, pk):
 @require_POST
 def redeliver(request, slug, pk, delivery_pk):
     project, membership = get_project_for_member(request, slug, write=True)
-    delivery = get_object_or_404(Delivery, pk=delivery_pk, subscription__pk=pk, subscription__project=project)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    delivery = get_object_or_404(Delivery.objects.for_subscription(subscription), pk=delivery_pk)
     with transaction.atomic():
         again = sending.redeliver(delivery)
     if again:

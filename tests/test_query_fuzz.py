@@ -93,8 +93,8 @@ def targets(project, staff, owner):
     WorkflowSchedule.objects.create(project=project, workflow_name="nightly", cron_expression="0 2 * * *")
     check = HealthCheckConfig.objects.create(project=project, check_id="api", check_name="API", url="http://127.0.0.1:9/")
     report = build_report(now - timedelta(days=1), now, notify=False)
-    NotificationLog.objects.create(notification_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
-                                   subject="s", message="m", dedupe_key="k")
+    NotificationLog.objects.create(event_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
+                                   subject="s", text="m", delivery_id="k", delivery_key="k", source="run")
     _, token = ApiKey.objects.create_key(project=project, name="fuzz", scope="read", created_by=owner)
     subscription = Subscription.objects.create(project=project, name="Hook", channel="webhook",
                                                target_url="http://127.0.0.1:9/")
