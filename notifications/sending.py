@@ -15,11 +15,11 @@ from django.db.models import F
 from django.tasks import task
 
 import outbound
-from outbound import engine
+from outbound import engine, rendering
 from outbound.models import Stream, new_delivery_id
 from projects.models import Membership, Project
 
-from . import matching
+from . import matching, words
 from .models import (
     Channel,
     Delivery,
@@ -44,10 +44,11 @@ def destination_fields(project, source, source_id, *, subscription=None, recipie
             "delivery_key": f"{destination}|project:{project.pk}|{source}:{source_id}"[:300]}
 
 
-def store(project, source, source_id, *, subscription=None, recipient_id=None, **message) -> Delivery | None:
+def store(project, source, source_id, *, subscription=None, recipient_id=None, delivery_id=None,
+          **message) -> Delivery | None:
     """Store one pending first attempt; None when another worker stored it first."""
     fields = destination_fields(project, source, source_id, subscription=subscription, recipient_id=recipient_id)
-    stored = engine.store(**fields, delivery_id=new_delivery_id(), **message)
+    stored = engine.store(**fields, delivery_id=delivery_id or new_delivery_id(), **message)
     return Delivery.objects.get(pk=stored.pk) if stored else None
 
 
@@ -69,12 +70,11 @@ def deliver_recorded(project_id, source, ids, *, now=None):
         destinations += [{"recipient_id": u} for u in matching.interested_members(project, source, row, preferences, watches)]
         if not destinations:
             continue
-        # What every destination of this row is sent: built once, not per destination.
-        subject, text = matching.describe(project, source, row)
-        message = {"subject": subject, "text": text, "event_type": matching.event_type(source, row),
-                   "payload": matching.payload(project, source, row)}
-        for destination in destinations:
-            delivery = store(project, source, source_id, **destination, **message)
+        for destination in destinations:  # the same words; each reader's own links (manage, unsubscribe)
+            delivery_id = new_delivery_id()
+            notice = words.notice_for(project, source, row, delivery_id=delivery_id, **destination)
+            delivery = store(project, source, source_id, **destination, delivery_id=delivery_id,
+                             **rendering.stored_fields(notice))
             if delivery is not None:
                 stored.append(delivery.pk)
     engine.send_now(stored, now=now)

@@ -15,4 +15,5 @@ urlpatterns = [
     path(base + "<int:pk>/deliveries/<int:delivery_pk>/redeliver/", views.redeliver, name="redeliver"),
     path("projects/<slug:slug>/watch/", views.watch, name="watch"),
     path("notifications/", views.preferences, name="preferences"),
+    path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

@@ -3,16 +3,19 @@ Redeliver, personal preferences on /notifications/, and the Watch fragment of th
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 import outbound
 from projects.access import get_project_for_member
 from projects.models import Membership
 
-from . import sending
+from . import sending, words
 from .forms import PreferenceForm, SubscriptionForm
 from .models import Channel, Delivery, Level, Mode, Preference, Subscription, Watch
 from .secrets import rotate
@@ -219,3 +222,22 @@ def _safe_next(request):
 
     return url_has_allowed_host_and_scheme(request.POST.get("next"), allowed_hosts={request.get_host()},
                                            require_https=request.is_secure())
+
+
+@login_not_required
+@csrf_exempt  # a mail client's one-click POST (RFC 8058) carries no CSRF token; the signed token is the proof
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token):
+    """The List-Unsubscribe link of a member's notification e-mails: GET asks, POST (one click) stops them."""
+    found = words.read_unsubscribe_token(token)
+    membership = Membership.objects.filter(user_id=found[0], project_id=found[1]).select_related(
+        "project", "user").first() if found else None
+    if membership is None:
+        raise Http404("This unsubscribe link is not valid (or the membership it was for is gone).")
+    done = request.method == "POST"
+    if done:
+        Preference.objects.update_or_create(user=membership.user, project=membership.project,
+                                            defaults={"level": Level.OFF, "mode": Mode.IMMEDIATE})
+        Watch.objects.filter(user=membership.user, project=membership.project).delete()
+    return render(request, "notifications/unsubscribe.html", {"membership": membership, "done": done,
+                                                              "token": token})

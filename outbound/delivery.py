@@ -159,10 +159,9 @@ def _webhook_body(message: Message, created: int) -> bytes:
 
 def slack_payload(message: Message) -> dict:
     """What a Slack-compatible webhook is sent: `text` (the notification's fallback) and, when rendered, blocks."""
-    payload: dict = {"text": f"*{message.subject}*\n{message.text}"}
-    if message.blocks:
-        payload["blocks"] = list(message.blocks)
-    return payload
+    if message.blocks:  # the text is then the notification's one-line fallback
+        return {"text": message.subject, "blocks": list(message.blocks)}
+    return {"text": f"*{message.subject}*\n{message.text}"}
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:

@@ -39,6 +39,7 @@ from lib import claims
 from .channels import send
 from .delivery import Attempt, Message, retry_delay
 from .models import Delivery, State, Stream
+from .rendering import Notice, render
 
 log = logging.getLogger("outbound.engine")
 
@@ -47,7 +48,7 @@ STALE_SEND_CLAIM = timedelta(minutes=10)
 OUTCOME_FIELDS = ["state", "status_code", "latency_ms", "response_excerpt", "error", "request_headers",
                   "request_body", "response_headers", "sent_at"]
 COPIED_FIELDS = ("stream", "delivery_key", "delivery_id", "source", "source_id", "project_id", "destination",
-                 "channel", "target", "event_type", "subject", "text", "payload")
+                 "channel", "target", "event_type", "subject", "text", "payload", "notice")
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,14 @@ def register(stream: str, *, resolve=None, after=None) -> None:
 
 
 def message_of(row: Delivery) -> Message:
-    """The message a row stores (subject, text, payload and its stable delivery id)."""
+    """The message a row stores, rendered for every channel (outbound.rendering) when it carries a notice; else
+    its subject, text and payload as they are. The delivery id is the same on every attempt."""
+    if row.notice:
+        return render(Notice(event_type=row.event_type, delivery_id=row.delivery_id, data=row.payload or {},
+                             sentence=row.notice.get("sentence", row.subject),
+                             details=tuple(row.notice.get("details", ())), actor=row.notice.get("actor", ""),
+                             event_url=row.notice.get("event_url", ""), manage_url=row.notice.get("manage_url", ""),
+                             unsubscribe_url=row.notice.get("unsubscribe_url", "")))
     return Message(event_type=row.event_type, subject=row.subject, text=row.text, payload=row.payload or {},
                    delivery_id=row.delivery_id)
 

@@ -101,6 +101,8 @@ class Delivery(models.Model):
     subject = models.CharField(max_length=300, blank=True)
     text = models.TextField(blank=True)
     payload = models.JSONField(default=dict, blank=True)
+    notice = models.JSONField(default=dict, blank=True,
+                              help_text="The words and links the renderer builds every channel's form from")
     # the outcome of this attempt
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -31,7 +31,8 @@ LABELLED_INPUT_TYPES_EXEMPT = {"hidden", "submit", "button", "reset", "image"}
 # Pages that authenticate with a ?token= of their own rather than the session (feed readers carry no cookie).
 TOKEN_AUTHENTICATED = {"events:feed_atom", "events:feed_json"}
 # Pages anyone may open, signed in or not.
-PUBLIC = {"login", "healthz", "favicon", "api:openapi-json", "api:openapi-view", "api:api-root"}
+PUBLIC = {"login", "healthz", "favicon", "api:openapi-json", "api:openapi-view", "api:api-root",
+          "notifications:unsubscribe"}  # its signed token is the proof (a mail client's one-click link)
 
 
 # --- the routes --------------------------------------------------------------------------------------------------
@@ -96,6 +97,10 @@ class World:
         models whose name shares words with the route's name."""
         if param == "slug":
             return [self.project.slug]
+        if param == "token" and route.name == "notifications:unsubscribe":
+            from notifications.words import unsubscribe_token
+
+            return [unsubscribe_token(self.users["owner"].pk, self.project.pk)]
         if param == "app_label":
             return list(sorted(config.label for config in apps.get_app_configs()))
         wanted = words(route.name) | words(param.removesuffix("_id"))
