@@ -10,6 +10,8 @@
     POST   /api/v1/notifications/subscriptions/{id}/rotate-secret
     GET    /api/v1/notifications/subscriptions/{id}/deliveries newest first
     POST   /api/v1/notifications/deliveries/{id}/redeliver     the same payload again, same delivery_id
+    GET    /api/v1/notifications/deliveries/{id}               one attempt: request and response
+    POST   /api/v1/notifications/subscriptions/{id}/ping       send a test delivery
 """
 
 from datetime import datetime
@@ -107,7 +109,7 @@ class SubscriptionOut(Schema):
 class DeliveryOut(Schema):
     id: int
     delivery_id: str = Field(description="The same for every attempt of one event: receivers dedupe on it")
-    source: str = Field(description="event, action or digest")
+    source: str = Field(description="event, action, digest or ping (a test delivery)")
     source_id: str
     attempt: int
     manual: bool
@@ -271,3 +273,39 @@ def delivery_redeliver(request, delivery_id: Id):
         raise HttpError(409, "Another redelivery of this delivery is being stored; retry.")
     return Status(202, _delivery_out(again))
 
+
+
+class DeliveryDetailOut(DeliveryOut):
+    request_headers: dict[str, str] = Field(description="The request as sent (the signature header included)")
+    request_body: str
+    response_headers: dict[str, str]
+    response_body: str = Field(description="The first 1,000 characters of the response's body")
+    sent_at: datetime | None
+
+
+def _delivery_detail_out(d):
+    return _delivery_out(d) | {"request_headers": d.request_headers, "request_body": d.request_body,
+                               "response_headers": d.response_headers, "response_body": d.response_excerpt,
+                               "sent_at": d.sent_at}
+
+
+@router.get("/notifications/deliveries/{delivery_id}",
+            response={200: DeliveryDetailOut, 404: ErrorOut, **READ_ERRORS},
+            summary="One attempt with its request (headers, body) and response (status, headers, first KB)")
+def delivery_detail(request, delivery_id: Id):
+    delivery = Delivery.objects.with_retry_queued().filter(
+        pk=delivery_id, project_id=request.auth.project.pk, destination__startswith="subscription:").first()
+    if delivery is None:
+        raise HttpError(404, f"No delivery {delivery_id} in this project.")
+    return Status(200, _delivery_detail_out(delivery))
+
+
+@router.post("/notifications/subscriptions/{subscription_id}/ping",
+             response={202: DeliveryOut, 404: ErrorOut, **WRITE_ERRORS},
+             summary="Send a test delivery (a ping) to the subscription; it appears in its delivery log")
+def subscription_ping(request, subscription_id: Id):
+    require_write(request)
+    subscription = _of(request, subscription_id)
+    with transaction.atomic():
+        sent = sending.ping(subscription)
+    return Status(202, _delivery_out(sent))

@@ -7,10 +7,12 @@ two workers sends it, so a matching event is delivered exactly once per attempt.
 backoff are the engine's (outbound.engine.send_due, redeliver; DELIVERY_NOTIFICATION_* settings).
 """
 
+import functools
 import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import F
 from django.tasks import task
 
@@ -139,6 +141,20 @@ def redeliver(delivery, *, now=None):
     """A new attempt of the same payload with the same delivery_id (outbound.engine.redeliver)."""
     stored = engine.redeliver(delivery, now=now)
     return Delivery.objects.get(pk=stored.pk) if stored else None
+
+
+def ping(subscription, *, by=None) -> Delivery | None:
+    """A test delivery (GitHub's ping): a small message to the subscription, stored now and sent by a task after
+    commit. It is not retried, and its failure does not count towards disabling the subscription."""
+    project = subscription.project
+    delivery_id = new_delivery_id()
+    notice = words.ping_notice(subscription, delivery_id=delivery_id, by=by)
+    stored = store(project, "ping", delivery_id, subscription=subscription, delivery_id=delivery_id, manual=True,
+                   **rendering.stored_fields(notice))
+    if stored is None:
+        return None
+    transaction.on_commit(functools.partial(engine.send_deliveries.enqueue, [stored.pk]))
+    return stored
 
 
 # ----- the task: enqueued after commit (notifications.receivers), run by any worker -----

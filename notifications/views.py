@@ -1,6 +1,8 @@
 """Settings → Notifications (owners and editors write; viewers read; outsiders 404), the delivery log with
 Redeliver, personal preferences on /notifications/, and the Watch fragment of the feed and event pages."""
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -85,7 +87,7 @@ def subscription_detail(request, slug, pk):
             return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
         status = 422
         subscription.refresh_from_db()
-    log = Paginator(Delivery.objects.for_subscription(subscription).with_retry_queued().latest_first(), LOG_PAGE)
+    log = Paginator(Delivery.objects.for_subscription(subscription).attempts_made().with_retry_queued().latest_first(), LOG_PAGE)
     deliveries = log.get_page(request.GET.get("page"))
     new_secret = _take_revealed(request, subscription) if request.method == "GET" else None
     response = _page(request, "notifications/subscription.html", project, membership, status=status,
@@ -241,3 +243,34 @@ def unsubscribe(request, token):
         Watch.objects.filter(user=membership.user, project=membership.project).delete()
     return render(request, "notifications/unsubscribe.html", {"membership": membership, "done": done,
                                                               "token": token})
+
+
+@require_POST
+def subscription_ping(request, slug, pk):
+    """Send test delivery: a small message to the subscription now, shown in its log like any attempt."""
+    project, membership = get_project_for_member(request, slug, write=True)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    with transaction.atomic():
+        sent = sending.ping(subscription, by=request.user)
+    messages.success(request, f"Test delivery {sent.delivery_id} queued: it appears in the log below in a moment.")
+    return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
+
+
+@require_http_methods(["GET"])
+def delivery_detail(request, slug, pk, delivery_pk):
+    """One attempt as GitHub shows it: the request's headers and body, the response's status, headers and body."""
+    project, membership = get_project_for_member(request, slug)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    delivery = get_object_or_404(Delivery.objects.for_subscription(subscription).with_retry_queued(), pk=delivery_pk)
+    attempts = Delivery.objects.filter(delivery_key=delivery.delivery_key).order_by("attempt")
+    return _page(request, "notifications/delivery.html", project, membership, subscription=subscription,
+                 delivery=delivery, attempts=attempts,
+                 request_body=_pretty(delivery.request_body), response_body=_pretty(delivery.response_excerpt))
+
+
+def _pretty(body: str) -> str:
+    """A JSON body indented for reading; anything else as it came."""
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body

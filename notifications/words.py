@@ -92,3 +92,17 @@ def notice_for(project, source, row, *, delivery_id, subscription=None, recipien
         event_url=event_url, manage_url=manage_url, unsubscribe_url=unsubscribe_url,
         data=matching.payload(project, source, row),
     )
+
+
+def ping_notice(subscription, *, delivery_id, by=None) -> Notice:
+    """What a test delivery says: which subscription it tests, who asked, and where its log is."""
+    project = subscription.project
+    manage_url = absolute_url(reverse("notifications:subscription", args=[project.slug, subscription.pk]))
+    return Notice(
+        event_type="ping", delivery_id=delivery_id,
+        sentence=f"Test delivery to “{subscription.name}” in {project.name}: this subscription reaches you",
+        details=("Nothing happened in the project; someone pressed “Send test delivery”.",),
+        actor=by.get_username() if by is not None else "", manage_url=manage_url, event_url=manage_url,
+        data={"ping": True, "subscription": {"id": subscription.pk, "name": subscription.name},
+              "project": matching.project_ref(project)},
+    )

@@ -68,6 +68,11 @@ class DeliveryQuerySet(models.QuerySet):
         """Automatic attempts queued and not yet made."""
         return self.filter(state=State.PENDING, manual=False, attempt__gt=1)
 
+    def attempts_made(self):
+        """What a log shows as its rows: attempts made or being made (a queued retry shows on the attempt that
+        failed, as its "next attempt"; one a redelivery made unnecessary, on the delivery's own page)."""
+        return self.exclude(state=State.CANCELLED).exclude(state=State.PENDING, manual=False, attempt__gt=1)
+
     def with_retry_queued(self):
         """Annotates `retry_at`: when the next automatic attempt of this delivery is queued for (None if none)."""
         queued = Delivery.objects.filter(delivery_key=OuterRef("delivery_key"), attempt__gt=OuterRef("attempt"),
