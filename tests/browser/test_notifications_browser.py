@@ -6,8 +6,8 @@ from playwright.sync_api import expect
 
 from events.ingest import ingest_events, validate_event
 from notifications import sending
-from outbound import engine
 from notifications.models import Subscription
+from outbound import engine
 from tests.receivers import Receiver
 
 
