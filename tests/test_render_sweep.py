@@ -101,6 +101,11 @@ class World:
             from notifications.words import unsubscribe_token
 
             return [unsubscribe_token(self.users["owner"].pk, self.project.pk)]
+        if route.name == "notifications:delivery" and param in {"pk", "delivery_pk"}:  # a pair: an attempt of its
+            from notifications.models import Delivery  # subscription (the log names the subscription as text)
+
+            shown = Delivery.objects.filter(project_id=self.project.pk, destination__startswith="subscription:")
+            return [d.destination_id if param == "pk" else d.pk for d in shown.order_by("-pk")[:1]]
         if param == "app_label":
             return list(sorted(config.label for config in apps.get_app_configs()))
         wanted = words(route.name) | words(param.removesuffix("_id"))
@@ -128,6 +133,8 @@ def build_world() -> World:
     world = World(project, users)
     for model in apps.get_models():
         if model._meta.app_label in {"contenttypes", "sessions", "admin", "auth"} and model is not User:
+            continue
+        if model._meta.proxy:  # its rows are its concrete model's, already listed
             continue
         rows = model._default_manager.all()
         if any(f.name == "project" for f in model._meta.get_fields()):
