@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "notifications",
     "schemacheck",  # check_schema and the `database` system check; no models
     "processes",  # the periodic jobs, the scheduler, the task workers and their heartbeats
+    "outbound",  # the one delivery log and its retry loop (outbound.engine); guarded outbound HTTP
 ]
 
 MIDDLEWARE = [
@@ -93,6 +94,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            "builtins": ["lib.status"],  # {% status_badge %}: the one status badge
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.csp",
@@ -214,15 +216,31 @@ MONITOR_PASS_DEADLINE_FACTOR = float(os.environ.get("MONITOR_PASS_DEADLINE_FACTO
 # Health checks each worker runs at once, each on a thread of its own (a slow server holds only its own).
 MONITOR_CHECK_THREADS = int(os.environ.get("MONITOR_CHECK_THREADS", "8"))
 
-# Activity notifications (notifications/): a failed delivery is retried up to NOTIFICATIONS_MAX_ATTEMPTS attempts
-# in all, base × 2^(attempt-1) seconds apart with ±10% jitter (8 attempts from 680 s ≈ a day); a subscription whose
-# deliveries fail for NOTIFICATIONS_DISABLE_AFTER consecutive events is disabled and its project's owners told.
-NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "8"))
-NOTIFICATIONS_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATIONS_RETRY_BASE_SECONDS", "680"))
-NOTIFICATIONS_DISABLE_AFTER = int(os.environ.get("NOTIFICATIONS_DISABLE_AFTER", "20"))
+def env_first(*names, default):
+    """The first of these environment variables that is set (a new name, then the older names it replaces)."""
+    return next((os.environ[n] for n in names if os.environ.get(n)), default)
+
+
+# Deliveries (outbound.engine: monitoring alerts and project notifications, one log and one retry loop). A failed
+# attempt is retried up to DELIVERY_<STREAM>_MAX_ATTEMPTS attempts in all, base × 2^(attempt-1) seconds apart,
+# spread by ±DELIVERY_RETRY_JITTER: alerts 5 attempts from 30 s (minutes: someone is on call), notifications
+# 8 attempts from 680 s (about a day). Each request ends within DELIVERY_TIMEOUT_SECONDS.
+# Older names still read for one release, as fallbacks: MONITORING_MAX_ATTEMPTS, MONITORING_RETRY_BASE_SECONDS,
+# MONITORING_RETRY_JITTER, NOTIFICATIONS_MAX_ATTEMPTS, NOTIFICATIONS_RETRY_BASE_SECONDS, NOTIFICATIONS_TIMEOUT_SECONDS
+# and NOTIFICATIONS_DISABLE_AFTER.
+DELIVERY_TIMEOUT_SECONDS = float(env_first("DELIVERY_TIMEOUT_SECONDS", "NOTIFICATIONS_TIMEOUT_SECONDS", default="10"))
+DELIVERY_RETRY_JITTER = float(env_first("DELIVERY_RETRY_JITTER", "MONITORING_RETRY_JITTER", default="0.1"))
+DELIVERY_ALERT_MAX_ATTEMPTS = int(env_first("DELIVERY_ALERT_MAX_ATTEMPTS", "MONITORING_MAX_ATTEMPTS", default="5"))
+DELIVERY_ALERT_RETRY_BASE_SECONDS = float(
+    env_first("DELIVERY_ALERT_RETRY_BASE_SECONDS", "MONITORING_RETRY_BASE_SECONDS", default="30"))
+DELIVERY_NOTIFICATION_MAX_ATTEMPTS = int(
+    env_first("DELIVERY_NOTIFICATION_MAX_ATTEMPTS", "NOTIFICATIONS_MAX_ATTEMPTS", default="8"))
+DELIVERY_NOTIFICATION_RETRY_BASE_SECONDS = float(
+    env_first("DELIVERY_NOTIFICATION_RETRY_BASE_SECONDS", "NOTIFICATIONS_RETRY_BASE_SECONDS", default="680"))
+# A subscription whose deliveries fail for this many events in a row is disabled and its project's owners told.
+DELIVERY_DISABLE_AFTER = int(env_first("DELIVERY_DISABLE_AFTER", "NOTIFICATIONS_DISABLE_AFTER", default="20"))
 # After a webhook secret is rotated, the previous one still signs (a second v1= signature) for this long.
 NOTIFICATIONS_SECRET_OVERLAP_HOURS = float(os.environ.get("NOTIFICATIONS_SECRET_OVERLAP_HOURS", "24"))
-NOTIFICATIONS_TIMEOUT_SECONDS = float(os.environ.get("NOTIFICATIONS_TIMEOUT_SECONDS", "10"))
 # Each process remembers for this long whether a project has any notification rule (saves a query per ingest).
 NOTIFICATIONS_RULES_CACHE_SECONDS = float(os.environ.get("NOTIFICATIONS_RULES_CACHE_SECONDS", "5"))
 
@@ -271,14 +289,12 @@ OUTBOUND_DNS_TIMEOUT_SECONDS = float(os.environ.get("OUTBOUND_DNS_TIMEOUT_SECOND
 # How often the activity feed polls for new events and for in-progress rows.
 ACTIVITY_POLL_SECONDS = int(os.environ.get("ACTIVITY_POLL_SECONDS", "10"))
 
-# Monitoring notifications: where alerts go, and how failed deliveries are retried (base × 2^attempt seconds).
+# Monitoring alerts: where they go (their retries: DELIVERY_ALERT_* above).
 MONITORING_NOTIFICATIONS = [
     *([{"channel": "slack", "target": os.environ["MONITORING_SLACK_WEBHOOK_URL"]}] if os.environ.get("MONITORING_SLACK_WEBHOOK_URL") else []),
     *([{"channel": "webhook", "target": os.environ["MONITORING_WEBHOOK_URL"]}] if os.environ.get("MONITORING_WEBHOOK_URL") else []),
     *({"channel": "email", "target": address} for address in env_list("MONITORING_EMAIL_TO")),
 ]
-MONITORING_RETRY_BASE_SECONDS = float(os.environ.get("MONITORING_RETRY_BASE_SECONDS", "30"))
-MONITORING_MAX_ATTEMPTS = int(os.environ.get("MONITORING_MAX_ATTEMPTS", "5"))
 
 # Email (monitoring alerts), in Django 6.1's MAILERS form: SMTP in production or when EMAIL_HOST is set
 # (default host localhost), otherwise printed to the console.

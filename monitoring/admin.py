@@ -87,11 +87,12 @@ class SystemHealthCheckAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationLog)
 class NotificationLogAdmin(admin.ModelAdmin):
-    list_display = ["subject", "notification_type", "channel", "retry_count", "delivery_status", "sent_at", "created_at"]
-    list_filter = ["delivery_status", "channel", "notification_type"]
-    search_fields = ["log_id", "subject", "dedupe_key", "target", "error_message"]
-    raw_id_fields = ["execution", "report"]
-    readonly_fields = ["log_id", "claimed_by", "claimed_at", "created_at"]
+    """Monitoring's view of the one delivery log (outbound's admin lists every stream)."""
+
+    list_display = ["subject", "event_type", "channel", "attempt", "state", "sent_at", "created_at"]
+    list_filter = ["state", "channel", "event_type"]
+    search_fields = ["delivery_id", "subject", "source_id", "target", "error"]
+    readonly_fields = ["delivery_key", "claimed_by", "claimed_at", "created_at"]
     date_hierarchy = "created_at"
 
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from lib import claims
 from lib.threads import DaemonThreadPool
 from lib.urls import absolute_url
+from outbound import engine
 
 from .anomalies import detect as detect_anomalies
 from .checks import CheckRunner
@@ -30,9 +31,7 @@ from .live import announce
 from .models import (
     CheckAlert,
     CheckStatus,
-    DeliveryStatus,
     HealthCheck,
-    NotificationLog,
     NotificationType,
     RunAlert,
     RunStatus,
@@ -41,7 +40,7 @@ from .models import (
     WorkflowExecution,
     WorkflowSchedule,
 )
-from .notify import backoff, deliver, enqueue, max_attempts
+from .notify import enqueue
 from .reports import build_daily_report_if_due
 
 log = logging.getLogger("monitoring.daemon")
@@ -50,7 +49,6 @@ log = logging.getLogger("monitoring.daemon")
 # the row is taken back. Every check ends within its timeout (at most 60 s, a whole-request deadline) and is then
 # written at once, so a live claim never gets this old.
 STALE_CHECK_CLAIM = timedelta(minutes=2)
-STALE_SEND_CLAIM = timedelta(minutes=10)
 
 
 class Monitor:
@@ -315,64 +313,9 @@ class Monitor:
     # --- notifications -------------------------------------------------------------------------------------
 
     def deliver_notifications(self):
-        """Send every due attempt; a failed one queues the next after the backoff. Loops while work is due,
-        so with a zero backoff one pass goes through all the retries."""
-        sent = 0
-        for _ in range(max_attempts() * 3 + 10):  # bounded: each round either sends, retries or finds nothing
-            now = self.clock()
-            for stale in NotificationLog.objects.stale_sending(now - STALE_SEND_CLAIM):
-                self._record_attempt(stale, "delivery outcome unknown: the sending daemon stopped", now)
-            ids = claims.claim(
-                NotificationLog.objects.due(now).order_by("next_attempt_at"), self.batch,
-                delivery_status=DeliveryStatus.SENDING, claimed_at=now,
-            )
-            if not ids:
-                return sent
-            rows = list(NotificationLog.objects.filter(pk__in=ids))
-            for row, error in self._as_completed(deliver, rows):  # each written as soon as it is known
-                self._record_attempt(row, error, self.clock())
-                sent += error is None
-        return sent
-
-    def _record_attempt(self, row, error, now):
-        with transaction.atomic():
-            if error is None:
-                NotificationLog.objects.filter(pk=row.pk, delivery_status=DeliveryStatus.SENDING).update(
-                    delivery_status=DeliveryStatus.SENT, sent_at=now, error_message=None
-                )
-                if row.report_id:
-                    from .models import MonitoringReport
-
-                    MonitoringReport.objects.filter(report_id=row.report_id, notified_at__isnull=True).update(
-                        notified_at=now
-                    )
-                return
-            last = row.retry_count + 1 >= max_attempts()
-            changed = NotificationLog.objects.filter(pk=row.pk, delivery_status=DeliveryStatus.SENDING).update(
-                delivery_status=DeliveryStatus.GAVE_UP if last else DeliveryStatus.FAILED,
-                error_message=error,
-                sent_at=now,
-            )
-            if changed and not last:
-                NotificationLog.objects.bulk_create(
-                    [
-                        NotificationLog(
-                            notification_type=row.notification_type,
-                            channel=row.channel,
-                            target=row.target,
-                            subject=row.subject,
-                            message=row.message,
-                            payload=row.payload,
-                            dedupe_key=row.dedupe_key,
-                            retry_count=row.retry_count + 1,
-                            next_attempt_at=now + backoff(row.retry_count, self.retry_base),
-                            execution_id=row.execution_id,
-                            report_id=row.report_id,
-                        )
-                    ],
-                    ignore_conflicts=True,
-                )
-            log.warning("notification %s attempt %s failed: %s", row.log_id, row.retry_count + 1, error)
+        """Send every due attempt of the one delivery log (alerts and project notifications); a failed one queues
+        the next after the backoff. Loops while work is due, so with a zero backoff one pass makes all retries."""
+        return engine.send_due(clock=self.clock, batch=self.batch, run=self._as_completed, base=self.retry_base)
 
 
 def _schedule_payload(schedule, **facts):

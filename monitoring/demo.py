@@ -8,6 +8,8 @@ from datetime import timedelta
 from django.db.models import F
 from django.utils import timezone
 
+from outbound.models import Stream
+
 from .cron import next_fires
 from .models import (
     Channel,
@@ -24,6 +26,7 @@ from .models import (
     WorkflowExecution,
     WorkflowSchedule,
 )
+from .notify import delivery_key
 from .reports import build_report, daily_window
 from .rollup import rebuild as rebuild_daily_stats
 
@@ -176,26 +179,28 @@ def add_demo(context, log):
     latest_failure = WorkflowExecution.objects.failed().filter(workflow_name="answer-eval").order_by("started_at").last()
     samples = [
         ("demo:answer-eval:failed", NotificationType.WORKFLOW_FAILED, "Workflow failed: answer-eval",
-         Channel.SLACK, "https://hooks.slack.example/services/T000/B000/XXXX", [DeliveryStatus.FAILED, DeliveryStatus.SENT]),
+         Channel.SLACK, "https://hooks.slack.example/services/T000/B000/XXXX", [DeliveryStatus.FAILED, DeliveryStatus.SUCCEEDED]),
         ("demo:answer-eval:failed", NotificationType.WORKFLOW_FAILED, "Workflow failed: answer-eval",
-         Channel.EMAIL, "oncall@example.com", [DeliveryStatus.SENT]),
+         Channel.EMAIL, "oncall@example.com", [DeliveryStatus.SUCCEEDED]),
         ("demo:billing-export:missed", NotificationType.SCHEDULE_MISSED, "Scheduled run missed: billing-export",
          Channel.WEBHOOK, "https://ops.example/hooks/activityhub", [DeliveryStatus.FAILED, DeliveryStatus.FAILED, DeliveryStatus.GAVE_UP]),
         ("demo:status-page:down", NotificationType.CHECK_DOWN, "Health check down: Public status page",
-         Channel.SLACK, "https://hooks.slack.example/services/T000/B000/XXXX", [DeliveryStatus.SENT]),
+         Channel.SLACK, "https://hooks.slack.example/services/T000/B000/XXXX", [DeliveryStatus.SUCCEEDED]),
     ]
     rows = []
     for key, kind, subject, channel, target, attempts in samples:
+        about = ("run", str(latest_failure.pk)) if kind == NotificationType.WORKFLOW_FAILED and latest_failure else (
+            key.split(":")[0], key.split(":")[1])
         for n, status in enumerate(attempts):
             rows.append(NotificationLog(
-                notification_type=kind, channel=channel, target=target, subject=subject, dedupe_key=key,
-                message=subject, retry_count=n, delivery_status=status, sent_at=now - timedelta(minutes=30 - 2**n),
-                error_message="HTTP 503 from webhook" if status != DeliveryStatus.SENT else None,
-                execution=latest_failure if kind == NotificationType.WORKFLOW_FAILED else None,
+                stream=Stream.ALERT, event_type=kind, channel=channel, target=target, subject=subject,
+                delivery_id=key, delivery_key=delivery_key(key, channel, target), source=about[0], source_id=about[1],
+                text=subject, attempt=n + 1, state=status, sent_at=now - timedelta(minutes=30 - 2**n),
+                error="HTTP 503 from webhook" if status != DeliveryStatus.SUCCEEDED else "",
             ))
     NotificationLog.objects.bulk_create(rows, ignore_conflicts=True)
-    # An attempt is created when it is queued, a moment before it is sent (created_at is set on insert; a re-run
-    # keeps the rows it already stored, with their own times).
-    NotificationLog.objects.filter(dedupe_key__startswith="demo:", sent_at__isnull=False).update(
-        created_at=F("sent_at") - timedelta(seconds=2))
+    # An attempt is created when it is queued, a moment before it is sent (a re-run keeps the rows it already
+    # stored, with their own times).
+    NotificationLog.objects.filter(delivery_id__startswith="demo:", sent_at__isnull=False).update(
+        created_at=F("sent_at") - timedelta(seconds=2), next_attempt_at=F("sent_at") - timedelta(seconds=2))
     log(f"  monitoring: {NotificationLog.objects.count()} notification attempts")

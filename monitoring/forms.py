@@ -176,9 +176,11 @@ class EnvironmentFilter(django_filters.FilterSet):
 
 
 class NotificationFilter(django_filters.FilterSet):
-    delivery_status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, label="Delivery", empty_label="Any")
+    delivery_status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, label="Delivery", empty_label="Any",
+                                                  field_name="state")
     channel = django_filters.ChoiceFilter(choices=Channel.choices, empty_label="Any")
-    notification_type = django_filters.ChoiceFilter(choices=NotificationType.choices, label="Type", empty_label="Any")
+    notification_type = django_filters.ChoiceFilter(choices=NotificationType.choices, label="Type", empty_label="Any",
+                                                    field_name="event_type")
     environment = django_filters.ChoiceFilter(empty_label="All environments", label="Environment", field_name="payload__environment")
 
     def __init__(self, *args, **kwargs):
@@ -187,7 +189,7 @@ class NotificationFilter(django_filters.FilterSet):
 
     class Meta:
         model = NotificationLog
-        fields = ["delivery_status", "channel", "notification_type"]
+        fields = ["channel"]
 
 
 class SensitivityForm(forms.Form):

@@ -1,13 +1,13 @@
-"""Notifications: which channels exist, queueing an alert once, and delivering it with retries.
+"""Alerts: which channels exist, and queueing an alert once on each (the delivery loop, outbound.engine, sends).
 
 Channels come from settings.MONITORING_NOTIFICATIONS, a list of {"channel": "slack"|"webhook"|"email",
 "target": url-or-address}; when unset, from the environment: MONITORING_SLACK_WEBHOOK_URL,
 MONITORING_WEBHOOK_URL and MONITORING_EMAIL_TO (comma-separated addresses).
-Backoff: attempt n+1 waits MONITORING_RETRY_BASE_SECONDS × 2^(n-1) (default 30 s), ± MONITORING_RETRY_JITTER
-(default 0.1, a fraction) after attempt n failed; MONITORING_MAX_ATTEMPTS (default 5) attempts in all.
-Sending is outbound.send, the delivery engine project notifications use too.
+Retries: DELIVERY_ALERT_MAX_ATTEMPTS (default 5) attempts, DELIVERY_ALERT_RETRY_BASE_SECONDS × 2^(n-1)
+(default 30 s) apart, ± DELIVERY_RETRY_JITTER (outbound.engine.policy; the MONITORING_* names are fallbacks).
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +15,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-import outbound
+from outbound import engine
+from outbound.models import Stream
 
 from .models import Channel, NotificationLog
 
@@ -41,62 +42,54 @@ def configured_destinations() -> list[Destination]:
     return destinations
 
 
-def retry_base_seconds() -> float:
-    return float(getattr(settings, "MONITORING_RETRY_BASE_SECONDS", 30))
-
-
 def max_attempts() -> int:
-    return max(1, int(getattr(settings, "MONITORING_MAX_ATTEMPTS", 5)))
-
-
-def retry_jitter() -> float:
-    return float(getattr(settings, "MONITORING_RETRY_JITTER", 0.1))
+    return engine.policy(Stream.ALERT).max_attempts
 
 
 def backoff(retry_count: int, base: float | None = None) -> timedelta:
-    """Delay before attempt retry_count+2, after attempt retry_count+1 failed (retry_count is the row's, 0 for
-    the first attempt): base × 2^retry_count, spread by ±MONITORING_RETRY_JITTER (outbound.retry_delay)."""
-    base = retry_base_seconds() if base is None else base
-    return outbound.retry_delay(retry_count + 1, base=base, jitter=retry_jitter())
+    """Delay before attempt retry_count+2, after attempt retry_count+1 failed (0 for the first attempt)."""
+    return engine.backoff(Stream.ALERT, retry_count + 1, base)
 
 
-def enqueue(notification_type, *, subject, message, dedupe_key, payload=None, execution=None, report=None) -> int:
-    """Queue the first attempt on every channel; the same dedupe_key is queued once. Returns rows queued."""
+def delivery_key(dedupe_key: str, channel: str, target: str) -> str:
+    """One alert on one channel: the alert's key, the channel and a digest of the target (a URL may be long)."""
+    return f"{dedupe_key[:200]}|{channel}|{hashlib.sha256(target.encode()).hexdigest()[:16]}"
+
+
+def enqueue(notification_type, *, subject, message, dedupe_key, payload=None, execution=None, report=None,
+            about=None) -> int:
+    """Queue the first attempt on every channel; the same dedupe_key is queued once. Returns rows queued.
+    `about` is (source, source_id), what the alert is about; a run or a report given is that."""
+    if execution is not None:
+        about = ("run", str(execution.pk))
+    elif report is not None:
+        about = ("report", report.report_id)
+    if about is None:  # "schedule:<id>:missed:…" is about schedule <id>
+        kind, _, rest = dedupe_key.partition(":")
+        about = (kind or "alert", rest.partition(":")[0])
+    source, source_id = about[0][:16], about[1][:200]
     rows = [
         NotificationLog(
-            notification_type=notification_type,
+            stream=Stream.ALERT,
+            event_type=notification_type,
             channel=dest.channel,
             target=dest.target,
             subject=subject[:300],
-            message=message,
+            text=message,
             payload=payload or {},
-            dedupe_key=dedupe_key[:200],
-            execution=execution,
-            report=report,
+            delivery_id=dedupe_key[:200],
+            delivery_key=delivery_key(dedupe_key, dest.channel, dest.target),
+            source=source,
+            source_id=source_id,
         )
         for dest in configured_destinations()
     ]
-    if not rows:
-        return 0
-    before = NotificationLog.objects.filter(dedupe_key=dedupe_key[:200], retry_count=0).count()
-    NotificationLog.objects.bulk_create(rows, ignore_conflicts=True)
-    return NotificationLog.objects.filter(dedupe_key=dedupe_key[:200], retry_count=0).count() - before
+    return engine.queue(rows)
 
 
-def message_for(row: NotificationLog) -> outbound.Message:
-    """The message one NotificationLog row sends; its delivery id (the alert's dedupe key) is the same on every
-    retry, so a receiver that got an attempt whose answer was lost can drop the repeat."""
-    return outbound.Message(
-        event_type=row.notification_type,
-        subject=row.subject,
-        text=row.message,
-        payload=row.payload or {},
-        delivery_id=row.dedupe_key,
-    )
+def record_outcome(row, ok, now) -> None:
+    """After each alert attempt: a delivered report is marked notified."""
+    if ok and row.source == "report":
+        from .models import MonitoringReport
 
-
-def deliver(row: NotificationLog, timeout: float = 10.0) -> str | None:
-    """Send one attempt of a row through outbound.send; the error text, or None when delivered.
-    Touches no database (the daemon runs it in threads)."""
-    attempt = outbound.send(row.channel, row.target, message_for(row), timeout=timeout)
-    return None if attempt.ok else attempt.error
+        MonitoringReport.objects.filter(report_id=row.source_id, notified_at__isnull=True).update(notified_at=now)

@@ -86,10 +86,6 @@ class WorkflowRow:
             return "ok"
         return "idle"
 
-    @property
-    def badge(self):
-        return {"failing": "badge-bad", "late": "badge-warn", "running": "badge-info", "ok": "badge-ok"}.get(self.state, "")
-
     def trend_svg(self):
         """The 7-day sparkline: one bar per day, height by run count, failed part in red on top; a day on which an
         anomaly opened carries a mark."""

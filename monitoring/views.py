@@ -378,7 +378,8 @@ def report_detail(request, report_id):
         "status": status,
         "status_counts": counts,
         "filter_query": f"status={status}" if status else "",
-        "notifications": report.notification_logs.order_by("created_at", "id"),
+        "notifications": NotificationLog.objects.filter(source="report", source_id=report.report_id)
+        .order_by("created_at", "id"),
     }, "reports")
 
 
@@ -402,7 +403,7 @@ def run_detail(request, pk):
         "can_watch": _is_member(request, run.project_id),
         "typical": workflow_spread(run.project_id, run.workflow_name, run.environment),
         "metrics": run.metrics.order_by("metric_name", "-recorded_at"),
-        "notifications": run.notification_logs.order_by("created_at", "id"),
+        "notifications": NotificationLog.objects.filter(source="run", source_id=str(run.pk)).order_by("created_at", "id"),
         "recent": WorkflowExecution.objects.filter(**workflow)
         .filter(~Q(pk=run.pk)).order_by("-started_at")[:20],
     }, "overview")
@@ -430,7 +431,7 @@ def workflow_sensitivity(request):
 @manager_required
 def notifications(request):
     environment = selected_environment(request)
-    filterset = NotificationFilter(request.GET, queryset=NotificationLog.objects.select_related("execution"))
+    filterset = NotificationFilter(request.GET, queryset=NotificationLog.objects.all())
     if not filterset.is_valid():
         raise BadRequest("Unknown filter value: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in filterset.errors.items()))
     rows = filterset.qs

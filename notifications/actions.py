@@ -108,12 +108,22 @@ def rotate_subscription_secret(subscription: Subscription) -> str:
     return secret
 
 
+def send_test_delivery(subscription: Subscription, *, by=None):
+    """GitHub's ping: a small message to the subscription, stored now and sent after commit; the stored attempt."""
+    with transaction.atomic():
+        sent = sending.ping(subscription, by=by)
+        if sent is not None:
+            record(subscription.project, "subscription_test_delivery_sent", target=_target(subscription),
+                   details=f"Test delivery {sent.delivery_id} sent to “{subscription.name}”")
+    return sent
+
+
 def redeliver(delivery):
     """Send a delivery's payload again; the new attempt, or None when another redelivery is being stored."""
     with transaction.atomic():
         again = sending.redeliver(delivery)
         if again is not None:
-            subscription = delivery.subscription
+            subscription = Subscription.objects.select_related("project").get(pk=delivery.subscription_id)
             record(subscription.project, "delivery_redelivered", target=("delivery", delivery.delivery_id),
                    details=f"Delivery {delivery.delivery_id} of “{subscription.name}” sent again "
                            f"(attempt {again.attempt})")

@@ -10,6 +10,8 @@
     POST   /api/v1/notifications/subscriptions/{id}/rotate-secret
     GET    /api/v1/notifications/subscriptions/{id}/deliveries newest first
     POST   /api/v1/notifications/deliveries/{id}/redeliver     the same payload again, same delivery_id
+    GET    /api/v1/notifications/deliveries/{id}               one attempt: request and response
+    POST   /api/v1/notifications/subscriptions/{id}/ping       send a test delivery
 """
 
 from datetime import datetime
@@ -29,7 +31,7 @@ from projects.idempotency import idempotent_write
 
 from . import actions
 from .forms import member_users
-from .models import Channel, Delivery, Subscription
+from .models import Channel, Delivery, DeliveryState, Subscription
 
 router = Router(tags=["notifications"])
 
@@ -105,7 +107,7 @@ class SubscriptionOut(Schema):
 class DeliveryOut(Schema):
     id: int
     delivery_id: str = Field(description="The same for every attempt of one event: receivers dedupe on it")
-    source: str = Field(description="event, action or digest")
+    source: str = Field(description="event, action, digest or ping (a test delivery)")
     source_id: str
     attempt: int
     manual: bool
@@ -132,7 +134,10 @@ def _out(subscription, *, secret=None):
 
 
 def _delivery_out(d):
-    return {name: getattr(d, name) for name in DeliveryOut.model_fields} | {"id": d.pk}
+    """One attempt; next_attempt_at is when the next attempt of this delivery is due: this row's own time while it
+    is queued, the queued retry's after it failed, null when none is queued."""
+    next_at = d.next_attempt_at if d.state in (DeliveryState.PENDING, DeliveryState.SENDING) else getattr(d, "retry_at", None)
+    return {name: getattr(d, name) for name in DeliveryOut.model_fields} | {"id": d.pk, "next_attempt_at": next_at}
 
 
 def _of(request, pk) -> Subscription:
@@ -231,7 +236,7 @@ class DeliveryQuery(Schema):
             response={200: list[DeliveryOut], 404: ErrorOut, **READ_ERRORS},
             summary="A subscription's delivery log, newest first (one row per attempt)")
 def delivery_list(request, subscription_id: Id, query: Query[DeliveryQuery]):
-    rows = Delivery.objects.filter(subscription=_of(request, subscription_id)).order_by("-id")
+    rows = Delivery.objects.for_subscription(_of(request, subscription_id)).with_retry_queued().order_by("-id")
     if query.before:
         rows = rows.filter(pk__lt=query.before)
     return Status(200, [_delivery_out(d) for d in rows[: query.limit]])
@@ -242,7 +247,8 @@ def delivery_list(request, subscription_id: Id, query: Query[DeliveryQuery]):
              summary="Send a delivery's payload again (a new attempt with the same delivery_id)")
 def delivery_redeliver(request, delivery_id: Id):
     require_write(request)
-    delivery = Delivery.objects.filter(pk=delivery_id, subscription__project=request.auth.project).first()
+    delivery = Delivery.objects.filter(pk=delivery_id, project_id=request.auth.project.pk,
+                                       destination__startswith="subscription:").first()
     if delivery is None:
         raise HttpError(404, f"No delivery {delivery_id} in this project.")
     again = actions.redeliver(delivery)
@@ -250,3 +256,40 @@ def delivery_redeliver(request, delivery_id: Id):
         raise HttpError(409, "Another redelivery of this delivery is being stored; retry.")
     return Status(202, _delivery_out(again))
 
+
+
+class DeliveryDetailOut(DeliveryOut):
+    request_headers: dict[str, str] = Field(description="The request as sent (the signature header included)")
+    request_body: str
+    response_headers: dict[str, str]
+    response_body: str = Field(description="The first 1,000 characters of the response's body")
+    sent_at: datetime | None
+
+
+def _delivery_detail_out(d):
+    return _delivery_out(d) | {"request_headers": d.request_headers, "request_body": d.request_body,
+                               "response_headers": d.response_headers, "response_body": d.response_excerpt,
+                               "sent_at": d.sent_at}
+
+
+@router.get("/notifications/deliveries/{delivery_id}",
+            response={200: DeliveryDetailOut, 404: ErrorOut, **READ_ERRORS},
+            summary="One attempt with its request (headers, body) and response (status, headers, first KB)")
+def delivery_detail(request, delivery_id: Id):
+    delivery = Delivery.objects.with_retry_queued().filter(
+        pk=delivery_id, project_id=request.auth.project.pk, destination__startswith="subscription:").first()
+    if delivery is None:
+        raise HttpError(404, f"No delivery {delivery_id} in this project.")
+    return Status(200, _delivery_detail_out(delivery))
+
+
+@router.post("/notifications/subscriptions/{subscription_id}/ping",
+             response={202: DeliveryOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
+             summary="Send a test delivery (a ping) to the subscription; it appears in its delivery log")
+def subscription_ping(request, subscription_id: Id):
+    require_write(request)
+    subscription = _of(request, subscription_id)
+    sent = actions.send_test_delivery(subscription)
+    if sent is None:
+        raise HttpError(409, "Another test delivery is being stored; retry.")
+    return Status(202, _delivery_out(sent))

@@ -6,4 +6,10 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from outbound import engine
+        from outbound.models import Stream
+
         from . import receivers  # noqa: F401  (connects to events_recorded / actions_recorded)
+        from .sending import count_outcome, plan
+
+        engine.register(Stream.NOTIFICATION, resolve=plan, after=count_outcome)

@@ -11,11 +11,12 @@ from django.utils import timezone
 
 from events.insights import action_summaries, counts_by_status
 from events.models.activity import ActivityEvent, EventStatus, ProjectAction
+from outbound import engine
 from projects.models import Project
 
 from . import matching
-from .models import Level, Mode, Preference, Source, Subscription, Watch, new_delivery_id
-from .sending import _store, attempt
+from .models import Level, Mode, Preference, Source, Subscription, Watch
+from .sending import store
 
 LENGTH = {Mode.HOURLY: timedelta(hours=1), Mode.DAILY: timedelta(days=1)}
 PERIOD_WORDS = {Mode.HOURLY: "in the last hour", Mode.DAILY: "in the last day"}
@@ -55,10 +56,9 @@ def _send(project, mode, start, end, sentences, counts, **destination):
                    "summary": sentences},
     }
     subject = f"[{project.name}] {'Hourly' if mode == Mode.HOURLY else 'Daily'} summary, {start:%Y-%m-%d %H:%M} UTC"
-    stored = _store(project=project, source=Source.DIGEST, source_id=source_id, delivery_id=new_delivery_id(),
-                    event_type=f"digest.{mode}", payload=payload, subject=subject, text="\n".join(sentences),
-                    **destination)
-    return attempt(stored, now=end) if stored else None
+    stored = store(project, Source.DIGEST, source_id, event_type=f"digest.{mode}", payload=payload, subject=subject,
+                   text="\n".join(sentences), **destination)
+    return engine.send_now([stored.pk], now=end) if stored else None
 
 
 def send_digests(mode, *, now=None) -> dict:
@@ -81,7 +81,7 @@ def send_digests(mode, *, now=None) -> dict:
         if events is None:
             continue
         sentences, counts = summarize(preference.project, mode, events, None)
-        if sentences and _send(preference.project, mode, start, end, sentences, counts, recipient=preference.user):
+        if sentences and _send(preference.project, mode, start, end, sentences, counts, recipient_id=preference.user_id):
             sent["members"] += 1
     return sent
 

@@ -133,16 +133,3 @@ def payload(project, source, row):
         data["category"] = CATEGORY_OF_TYPE.get(row["event_type"], "")
         return {"project": project_ref(project), "event": data}
     return {"project": project_ref(project), "action": data}
-
-
-def describe(project, source, row):
-    """(subject, text) in plain words for Slack and email."""
-    if source == Source.EVENT:
-        status = {"FAILED": "failed", "COMPLETED": "completed", "IN_PROGRESS": "in progress"}.get(row["status"], "")
-        subject = f"[{project.name}] {row['title']} — {status}"
-        entity = f"{row['entity_type']} {row['entity_id']}".strip() if row["entity_id"] else row["entity_type"]
-        text = f"{row['event_type']} on {entity} ({status}).\n{row['description'] or ''}".strip()
-    else:
-        subject = f"[{project.name}] {row['action_type']} — {row['status']}"
-        text = f"Audit action {row['action_type']} in {row['environment']} ({row['status']}).\n{row['action_details']}"
-    return subject, text.strip()

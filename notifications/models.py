@@ -1,6 +1,7 @@
-"""Subscriptions (project rules), personal preferences and watches, and the per-attempt delivery log."""
+"""Subscriptions (project rules), personal preferences and watches, and their view of the one delivery log.
 
-import uuid
+Channel choices come from the channel registry (outbound.channels), as monitoring's do."""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,12 +12,9 @@ from django.utils import timezone
 
 from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
 from outbound import validate_outbound_url
-
-
-class Channel(models.TextChoices):
-    SLACK = "slack", "Slack-compatible webhook"
-    WEBHOOK = "webhook", "Signed webhook (JSON)"
-    EMAIL = "email", "Email to members"
+from outbound.models import Channel, DeliveryQuerySet, State, Stream
+from outbound.models import Delivery as OutboundDelivery
+from outbound.models import new_delivery_id as new_delivery_id  # migration 0001 names it here
 
 
 class Mode(models.TextChoices):
@@ -189,67 +187,51 @@ class Source(models.TextChoices):
     RUN = "run", "Workflow run"
 
 
-class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Sending"
-    SUCCEEDED = "succeeded", "Delivered"
-    FAILED = "failed", "Failed"
+# The delivery log's words (outbound.models.State): pending, sending, succeeded, failed, gave_up, cancelled.
+DeliveryState = State
 
 
-def new_delivery_id() -> str:
-    return "dlv_" + uuid.uuid4().hex
+class NotificationDeliveryQuerySet(DeliveryQuerySet):
+    def for_subscription(self, subscription):
+        return self.filter(destination=subscription_destination(subscription.pk))
 
 
-class DeliveryQuerySet(models.QuerySet):
-    def latest_first(self):
-        return self.order_by("-created_at", "-id")
+class NotificationManager(models.Manager.from_queryset(NotificationDeliveryQuerySet)):  # type: ignore[misc]
+    def get_queryset(self):
+        return super().get_queryset().filter(stream=Stream.NOTIFICATION)
 
 
-class Delivery(models.Model):
-    """One attempt to send one event, action or digest to a subscription or to one member (a watch/preference).
+def subscription_destination(pk) -> str:
+    return f"subscription:{pk}"
 
-    `delivery_id` is the same for every attempt (retries, redeliveries) of the same thing: receivers dedupe on it.
-    The unique constraints make two workers handling the same batch store, and so send, one attempt each.
+
+def member_destination(user_id) -> str:
+    return f"member:{user_id}"
+
+
+class Delivery(OutboundDelivery):
+    """Project notifications in the one delivery log (proxy: the rows whose stream is "notification").
+
+    One row per attempt to send one event, action or digest to a subscription or to one member (a
+    watch/preference); `destination` says which ("subscription:<id>" / "member:<id>"). `delivery_id` is the same
+    for every attempt (retries, redeliveries) of the same thing: receivers dedupe on it.
     """
 
-    subscription = models.ForeignKey(Subscription, null=True, blank=True, on_delete=models.DB_CASCADE,
-                                     related_name="deliveries")
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_CASCADE,
-                                  related_name="+")
-    project = models.ForeignKey("projects.Project", on_delete=models.DB_CASCADE, related_name="+")
-    source = models.CharField(max_length=8, choices=Source.choices)
-    source_id = models.CharField(max_length=64, help_text="The event id, action id or digest window")
-    delivery_id = models.CharField(max_length=40, default=new_delivery_id)
-    attempt = models.PositiveSmallIntegerField(default=1)
-    manual = models.BooleanField(default=False, help_text="A redelivery someone asked for (not retried on its own)")
-    state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    response_excerpt = models.CharField(max_length=500, blank=True)
-    error = models.CharField(max_length=500, blank=True)
-    payload = models.JSONField(default=dict, help_text="The `data` of the webhook envelope")
-    event_type = models.CharField(max_length=40, blank=True, help_text="The envelope's type, e.g. activity.failed")
-    subject = models.CharField(max_length=300, blank=True)
-    text = models.TextField(blank=True, help_text="The plain-words version (Slack, email)")
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    objects = DeliveryQuerySet.as_manager()
+    objects = NotificationManager()  # type: ignore[misc]  # a proxy's manager: only its stream's rows
 
     class Meta:
-        indexes = [models.Index(fields=["subscription", "-created_at", "-id"], name="delivery_subscription_log")]
-        constraints = [
-            models.CheckConstraint(condition=Q(source__in=Source.values), name="delivery_source_valid"),
-            models.CheckConstraint(condition=Q(state__in=DeliveryState.values), name="delivery_state_valid"),
-            models.CheckConstraint(
-                condition=Q(subscription__isnull=False, recipient__isnull=True)
-                | Q(subscription__isnull=True, recipient__isnull=False),
-                name="delivery_one_destination",
-            ),
-            models.UniqueConstraint(fields=["subscription", "source", "source_id", "attempt"],
-                                    condition=Q(subscription__isnull=False), name="delivery_once_per_subscription"),
-            models.UniqueConstraint(fields=["recipient", "project", "source", "source_id", "attempt"],
-                                    condition=Q(recipient__isnull=False), name="delivery_once_per_recipient"),
-        ]
+        proxy = True
+        verbose_name = "notification delivery"
+        verbose_name_plural = "notification deliveries"
 
-    def __str__(self):
-        return f"{self.delivery_id} attempt {self.attempt}: {self.state}"
+    def save(self, *args, **kwargs):
+        self.stream = Stream.NOTIFICATION
+        super().save(*args, **kwargs)
+
+    @property
+    def subscription_id(self) -> int | None:
+        return self.destination_id if self.destination.startswith("subscription:") else None
+
+    @property
+    def recipient_id(self) -> int | None:
+        return self.destination_id if self.destination.startswith("member:") else None

@@ -4,7 +4,7 @@ import time
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 from events.ingest import actions_recorded, events_finished, events_recorded
@@ -13,7 +13,7 @@ from monitoring.models import WorkflowExecution
 from monitoring.runs import run_finished
 from projects.models import Project
 
-from .models import Level, Preference, Source, Subscription, Watch
+from .models import Delivery, Level, Preference, Source, Subscription, Watch
 from .run_watches import deliver_run
 from .sending import deliver_batch
 from .watching import WORKFLOW, WORKFLOW_RUN
@@ -87,3 +87,15 @@ def on_run_finished(sender, execution, **kwargs):
 @receiver(post_delete, sender=Watch, dispatch_uid="notifications.rules.watch_deleted")
 def on_rule_changed(sender, instance, **kwargs):
     forget_rules(instance.project_id)
+
+
+# The delivery log keeps plain references (outbound cannot point at a subscription), so it is tidied here: a
+# deleted subscription takes its log with it, a deleted project the log of all its notifications.
+@receiver(post_delete, sender=Subscription, dispatch_uid="notifications.log.subscription_deleted")
+def on_subscription_deleted(sender, instance, **kwargs):
+    Delivery.objects.for_subscription(instance).delete()
+
+
+@receiver(pre_delete, sender=Project, dispatch_uid="notifications.log.project_deleted")
+def on_project_deleted(sender, instance, **kwargs):
+    Delivery.objects.filter(project_id=instance.pk).delete()

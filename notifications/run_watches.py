@@ -10,11 +10,14 @@ from django.urls import reverse
 
 from lib.urls import absolute_url
 from monitoring.models import RunStatus, WorkflowExecution
+from outbound import engine, rendering
+from outbound.models import new_delivery_id
+from outbound.rendering import Notice
 from projects.durations import format_duration
 
-from . import sending
+from . import sending, words
 from .matching import project_ref
-from .models import Source, Watch, new_delivery_id
+from .models import Source, Watch
 from .watching import WORKFLOW, WORKFLOW_RUN
 
 OUTCOME = {RunStatus.SUCCESS: "succeeded", RunStatus.FAILED: "failed", RunStatus.CANCELLED: "was cancelled"}
@@ -26,17 +29,25 @@ def watchers(run) -> list[int]:
     return sorted(set(Watch.objects.filter(watched, project_id=run.project_id).values_list("user_id", flat=True)))
 
 
-def describe(run) -> tuple[str, str]:
-    """(subject, text) a manager would write: what happened, how long it took, and where to look."""
+def notice_for_run(run, *, delivery_id, recipient_id) -> Notice:
+    """What a watcher reads: what happened, how long it took, the error, and where to look or stop watching."""
     outcome = OUTCOME.get(run.status, run.get_status_display().lower())
     took = f" after {format_duration(run.duration_ms)}" if run.duration_ms is not None else ""
-    subject = f"[{run.project.name}] {run.workflow_name} {outcome}{took}"
-    lines = [f"{run.workflow_name} {outcome}{took} (run {run.run_id}, {run.environment})."]
+    details = [f"Run {run.run_id} in {run.environment}."]
     if run.status == RunStatus.FAILED and run.error_message:
-        lines.append(f"Error: {run.error_message}")
-    lines.append(f"See the run: {absolute_url(reverse('monitoring:run_detail', args=[run.pk]))}")
-    lines.append(f"Stop watching it: {absolute_url(reverse('notifications:preferences'))}")
-    return subject, "\n".join(lines)
+        details.append(f"Error: {run.error_message}")
+    return Notice(
+        event_type=f"run.{run.status.lower()}", delivery_id=delivery_id,
+        sentence=f"{run.workflow_name} {outcome}{took} in {run.project.name}", details=tuple(details),
+        event_url=absolute_url(reverse("monitoring:run_detail", args=[run.pk])),
+        manage_url=absolute_url(reverse("notifications:preferences")),
+        unsubscribe_url=absolute_url(reverse("notifications:unsubscribe",
+                                             args=[words.unsubscribe_token(recipient_id, run.project_id)])),
+        data={"project": project_ref(run.project), "run": {
+            "run_id": run.run_id, "workflow_name": run.workflow_name, "environment": run.environment,
+            "status": run.status, "duration_ms": run.duration_ms, "error_message": run.error_message,
+        }},
+    )
 
 
 def deliver_finished_run(run_pk: int, *, now=None) -> int:
@@ -44,20 +55,16 @@ def deliver_finished_run(run_pk: int, *, now=None) -> int:
     run = WorkflowExecution.objects.select_related("project").filter(pk=run_pk).first()
     if run is None or run.status == RunStatus.RUNNING:
         return 0
-    subject, text = describe(run)
-    payload = {"project": project_ref(run.project), "run": {
-        "run_id": run.run_id, "workflow_name": run.workflow_name, "environment": run.environment,
-        "status": run.status, "duration_ms": run.duration_ms, "error_message": run.error_message,
-    }}
-    sent = 0
+    stored = []
     for user_id in watchers(run):
-        stored = sending._store(project=run.project, source=Source.RUN, source_id=f"{run.pk}:{run.status}",
-                                recipient_id=user_id, subject=subject, text=text, delivery_id=new_delivery_id(),
-                                event_type=f"run.{run.status.lower()}", payload=payload)
-        if stored is not None:
-            sending.attempt(stored, now=now)
-            sent += 1
-    return sent
+        delivery_id = new_delivery_id()
+        notice = notice_for_run(run, delivery_id=delivery_id, recipient_id=user_id)
+        row = sending.store(run.project, Source.RUN, f"{run.pk}:{run.status}", recipient_id=user_id,
+                            delivery_id=delivery_id, **rendering.stored_fields(notice))
+        if row is not None:
+            stored.append(row.pk)
+    engine.send_now(stored, now=now)
+    return len(stored)
 
 
 @task

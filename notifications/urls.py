@@ -13,6 +13,9 @@ urlpatterns = [
     path(base + "<int:pk>/enable/", views.subscription_enable, name="subscription_enable"),
     path(base + "<int:pk>/rotate-secret/", views.subscription_rotate, name="subscription_rotate"),
     path(base + "<int:pk>/deliveries/<int:delivery_pk>/redeliver/", views.redeliver, name="redeliver"),
+    path(base + "<int:pk>/ping/", views.subscription_ping, name="subscription_ping"),
+    path(base + "<int:pk>/deliveries/<int:delivery_pk>/", views.delivery_detail, name="delivery"),
     path("projects/<slug:slug>/watch/", views.watch, name="watch"),
     path("notifications/", views.preferences, name="preferences"),
+    path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

@@ -1,17 +1,22 @@
 """Settings → Notifications (owners and editors write; viewers read; outsiders 404), the delivery log with
 Redeliver, personal preferences on /notifications/, and the Watch fragment of the feed and event pages."""
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lib.htmx import SignedInHtmxRequest
 from projects.access import get_project_for_member
 from projects.models import Membership
 
-from . import actions
+from . import actions, words
 from . import watching as watching_words
 from .forms import PreferenceForm, SubscriptionForm
 from .models import Channel, Delivery, Level, Mode, Preference, Subscription, Watch
@@ -76,7 +81,7 @@ def subscription_detail(request, slug, pk):
             return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
         status = 422
         subscription.refresh_from_db()
-    log = Paginator(Delivery.objects.filter(subscription=subscription).latest_first(), LOG_PAGE)
+    log = Paginator(Delivery.objects.for_subscription(subscription).attempts_made().with_retry_queued().latest_first(), LOG_PAGE)
     deliveries = log.get_page(request.GET.get("page"))
     new_secret = _take_revealed(request, subscription) if request.method == "GET" else None
     response = _page(request, "notifications/subscription.html", project, membership, status=status,
@@ -121,7 +126,8 @@ def subscription_rotate(request, slug, pk):
 @require_POST
 def redeliver(request, slug, pk, delivery_pk):
     project, membership = get_project_for_member(request, slug, write=True)
-    delivery = get_object_or_404(Delivery, pk=delivery_pk, subscription__pk=pk, subscription__project=project)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    delivery = get_object_or_404(Delivery.objects.for_subscription(subscription), pk=delivery_pk)
     again = actions.redeliver(delivery)
     if again:
         messages.success(request, f"Redelivery of {delivery.delivery_id} queued as attempt {again.attempt}.")
@@ -210,3 +216,53 @@ def _safe_next(request):
 
     return url_has_allowed_host_and_scheme(request.POST.get("next"), allowed_hosts={request.get_host()},
                                            require_https=request.is_secure())
+
+
+@login_not_required
+@csrf_exempt  # a mail client's one-click POST (RFC 8058) carries no CSRF token; the signed token is the proof
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token):
+    """The List-Unsubscribe link of a member's notification e-mails: GET asks, POST (one click) stops them."""
+    found = words.read_unsubscribe_token(token)
+    membership = Membership.objects.filter(user_id=found[0], project_id=found[1]).select_related(
+        "project", "user").first() if found else None
+    if membership is None:
+        raise Http404("This unsubscribe link is not valid (or the membership it was for is gone).")
+    done = request.method == "POST"
+    if done:
+        Preference.objects.update_or_create(user=membership.user, project=membership.project,
+                                            defaults={"level": Level.OFF, "mode": Mode.IMMEDIATE})
+        Watch.objects.filter(user=membership.user, project=membership.project).delete()
+    return render(request, "notifications/unsubscribe.html", {"membership": membership, "done": done,
+                                                              "token": token})
+
+
+@require_POST
+def subscription_ping(request, slug, pk):
+    """Send test delivery: a small message to the subscription now, shown in its log like any attempt."""
+    project, membership = get_project_for_member(request, slug, write=True)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    sent = actions.send_test_delivery(subscription, by=request.user)
+    if sent is not None:
+        messages.success(request, f"Test delivery {sent.delivery_id} sent: it appears in the log below in a moment.")
+    return redirect("notifications:subscription", slug=project.slug, pk=subscription.pk)
+
+
+@require_http_methods(["GET"])
+def delivery_detail(request, slug, pk, delivery_pk):
+    """One attempt as GitHub shows it: the request's headers and body, the response's status, headers and body."""
+    project, membership = get_project_for_member(request, slug)
+    subscription = get_object_or_404(Subscription, pk=pk, project=project)
+    delivery = get_object_or_404(Delivery.objects.for_subscription(subscription).with_retry_queued(), pk=delivery_pk)
+    attempts = Delivery.objects.filter(delivery_key=delivery.delivery_key).order_by("attempt")
+    return _page(request, "notifications/delivery.html", project, membership, subscription=subscription,
+                 delivery=delivery, attempts=attempts,
+                 request_body=_pretty(delivery.request_body), response_body=_pretty(delivery.response_excerpt))
+
+
+def _pretty(body: str) -> str:
+    """A JSON body indented for reading; anything else as it came."""
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body

@@ -1,7 +1,8 @@
-"""The one delivery engine: a message sent to a Slack-compatible webhook, a generic signed webhook, or an email.
+"""Sending one message: to a Slack-compatible webhook, a generic signed webhook, or an email.
 
-Monitoring's alerts and project notifications both send through `send`; callers own the queueing, the retry
-schedule (`retry_delay`) and the delivery log. Nothing here touches the database, so `send` is safe in threads.
+Monitoring's alerts and project notifications both send through `send`, which looks the channel up in the one
+channel registry (outbound.channels.TRANSPORTS); the delivery log, the queue and the retries are outbound.engine's.
+Nothing here touches the database, so `send` is safe in threads.
 
     send(channel, target, message, *, secrets=(), timeout=10.0, now=None) -> Attempt
     signature_header(secrets, timestamp, body) -> "t=<ts>,v1=<hex>[,v1=<hex>…]"
@@ -20,24 +21,23 @@ import json
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from secrets import token_urlsafe
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import validate_email
 
 from .guard import OutboundBlocked, OutboundError, request
 
-CHANNELS = ("slack", "webhook", "email")
-
 USER_AGENT = "ActivityHub-Webhooks/1"
 SIGNATURE_HEADER = "X-ActivityHub-Signature"
-EXCERPT_CHARS = 1000
+EXCERPT_CHARS = 1000  # of the response body, kept in the delivery log (GitHub shows about as much)
 READ_CAP_BYTES = 4 * EXCERPT_CHARS  # enough bytes for 1,000 characters of UTF-8
+BODY_KEPT_CHARS = 64_000  # of the request body, kept in the delivery log
 MAX_REDIRECTS = 3  # followed only within the same scheme, host and port
 _MAX_DELAY_SECONDS = timedelta(days=365).total_seconds()
 _PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -50,6 +50,11 @@ class Message:
     text: str  # plain-language body (email body; Slack text)
     payload: dict  # JSON-serialisable data (the webhook's "data")
     delivery_id: str  # stable id receivers deduplicate on: the same across retries and redeliveries of one event
+    # Richer forms from the message renderer (outbound.rendering); a plain Message leaves them empty.
+    html: str = ""  # the email's HTML alternative
+    blocks: tuple = ()  # Slack Block Kit blocks
+    links: dict = field(default_factory=dict)  # {"event": url, "manage": url, "unsubscribe": url}: absolute URLs
+    email_headers: dict = field(default_factory=dict)  # e.g. List-Unsubscribe, List-Unsubscribe-Post
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,11 @@ class Attempt:
     latency_ms: int
     response_excerpt: str  # the first 1,000 characters of the response body, decoded safely
     error: str  # "" when ok; otherwise a reason safe to show to the target's owner
+    # What was sent and what came back, for the delivery log (GitHub's "Request" and "Response" tabs); not part of
+    # an attempt's identity (two attempts with the same outcome are equal).
+    request_headers: dict = field(default_factory=dict, compare=False)
+    request_body: str = field(default="", compare=False)
+    response_headers: dict = field(default_factory=dict, compare=False)
 
 
 def new_secret() -> str:
@@ -124,11 +134,12 @@ def _header_value(value: str) -> str:
     return quote(value, safe=_PRINTABLE_ASCII)
 
 
-def _excerpt(body: bytes) -> str:
-    return body.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+def _excerpt(body: bytes, chars: int = EXCERPT_CHARS) -> str:
+    return body.decode("utf-8", errors="replace")[:chars]
 
 
-def _webhook_body(message: Message, created: int) -> bytes:
+def webhook_envelope(message: Message, created: int) -> dict:
+    """The generic webhook's JSON: the sentence (subject, text) beside the machine codes (type, data)."""
     envelope = {
         "id": message.delivery_id,
         "type": message.event_type,
@@ -137,10 +148,28 @@ def _webhook_body(message: Message, created: int) -> bytes:
         "text": message.text,
         "data": message.payload,
     }
-    return json.dumps(envelope, cls=DjangoJSONEncoder, ensure_ascii=False).encode()
+    if message.links:
+        envelope["links"] = dict(message.links)
+    return envelope
+
+
+def _webhook_body(message: Message, created: int) -> bytes:
+    return json.dumps(webhook_envelope(message, created), cls=DjangoJSONEncoder, ensure_ascii=False).encode()
+
+
+def slack_payload(message: Message) -> dict:
+    """What a Slack-compatible webhook is sent: `text` (the notification's fallback) and, when rendered, blocks."""
+    if message.blocks:  # the text is then the notification's one-line fallback
+        return {"text": message.subject, "blocks": list(message.blocks)}
+    return {"text": f"*{message.subject}*\n{message.text}"}
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
+    return replace(_post_once(url, body, headers, timeout), request_headers=dict(headers),
+                   request_body=_excerpt(body, BODY_KEPT_CHARS))
+
+
+def _post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
     started = time.monotonic()
 
     def took() -> int:
@@ -158,25 +187,28 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Att
     except ValueError as exc:  # http.client refuses a header value with a line break or outside Latin-1
         return Attempt(False, None, took(), "", f"could not deliver: {exc}")
     excerpt = _excerpt(response.body)
+    received = dict(response.headers)
     if 200 <= response.status < 300:
-        return Attempt(True, response.status, took(), excerpt, "")
+        return Attempt(True, response.status, took(), excerpt, "", response_headers=received)
     if response.unfollowed_redirect:  # what happened to the redirect, in words (outbound.guard)
         error = f"HTTP {response.status}: {response.unfollowed_redirect}"
     else:
         error = f"HTTP {response.status}"
-    return Attempt(False, response.status, took(), excerpt, error)
+    return Attempt(False, response.status, took(), excerpt, error, response_headers=received)
 
 
-def _email(target: str, message: Message) -> Attempt:
+def send_email(target: str, message: Message, *, secrets: Sequence[str] = (), timeout: float = 10.0,
+               now: datetime | None = None) -> Attempt:
+    """The email channel: text, plus the HTML alternative and the List-Unsubscribe headers when rendered."""
     started = time.monotonic()
+    headers = {"X-ActivityHub-Event": message.event_type, "X-ActivityHub-Delivery": message.delivery_id,
+               **message.email_headers}
     try:
         validate_email(target)
-        EmailMessage(
-            subject=message.subject,
-            body=message.text,
-            to=[target],
-            headers={"X-ActivityHub-Event": message.event_type, "X-ActivityHub-Delivery": message.delivery_id},
-        ).send(fail_silently=False)
+        email = EmailMultiAlternatives(subject=message.subject, body=message.text, to=[target], headers=headers)
+        if message.html:
+            email.attach_alternative(message.html, "text/html")
+        email.send(fail_silently=False)
     except ValidationError:
         return Attempt(False, None, int((time.monotonic() - started) * 1000), "", f"{target!r} is not an email address")
     except Exception as exc:  # SMTP errors come in many classes; each is a failed attempt, never a crash
@@ -184,24 +216,16 @@ def _email(target: str, message: Message) -> Attempt:
     return Attempt(True, None, int((time.monotonic() - started) * 1000), "", "")
 
 
-def send(
-    channel: str,
-    target: str,
-    message: Message,
-    *,
-    secrets: Sequence[str] = (),
-    timeout: float = 10.0,
-    now: datetime | None = None,
-) -> Attempt:
-    """Make one delivery attempt. Failures (refused URL, timeout, non-2xx, SMTP error) are an Attempt with ok=False;
-    only an unknown channel raises ValueError. Touches no database."""
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}")
-    if channel == "email":
-        return _email(target, message)
-    if channel == "slack":
-        body = json.dumps({"text": f"*{message.subject}*\n{message.text}"}, ensure_ascii=False).encode()
-        return _post(target, body, {"Content-Type": "application/json", "User-Agent": USER_AGENT}, timeout)
+def send_slack(target: str, message: Message, *, secrets: Sequence[str] = (), timeout: float = 10.0,
+               now: datetime | None = None) -> Attempt:
+    """The Slack-compatible webhook channel: text and blocks."""
+    body = json.dumps(slack_payload(message), ensure_ascii=False).encode()
+    return _post(target, body, {"Content-Type": "application/json", "User-Agent": USER_AGENT}, timeout)
+
+
+def send_webhook(target: str, message: Message, *, secrets: Sequence[str] = (), timeout: float = 10.0,
+                 now: datetime | None = None) -> Attempt:
+    """The generic webhook channel: the JSON envelope, signed with every secret given."""
     created = int(now.timestamp() if now is not None else time.time())
     try:
         body = _webhook_body(message, created)

@@ -15,12 +15,15 @@ from django.conf import settings
 from django.tasks import task
 from django.utils import timezone
 
+import outbound
+
 log = logging.getLogger("processes.jobs")
 
 
 def retry_delay(attempt: int) -> timedelta:
-    """Wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed."""
-    return timedelta(seconds=settings.TASK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    """Wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed: the one backoff
+    (outbound.retry_delay), without jitter (one job, not a crowd of receivers)."""
+    return outbound.retry_delay(attempt, base=settings.TASK_RETRY_BASE_SECONDS, jitter=0)
 
 
 def retried_task(func=None, *, deadline=None, **task_options):

@@ -64,8 +64,8 @@ def one_run(project, at, ms, *, name="backup", status="SUCCESS"):
 
 
 def anomaly_notes():
-    return list(NotificationLog.objects.filter(notification_type__in=["anomaly", "anomaly_cleared"])
-                .order_by("id").values_list("notification_type", "subject"))
+    return list(NotificationLog.objects.filter(event_type__in=["anomaly", "anomaly_cleared"])
+                .order_by("id").values_list("event_type", "subject"))
 
 
 def test_steady_workflow_with_daily_seasonality_raises_nothing(project):

@@ -72,8 +72,8 @@ def http_server():
 @pytest.fixture
 def slack(settings, http_server):
     settings.MONITORING_NOTIFICATIONS = [{"channel": "slack", "target": f"{http_server.url}/slack"}]
-    settings.MONITORING_RETRY_BASE_SECONDS = 0
-    settings.MONITORING_MAX_ATTEMPTS = 4
+    settings.DELIVERY_ALERT_RETRY_BASE_SECONDS = 0
+    settings.DELIVERY_ALERT_MAX_ATTEMPTS = 4
     return http_server
 
 
@@ -149,28 +149,28 @@ def test_webhook_that_fails_then_succeeds_is_retried_and_logged_per_attempt(db, 
     slack.plan["/slack"] = [503, 500, 200]
     enqueue(NotificationType.WORKFLOW_FAILED, subject="Workflow failed: nightly", message="boom", dedupe_key="k1")
     assert run_once()["notifications"] == 1
-    attempts = list(NotificationLog.objects.order_by("retry_count").values_list("retry_count", "delivery_status", "error_message"))
+    attempts = list(NotificationLog.objects.order_by("attempt").values_list("attempt", "state", "error"))
     assert attempts == [
-        (0, DeliveryStatus.FAILED, "HTTP 503"),
-        (1, DeliveryStatus.FAILED, "HTTP 500"),
-        (2, DeliveryStatus.SENT, None),
+        (1, DeliveryStatus.FAILED, "HTTP 503"),
+        (2, DeliveryStatus.FAILED, "HTTP 500"),
+        (3, DeliveryStatus.SUCCEEDED, ""),
     ]
     assert len(posts_to(slack, "/slack")) == 3
     assert NotificationLog.objects.delivered().count() == 1
 
 
 def test_backoff_doubles_and_waits_between_attempts(db, slack, settings):
-    settings.MONITORING_RETRY_BASE_SECONDS = 30
-    settings.MONITORING_RETRY_JITTER = 0
+    settings.DELIVERY_ALERT_RETRY_BASE_SECONDS = 30
+    settings.DELIVERY_RETRY_JITTER = 0
     assert [backoff(n).total_seconds() for n in range(4)] == [30, 60, 120, 240]
-    settings.MONITORING_RETRY_JITTER = 0.1  # the default: spread by up to ±10 %
+    settings.DELIVERY_RETRY_JITTER = 0.1  # the default: spread by up to ±10 %
     assert all(27 <= backoff(0).total_seconds() <= 33 for _ in range(50))
     assert len({backoff(2) for _ in range(20)}) > 1
     slack.plan["/slack"] = [503, 200]
     enqueue(NotificationType.REPORT, subject="s", message="m", dedupe_key="k2")
     run_once()
-    retry = NotificationLog.objects.get(retry_count=1)
-    assert retry.delivery_status == DeliveryStatus.PENDING
+    retry = NotificationLog.objects.get(attempt=2)
+    assert retry.state == DeliveryStatus.PENDING
     assert retry.next_attempt_at > timezone.now() + timedelta(seconds=25)
     assert len(posts_to(slack, "/slack")) == 1  # the retry waits for its time
 
@@ -179,8 +179,8 @@ def test_delivery_gives_up_after_the_last_attempt(db, slack):
     slack.plan["/slack"] = [502]
     enqueue(NotificationType.CHECK_DOWN, subject="down", message="m", dedupe_key="k3")
     run_once()
-    statuses = list(NotificationLog.objects.order_by("retry_count").values_list("delivery_status", flat=True))
-    assert statuses == ["FAILED", "FAILED", "FAILED", "GAVE_UP"]
+    statuses = list(NotificationLog.objects.order_by("attempt").values_list("state", flat=True))
+    assert statuses == ["failed", "failed", "failed", "gave_up"]
 
 
 def test_generic_webhook_and_email_channels(db, settings, http_server):
@@ -227,7 +227,8 @@ def test_an_ongoing_failure_alerts_once_and_recovery_is_announced(project, slack
         "*Workflow failed: nightly [production]*\nRun 2 failed: disk full",
         "*Workflow recovered: nightly [production]*\nRun 5 succeeded after failures.",
     ]
-    assert NotificationLog.objects.filter(notification_type="workflow_failed").get().execution.run_id == "2"
+    alert = NotificationLog.objects.filter(event_type="workflow_failed").get()
+    assert alert.source == "run" and WorkflowExecution.objects.get(pk=alert.source_id).run_id == "2"
     assert not WorkflowExecution.objects.awaiting_alert_evaluation().exists()
 
 
@@ -343,7 +344,7 @@ def _queue_alerts(count):
 def _assert_each_sent_once(server, count):
     subjects = [m["text"].split("*")[1] for m in posts_to(server, "/slack")]
     assert sorted(subjects) == sorted(f"alert {i}" for i in range(count))
-    assert NotificationLog.objects.filter(delivery_status=DeliveryStatus.SENT).count() == count
+    assert NotificationLog.objects.filter(state=DeliveryStatus.SUCCEEDED).count() == count
     assert NotificationLog.objects.count() == count
 
 
@@ -383,7 +384,7 @@ def test_two_daemons_in_parallel_send_each_notification_once(slack):
         b = Monitor(workers=4, batch=7, daily_reports=False)
         assert b.deliver_notifications() == count
         b.close()
-        assert claims.take(queue, picked_by_a, claims.new_token(), delivery_status=DeliveryStatus.SENDING) == []
+        assert claims.take(queue, picked_by_a, claims.new_token(), state=DeliveryStatus.SENDING) == []
         a = Monitor(workers=4, daily_reports=False)
         assert a.deliver_notifications() == 0
         a.close()

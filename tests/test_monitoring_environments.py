@@ -39,8 +39,8 @@ def two_environments(project):
     HealthCheck.objects.create(check_id="prod-api", check_name="Prod API", url="http://127.0.0.1:9/")
     HealthCheck.objects.create(check_id="staging-api", check_name="Staging API", url="http://127.0.0.1:9/",
                                environment="staging")
-    NotificationLog.objects.create(notification_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
-                                   subject="Workflow failed: deploy [staging]", message="m", dedupe_key="k",
+    NotificationLog.objects.create(event_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
+                                   subject="Workflow failed: deploy [staging]", text="m", delivery_id="k", delivery_key="k", source="run",
                                    payload={"environment": "staging"})
 
 

@@ -32,7 +32,7 @@ def tick(at):
 
 
 def alerts(kind):
-    return list(NotificationLog.objects.filter(notification_type=kind).order_by("id"))
+    return list(NotificationLog.objects.filter(event_type=kind).order_by("id"))
 
 
 def test_preview_of_a_weekday_berlin_schedule_lists_berlin_time_and_utc(client_for, manager):
@@ -75,17 +75,17 @@ def test_a_berlin_schedule_across_spring_forward_is_expected_and_missed_at_the_r
     assert schedule.alert_state == ScheduleAlert.LATE
     assert schedule.next_run_at == utc(2026, 3, 30, 0, 30)  # moved on past now: 02:30 CEST
     [missed] = alerts(NotificationType.SCHEDULE_MISSED)
-    assert "Sun 2026-03-29 03:30 CEST (01:30 UTC)" in missed.message
-    assert "Next expected: Mon 2026-03-30 02:30 CEST (00:30 UTC)" in missed.message
-    assert "https://activity.example.com/monitoring/schedules/" in missed.message
+    assert "Sun 2026-03-29 03:30 CEST (01:30 UTC)" in missed.text
+    assert "Next expected: Mon 2026-03-30 02:30 CEST (00:30 UTC)" in missed.text
+    assert "https://activity.example.com/monitoring/schedules/" in missed.text
 
     # The job runs the next night on time: one "back on time", naming the night after in the future.
     with time_machine.travel(utc(2026, 3, 30, 0, 31), tick=False):
         start_run(project, run_id="n-30", workflow_name="nightly", started_at=utc(2026, 3, 30, 0, 31))
     assert tick(utc(2026, 3, 30, 0, 32)) == (0, 1)
     [back] = alerts(NotificationType.SCHEDULE_RECOVERED)
-    assert "Mon 2026-03-30 02:31 CEST (00:31 UTC)" in back.message
-    assert "Next expected: Tue 2026-03-31 02:30 CEST (00:30 UTC)" in back.message
+    assert "Mon 2026-03-30 02:31 CEST (00:31 UTC)" in back.text
+    assert "Next expected: Tue 2026-03-31 02:30 CEST (00:30 UTC)" in back.text
 
 
 def test_one_missed_run_gives_one_back_on_time_message_and_next_expected_is_never_past(project):
@@ -116,7 +116,7 @@ def test_one_missed_run_gives_one_back_on_time_message_and_next_expected_is_neve
     assert tick(utc(2026, 1, 10, 13, 3)) == (0, 0)
     assert len(alerts(NotificationType.SCHEDULE_MISSED)) == 1
     [back] = alerts(NotificationType.SCHEDULE_RECOVERED)
-    assert "Next expected: Sat 2026-01-10 14:00 UTC" in back.message
+    assert "Next expected: Sat 2026-01-10 14:00 UTC" in back.text
     schedule.refresh_from_db()
     assert schedule.alert_state == ScheduleAlert.OK and schedule.next_run_at == utc(2026, 1, 10, 14, 0)
 
@@ -155,5 +155,5 @@ def test_missed_and_recovered_alerts_carry_the_times_for_machines(project):
     assert missed.payload["next_expected_at"] == "2026-07-03T07:00:00+00:00"
     assert missed.payload["timezone"] == "Europe/Berlin"
     assert missed.payload["url"].startswith("https://activity.example.com/monitoring/schedules/")
-    assert missed.message.count("grace") == 1 and "1 minute grace period" in missed.message
+    assert missed.text.count("grace") == 1 and "1 minute grace period" in missed.text
     assert timedelta(0) < datetime.fromisoformat(missed.payload["next_expected_at"]) - utc(2026, 7, 2, 7, 2)

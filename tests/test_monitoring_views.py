@@ -31,8 +31,9 @@ def data(project):
     WorkflowSchedule.objects.create(project=project, workflow_name="nightly", cron_expression="0 2 * * *")
     check = HealthCheck.objects.create(check_id="api", check_name="API", url="http://127.0.0.1:9/")
     report = build_report(now - timedelta(days=1), now, notify=False)
-    NotificationLog.objects.create(notification_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
-                                   subject="Workflow failed: nightly", message="m", dedupe_key="k", report=report)
+    NotificationLog.objects.create(event_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
+                                   subject="Workflow failed: nightly", text="m", delivery_id="k", delivery_key="k", source="report",
+                                   source_id=report.report_id)
     return {"report": report, "check": check, "run": WorkflowExecution.objects.get(run_id="run-0")}
 
 
@@ -177,8 +178,8 @@ def test_generate_report_on_demand(client_for, manager, data):
 def test_notification_log_filters_by_delivery_status(client_for, manager, data):
     client = client_for(manager)
     assert "Workflow failed: nightly" in client.get(reverse("monitoring:notifications")).content.decode()
-    assert "Workflow failed: nightly" in client.get(reverse("monitoring:notifications"), {"delivery_status": "PENDING"}).content.decode()
-    assert "Workflow failed: nightly" not in client.get(reverse("monitoring:notifications"), {"delivery_status": "SENT"}).content.decode()
+    assert "Workflow failed: nightly" in client.get(reverse("monitoring:notifications"), {"delivery_status": "pending"}).content.decode()
+    assert "Workflow failed: nightly" not in client.get(reverse("monitoring:notifications"), {"delivery_status": "succeeded"}).content.decode()
     assert client.get(reverse("monitoring:notifications"), {"delivery_status": "BOGUS"}).status_code == 400
 
 

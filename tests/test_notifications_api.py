@@ -2,6 +2,7 @@
 
 import pytest
 
+from notifications import sending
 from notifications.models import Channel, Delivery, Subscription
 from projects.models import ApiKey
 from tests.api_fixtures import *  # noqa: F403
@@ -65,8 +66,8 @@ def test_another_projects_subscription_is_404(api_as, write_token, other_token):
                  lambda: theirs.request("delete", f"{BASE}/{created['id']}"),
                  lambda: theirs.get(f"{BASE}/{created['id']}/deliveries")):
         assert call().status_code == 404
-    delivery = Delivery.objects.create(subscription_id=created["id"], project_id=Subscription.objects.get().project_id,
-                                       source="event", source_id="1")
+    mine = Subscription.objects.get()
+    delivery = Delivery.objects.create(**sending.destination_fields(mine.project, "event", "1", subscription=mine))
     assert theirs.post(f"/notifications/deliveries/{delivery.pk}/redeliver").status_code == 404
     assert Subscription.objects.get().name == "Failed APRs" and Delivery.objects.count() == 1
 
@@ -121,8 +122,9 @@ def test_deliveries_list_and_redeliver(api_as, write_token):
     api = api_as(write_token)
     created = api.post(BASE, rule()).json()
     subscription = Subscription.objects.get()
-    first = Delivery.objects.create(subscription=subscription, project=subscription.project, source="event",
-                                    source_id="5", state="failed", status_code=500, error="HTTP 500")
+    first = Delivery.objects.create(**sending.destination_fields(subscription.project, "event", "5",
+                                                                 subscription=subscription),
+                                    state="failed", status_code=500, error="HTTP 500")
     [listed] = api.get(f"{BASE}/{created['id']}/deliveries").json()
     assert (listed["status_code"], listed["delivery_id"], listed["attempt"]) == (500, first.delivery_id, 1)
     again = api.post(f"/notifications/deliveries/{first.pk}/redeliver")

@@ -13,7 +13,7 @@ from events.ingest import ingest_actions, ingest_events, validate_event
 from events.models.activity import EventStatus
 from notifications import sending
 from notifications.models import Channel, Delivery, DeliveryState, Mode, Source, Subscription
-from outbound import verify_signature
+from outbound import engine, verify_signature
 from tests.receivers import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def database_tasks(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    settings.NOTIFICATIONS_MAX_ATTEMPTS = 8
-    settings.NOTIFICATIONS_RETRY_BASE_SECONDS = 680
-    settings.NOTIFICATIONS_DISABLE_AFTER = 3
+    settings.DELIVERY_NOTIFICATION_MAX_ATTEMPTS = 8
+    settings.DELIVERY_NOTIFICATION_RETRY_BASE_SECONDS = 680
+    settings.DELIVERY_DISABLE_AFTER = 3
 
 
 def record(project, status=EventStatus.FAILED, title="Indexing main failed", **fields):
@@ -40,7 +40,13 @@ def webhook(project, url, **fields):
 
 
 def queued(name):
-    return list(DBTaskResult.objects.filter(task_path=f"notifications.sending.{name}").order_by("enqueued_at"))
+    path = f"outbound.engine.{name}" if name in ("send_due_deliveries", "send_deliveries") else f"notifications.sending.{name}"
+    return list(DBTaskResult.objects.filter(task_path=path).order_by("enqueued_at"))
+
+
+def run_retry_task(task):
+    """What a worker does with the one retry task when its time comes."""
+    return engine.send_due(now=task.run_after)
 
 
 def run_recorded_tasks():
@@ -78,7 +84,7 @@ def test_matching_event_is_delivered_signed_with_a_stable_payload(project, djang
     assert body["data"]["event"]["id"] == failed.pk and body["data"]["event"]["category"] == "indexing"
     assert body["data"]["project"] == {"slug": project.slug, "name": project.name}
     assert verify_signature("whsec_current", request["headers"]["X-ActivityHub-Signature"], request["body"])
-    [delivery] = Delivery.objects.filter(subscription=subscription)
+    [delivery] = Delivery.objects.for_subscription(subscription)
     assert (delivery.state, delivery.status_code, delivery.source_id) == (DeliveryState.SUCCEEDED, 200, f"{failed.pk}:FAILED")
     assert body["id"] == delivery.delivery_id and delivery.response_excerpt == '{"ok": true}'
 
@@ -127,20 +133,20 @@ def test_failed_delivery_retries_with_growing_spacing_over_about_a_day(project):
         sending.deliver_recorded(project.pk, Source.EVENT, [event.pk], now=now)
         clock = now
         for _ in range(7):
-            [task] = queued("retry_delivery")[-1:]
+            [task] = queued("send_due_deliveries")[-1:]
             clock = task.run_after
-            sending.retry(task.args_kwargs["args"][0], now=clock)
-    attempts = list(Delivery.objects.filter(subscription=subscription).order_by("attempt"))
+            run_retry_task(task)
+    attempts = list(Delivery.objects.for_subscription(subscription).order_by("attempt"))
     assert [d.attempt for d in attempts] == list(range(1, 9))
     assert {d.delivery_id for d in attempts} == {attempts[0].delivery_id}
-    assert all(d.state == DeliveryState.FAILED and d.status_code == 500 for d in attempts)
-    gaps = [(b.created_at and (a.next_attempt_at - (attempts[i - 1].next_attempt_at if i else now)))
-            for i, (a, b) in enumerate(zip(attempts, attempts[1:], strict=False))]
+    assert all(d.status_code == 500 for d in attempts)
+    assert [d.state for d in attempts] == [DeliveryState.FAILED] * 7 + [DeliveryState.GAVE_UP]  # the 8th is the last
+    gaps = [b.next_attempt_at - a.next_attempt_at for a, b in zip(attempts, attempts[1:], strict=False)]
     seconds = [g.total_seconds() for g in gaps]
     for i, gap in enumerate(seconds):  # 680 s × 2^i, ±10% jitter
         assert 680 * 2**i * 0.9 <= gap <= 680 * 2**i * 1.1
-    assert attempts[-1].next_attempt_at is None  # the 8th is the last
-    assert len(queued("retry_delivery")) == 7
+    assert not Delivery.objects.filter(state=DeliveryState.PENDING).exists()  # nothing queued after the 8th
+    assert len(queued("send_due_deliveries")) == 7
     assert timedelta(hours=20) < (clock - now) < timedelta(hours=28)
     assert len(receiver.requests) == 8
 
@@ -152,7 +158,7 @@ def test_a_retry_that_succeeds_resets_the_failure_count(project):
         sending.deliver_recorded(project.pk, Source.EVENT, [event.pk])
         subscription.refresh_from_db()
         assert subscription.consecutive_failures == 1
-        sending.retry(queued("retry_delivery")[0].args_kwargs["args"][0])
+        run_retry_task(queued("send_due_deliveries")[0])
     subscription.refresh_from_db()
     assert subscription.consecutive_failures == 0
     assert list(Delivery.objects.order_by("attempt").values_list("state", flat=True)) == ["failed", "succeeded"]
@@ -164,9 +170,9 @@ def test_an_endpoint_failing_for_consecutive_events_is_disabled_and_owners_told(
         subscription = webhook(project, receiver.url)
         for _ in range(3):
             sending.deliver_recorded(project.pk, Source.EVENT, [record(project).pk])
-        retries_before = len(queued("retry_delivery"))
+        retries_before = len(queued("send_due_deliveries"))
         sending.deliver_recorded(project.pk, Source.EVENT, [record(project).pk])  # disabled: not sent
-        sending.retry(queued("retry_delivery")[0].args_kwargs["args"][0])  # nor retried
+        run_retry_task(queued("send_due_deliveries")[0])  # nor retried
     subscription.refresh_from_db()
     assert not subscription.enabled and "3 events in a row" in subscription.disabled_reason
     assert len(receiver.requests) == 3 and retries_before == 2  # the disabling failure schedules none
@@ -181,7 +187,7 @@ def test_redelivery_sends_the_same_payload_again_with_the_same_delivery_id(proje
         sending.deliver_recorded(project.pk, Source.EVENT, [event.pk])
         first = Delivery.objects.get()
         again = sending.redeliver(first)
-        sending.send_stored(again.pk)
+        engine.send_now([again.pk])
     sent, resent = receiver.json(0), receiver.json(1)
     assert sent.pop("created") <= resent.pop("created") and sent == resent  # only the attempt's time differs
     again.refresh_from_db()

@@ -42,8 +42,8 @@ def test_a_viewer_watching_an_entity_is_emailed_about_it_only(project, viewer):
     watched, other = record(project, status="COMPLETED"), record(project, entity_id="8")
     sending.deliver_recorded(project.pk, Source.EVENT, [watched.pk, other.pk])
     [message] = mail.outbox
-    assert message.to == [viewer.email] and "APR 7 failed" in message.subject
-    assert Delivery.objects.get().recipient == viewer
+    assert message.to == [viewer.email] and "session 7 in Acme API" in message.subject and "APR 7 failed" in message.body
+    assert Delivery.objects.get().recipient_id == viewer.pk
 
 
 def test_failures_level_emails_failures_once_even_when_also_watching(project, viewer, editor):

@@ -6,6 +6,7 @@ from django.urls import reverse
 from events.ingest import ingest_events, validate_event
 from notifications import sending
 from notifications.models import Channel, Delivery, Level, Preference, Source, Subscription, Watch
+from outbound import engine
 from tests.receivers import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -162,11 +163,11 @@ def test_the_log_shows_each_attempt_and_redeliver_queues_a_new_one(client_for, o
         url = reverse("notifications:subscription", args=[project.slug, subscription.pk])
         page = client.get(url)
         assert b"404" in page.content and b"HTTP 404" in page.content
-        first = Delivery.objects.get()
+        first = Delivery.objects.get(attempt=1)
         with django_capture_on_commit_callbacks(execute=True):
             client.post(reverse("notifications:redeliver", args=[project.slug, subscription.pk, first.pk]))
         again = Delivery.objects.get(manual=True)
-        sending.send_stored(again.pk)
+        engine.send_now([again.pk])
     again.refresh_from_db()
     assert (again.delivery_id, again.status_code, again.state) == (first.delivery_id, 200, "succeeded")
     assert b"(redelivery)" in client.get(url).content
@@ -175,7 +176,7 @@ def test_the_log_shows_each_attempt_and_redeliver_queues_a_new_one(client_for, o
 def test_another_projects_delivery_cannot_be_redelivered(client_for, owner, project, subscription, other_project):
     other = Subscription.objects.create(project=other_project, name="Theirs", channel=Channel.WEBHOOK,
                                         target_url="http://127.0.0.1:9/")
-    theirs = Delivery.objects.create(subscription=other, project=other_project, source="event", source_id="1")
+    theirs = Delivery.objects.create(**sending.destination_fields(other_project, "event", "1", subscription=other))
     url = reverse("notifications:redeliver", args=[project.slug, subscription.pk, theirs.pk])
     assert client_for(owner).post(url).status_code == 404
     assert Delivery.objects.count() == 1

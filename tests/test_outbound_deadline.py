@@ -13,7 +13,7 @@ import pytest
 
 import outbound
 from monitoring.checks import probe
-from outbound.delivery import Message, send
+from outbound import Message, send
 from tests.receivers import Trickler
 
 SLACK = 0.5  # what the bound allows beyond the deadline (scheduling, closing the socket)

@@ -26,7 +26,9 @@ from monitoring.models import NotificationLog, WorkflowExecution, WorkflowSchedu
 from monitoring.reports import build_report
 from monitoring.runs import finish_run, start_run
 from monitoring.views import NotificationFilter
+from notifications.models import Delivery as NotificationDelivery
 from notifications.models import Subscription
+from notifications.sending import destination_fields
 from projects.models import ApiKey, Membership, Role
 
 EXAMPLES = 300
@@ -93,11 +95,13 @@ def targets(project, staff, owner):
     WorkflowSchedule.objects.create(project=project, workflow_name="nightly", cron_expression="0 2 * * *")
     check = HealthCheckConfig.objects.create(project=project, check_id="api", check_name="API", url="http://127.0.0.1:9/")
     report = build_report(now - timedelta(days=1), now, notify=False)
-    NotificationLog.objects.create(notification_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
-                                   subject="s", message="m", dedupe_key="k")
+    NotificationLog.objects.create(event_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
+                                   subject="s", text="m", delivery_id="k", delivery_key="k", source="run")
     _, token = ApiKey.objects.create_key(project=project, name="fuzz", scope="read", created_by=owner)
     subscription = Subscription.objects.create(project=project, name="Hook", channel="webhook",
                                                target_url="http://127.0.0.1:9/")
+    delivery = NotificationDelivery.objects.create(
+        **destination_fields(project, "event", "1", subscription=subscription))
 
     slug = project.slug
     feed = _names(ActivityEventFilter) + _names(PageParams)
@@ -131,7 +135,7 @@ def targets(project, staff, owner):
     ]
     ids = {"conversation_id": conversation.pk, "message_id": message.pk, "run_id": "run-1", "event_id": event.pk,
            "schedule_id": WorkflowSchedule.objects.get().schedule_id, "check_id": check.check_id,
-           "subscription_id": subscription.pk}
+           "subscription_id": subscription.pk, "delivery_id": delivery.pk}
     return {"pages": pages + _admin_targets(), "api": _api_targets(ids), "token": token}
 
 

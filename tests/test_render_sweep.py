@@ -33,7 +33,8 @@ TOKEN_AUTHENTICATED = {"events:feed_atom", "events:feed_json"}
 # Live streams: under the sweep's WSGI client a stream answers 204 (EventSource stops, the page polls).
 LIVE_STREAMS = {"events:feed_stream", "monitoring:stream"}
 # Pages anyone may open, signed in or not.
-PUBLIC = {"login", "healthz", "favicon", "api:openapi-json", "api:openapi-view", "api:api-root"}
+PUBLIC = {"login", "healthz", "favicon", "api:openapi-json", "api:openapi-view", "api:api-root",
+          "notifications:unsubscribe"}  # its signed token is the proof (a mail client's one-click link)
 
 
 # --- the routes --------------------------------------------------------------------------------------------------
@@ -98,6 +99,15 @@ class World:
         models whose name shares words with the route's name."""
         if param == "slug":
             return [self.project.slug]
+        if param == "token" and route.name == "notifications:unsubscribe":
+            from notifications.words import unsubscribe_token
+
+            return [unsubscribe_token(self.users["owner"].pk, self.project.pk)]
+        if route.name == "notifications:delivery" and param in {"pk", "delivery_pk"}:  # a pair: an attempt of its
+            from notifications.models import Delivery  # subscription (the log names the subscription as text)
+
+            shown = Delivery.objects.filter(project_id=self.project.pk, destination__startswith="subscription:")
+            return [d.destination_id if param == "pk" else d.pk for d in shown.order_by("-pk")[:1]]
         if param == "app_label":
             return list(sorted(config.label for config in apps.get_app_configs()))
         wanted = words(route.name) | words(param.removesuffix("_id"))
@@ -125,6 +135,8 @@ def build_world() -> World:
     world = World(project, users)
     for model in apps.get_models():
         if model._meta.app_label in {"contenttypes", "sessions", "admin", "auth"} and model is not User:
+            continue
+        if model._meta.proxy:  # its rows are its concrete model's, already listed
             continue
         rows = model._default_manager.all()
         if any(f.name == "project" for f in model._meta.get_fields()):

@@ -6,13 +6,14 @@ clients sent (title, entity, author) is escaped per row. Tests pin the markup an
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
+from lib.status import badge_html
 from projects.durations import format_duration
 
-from ..models.activity import CATEGORY_OF_TYPE, ActionStatus, EventCategory, EventStatus, EventType
+from ..models.activity import CATEGORY_OF_TYPE, EventCategory, EventStatus, EventType
 
 register = template.Library()
 
@@ -22,20 +23,8 @@ CATEGORY_BADGE = {
     event_type: f'<span class="badge cat-{category}">{escape(EventCategory(category).label)}</span>'
     for event_type, category in CATEGORY_OF_TYPE.items()
 }
-# The one source of status badges: the feed's rows and events/_status_badge.html (events and audit actions).
-BADGE_CLASS: dict[str, str] = {
-    EventStatus.COMPLETED: "badge-ok", EventStatus.FAILED: "badge-bad", EventStatus.IN_PROGRESS: "badge-warn status-running",
-    ActionStatus.SUCCESS: "badge-ok", ActionStatus.FAILED: "badge-bad", ActionStatus.IN_PROGRESS: "badge-warn status-running",
-}
-STATUS_BADGE_HTML = {
-    status: f'<span class="badge {BADGE_CLASS[status]}">{STATUS_LABEL[status]}</span>' for status in EventStatus.values
-}
-
-
-@register.simple_tag
-def status_badge(status, label):
-    """A status as a badge: `{% status_badge event.status event.get_status_display %}`."""
-    return format_html('<span class="badge {}">{}</span>', BADGE_CLASS.get(status, "badge-ok"), label)
+# The feed's rows carry the one status badge (lib.status), built once per status here.
+STATUS_BADGE_HTML = {status: str(badge_html(status, label)) for status, label in EventStatus.choices}
 
 
 PK_PLACEHOLDER = 2147483647

@@ -26,9 +26,9 @@ def test_manager_watches_workflows_live_and_manages_checks_and_reports(
     _runs(project, "nightly-backup", ["SUCCESS"] * 20 + ["FAILED", "SUCCESS"])
     _runs(project, "api-tests", ["SUCCESS", "FAILED", "SUCCESS", "SUCCESS"] * 5)
     WorkflowSchedule.objects.create(project=project, workflow_name="nightly-backup", cron_expression="0 2 * * *")
-    NotificationLog.objects.create(notification_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
-                                   subject="Workflow failed: api-tests", message="m", dedupe_key="b1",
-                                   delivery_status="GAVE_UP", error_message="HTTP 503")
+    NotificationLog.objects.create(event_type="workflow_failed", channel="slack", target="http://127.0.0.1:9/",
+                                   subject="Workflow failed: api-tests", text="m", delivery_id="b1", delivery_key="b1", source="run",
+                                   state="gave_up", error="HTTP 503")
 
     login(manager)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Monitoring").click()

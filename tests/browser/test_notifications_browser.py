@@ -7,12 +7,13 @@ from playwright.sync_api import expect
 from events.ingest import ingest_events, validate_event
 from notifications import sending
 from notifications.models import Subscription
+from outbound import engine
 from tests.receivers import Receiver
 
 
 def run_queued(name):
-    task = getattr(sending, name)
-    for result in DBTaskResult.objects.filter(task_path=f"notifications.sending.{name}", status="READY"):
+    task = getattr(sending, name, None) or getattr(engine, name)
+    for result in DBTaskResult.objects.filter(task_path=task.module_path, status="READY"):
         task.call(*result.args_kwargs["args"], **result.args_kwargs["kwargs"])
         DBTaskResult.objects.filter(pk=result.pk).update(status="SUCCESSFUL")
 
@@ -57,7 +58,7 @@ def test_rule_with_webhook_delivers_a_failing_event_and_shows_it_in_the_log(page
 
         log.first.get_by_role("button", name="Redeliver").click()
         expect(page.locator(".messages")).to_contain_text("Redelivery")
-        run_queued("send_redelivery")
+        run_queued("send_deliveries")
         page.reload()
         expect(log).to_have_count(2)
         expect(log.first).to_contain_text("200")
@@ -95,3 +96,42 @@ def test_viewer_watches_an_entity_from_the_event_page(page, live_server, login, 
     page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/projects/{project.slug}/activity/")
     expect(page.get_by_role("button", name="Watch failures")).to_be_visible()
+
+
+def test_send_test_delivery_and_read_the_attempt_request_and_response(page, live_server, login, screenshot,
+                                                                      project, owner, settings):
+    """The ping button queues a test delivery; its attempt page shows what was sent and what came back, on a
+    laptop and on a phone, light and dark."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    with Receiver([200], body=b'{"pong": true}') as receiver:
+        subscription = Subscription.objects.create(project=project, name="CI hook", channel="webhook",
+                                                   target_url=receiver.url, secret="whsec_test")
+        login(owner)
+        page.goto(f"{live_server.url}/projects/{project.slug}/settings/notifications/{subscription.pk}/")
+        page.get_by_role("button", name="Send test delivery").click()
+        expect(page.locator(".messages")).to_contain_text("Test delivery")
+        run_queued("send_deliveries")
+        assert len(receiver.requests) == 1
+        page.reload()
+        row = page.locator("#deliveries tbody tr").first
+        expect(row).to_contain_text("Test delivery to “CI hook”")
+        expect(row).to_contain_text("200")
+        row.get_by_role("link").first.click()
+        expect(page.get_by_role("heading", name="Request")).to_be_visible()
+        expect(page.locator("dl.headers").first).to_contain_text("X-ActivityHub-Signature")
+        expect(page.locator("pre.payload").first).to_contain_text('"type": "ping"')
+        expect(page.get_by_role("heading", name="Response 200")).to_be_visible()
+        expect(page.locator("pre.payload").last).to_contain_text('"pong": true')
+        for width, height in ((1366, 900), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # no sideways scroll
+            screenshot(f"notifications-attempt-{width}")
+        page.emulate_media(color_scheme="dark")
+        screenshot("notifications-attempt-390-dark")
+        page.set_viewport_size({"width": 1366, "height": 900})
+        page.get_by_role("link", name="CI hook").click()
+        expect(page.get_by_role("button", name="Send test delivery")).to_be_visible()
+        screenshot("notifications-ping-1366-dark")
+        page.set_viewport_size({"width": 390, "height": 844})
+        expect(page.get_by_role("button", name="Send test delivery")).to_be_visible()
+        screenshot("notifications-ping-390-dark")

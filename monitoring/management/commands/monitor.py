@@ -36,7 +36,7 @@ class Command(BaseCommand):
                             help="Threads for HTTP checks and deliveries (1: one after the other, in the loop's thread).")
         parser.add_argument("--batch", type=int, default=200, help="Rows claimed at a time.")
         parser.add_argument("--retry-base", type=float, default=None,
-                            help="Backoff base in seconds (default: MONITORING_RETRY_BASE_SECONDS or 30).")
+                            help="Backoff base in seconds (default: DELIVERY_ALERT_RETRY_BASE_SECONDS, 30).")
         parser.add_argument("--no-daily-report", action="store_true", help="Do not build yesterday's daily report.")
         parser.add_argument("--report", action="store_true", help="Build an on-demand report and exit.")
         parser.add_argument("--hours", type=int, default=24, help="Window of --report, in hours (default 24).")
