@@ -19,6 +19,7 @@ from django.tasks import task
 import outbound
 from outbound import engine, rendering
 from outbound.models import Stream, new_delivery_id
+from projects.audit import Actor, acting_as, record
 from projects.models import Membership, Project
 
 from . import matching, words
@@ -121,7 +122,12 @@ def count_outcome(row, ok, now):
     limit = settings.DELIVERY_DISABLE_AFTER
     reason = f"Disabled {now:%Y-%m-%d %H:%M} UTC after {limit} events in a row failed to deliver ({row.error})."[:300]
     if subscriptions.filter(enabled=True, consecutive_failures__gte=limit).update(enabled=False, disabled_reason=reason):
-        _tell_owners(Subscription.objects.select_related("project").get(pk=row.destination_id), reason)
+        subscription = Subscription.objects.select_related("project").get(pk=row.destination_id)
+        with acting_as(Actor.system("notification delivery")):
+            record(subscription.project, "subscription_disabled", target=("subscription", subscription.pk),
+                   details=f"Subscription “{subscription.name}” disabled: {reason}",
+                   before={"enabled": True}, after={"enabled": False})
+        _tell_owners(subscription, reason)
 
 
 def _tell_owners(subscription, reason):

@@ -152,7 +152,7 @@ def test_the_daily_job_alerts_the_monitoring_channels_once(trail, project, setti
     assert "project acme-api" in result["broken"]
     jobs.verify_audit.call()
     alert = NotificationLog.objects.get()
-    assert alert.notification_type == "audit_tampered" and "Entry #1" in alert.message
+    assert alert.notification_type == "audit_tampered" and "Entry #1" in alert.text
     assert alert.subject == "Audit trail of project acme-api was changed by hand"
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from events.models import ProjectAction
 from monitoring.models import HealthCheck, WorkflowSchedule
+from notifications import sending
 from notifications.models import Channel, Delivery, Subscription
 from projects.models import ApiKey, Membership
 from tests.api_fixtures import *  # noqa: F403
@@ -35,6 +36,7 @@ EXEMPT = {
     "events:bookmark_remove": "a member's own bookmark, not the project's state",
     "notifications:watch": "a member's own watch list, not the project's state",
     "notifications:preferences": "a member's own notification preferences, not the project's state",
+    "notifications:unsubscribe": "a member's one-click unsubscribe turns off their own notifications and watches",
 }
 API_EXEMPT = {
     ("post", "/api/v1/events"): "activity events are the project's data (each row carries its key's project)",
@@ -57,7 +59,7 @@ def world(project, owner, viewer, manager, outsider):
                                        url="http://127.0.0.1:9/health")
     subscription = Subscription.objects.create(project=project, name="CI hook", channel=Channel.WEBHOOK,
                                                target_url="http://127.0.0.1:9/hook", secret="whsec_x")
-    delivery = Delivery.objects.create(subscription=subscription, project=project, source="event", source_id="1")
+    delivery = Delivery.objects.create(**sending.destination_fields(project, "event", "1", subscription=subscription))
     revocable, _ = ApiKey.objects.create_key(project=project, name="old", scope="read", created_by=owner)
     return {"project": project, "owner": owner, "viewer": viewer, "manager": manager, "outsider": outsider,
             "key": key, "token": token, "schedule": schedule, "check": check, "subscription": subscription,
@@ -127,16 +129,18 @@ PAGE_WRITES = {
         w["project"].slug, w["subscription"].pk]), lambda w: {}, "subscription_deleted", "subscription"),
     "notifications:subscription_rotate": ("owner", lambda w: reverse("notifications:subscription_rotate", args=[
         w["project"].slug, w["subscription"].pk]), lambda w: {}, "subscription_secret_rotated", "subscription"),
+    "notifications:subscription_ping": ("owner", lambda w: reverse("notifications:subscription_ping", args=[
+        w["project"].slug, w["subscription"].pk]), lambda w: {}, "subscription_test_delivery_sent", "subscription"),
     "notifications:redeliver": ("owner", lambda w: reverse("notifications:redeliver", args=[
         w["project"].slug, w["subscription"].pk, w["delivery"].pk]), lambda w: {}, "delivery_redelivered", "delivery"),
 }
 
 # Routes that only read (pages, exports, feeds; the admin's saves are AuditedAdmin's, tested below).
 READ_NAME = re.compile(r"^(admin:|home$|favicon$|healthz$|projects:(console|settings)$|events:(feed|event_detail|"
-                       r"feed_export_csv|feed_export_jsonl|feed_atom|feed_json|insights|audit|audit_export_csv|"
+                       r"feed_stream|feed_export_csv|feed_export_jsonl|feed_atom|feed_json|insights|audit|audit_export_csv|"
                        r"audit_export_jsonl|conversations|conversation|quality|bookmarks)$|monitoring:(overview|changes|"
                        r"schedule_detail|health_detail|removed_check_history|reports|report_detail|run_detail|"
-                       r"notifications)$|notifications:subscriptions$)")
+                       r"notifications|stream)$|notifications:(subscriptions|delivery)$)")
 
 # (method, OpenAPI path) → (path(w), body(w), action, target_type)
 API_WRITES = {
@@ -163,6 +167,9 @@ API_WRITES = {
     ("post", "/api/v1/notifications/subscriptions/{subscription_id}/rotate-secret"): (
         lambda w: f"/notifications/subscriptions/{w['subscription'].pk}/rotate-secret", lambda w: None,
         "subscription_secret_rotated", "subscription"),
+    ("post", "/api/v1/notifications/subscriptions/{subscription_id}/ping"): (
+        lambda w: f"/notifications/subscriptions/{w['subscription'].pk}/ping", lambda w: None,
+        "subscription_test_delivery_sent", "subscription"),
     ("post", "/api/v1/notifications/deliveries/{delivery_id}/redeliver"): (
         lambda w: f"/notifications/deliveries/{w['delivery'].pk}/redeliver", lambda w: None,
         "delivery_redelivered", "delivery"),

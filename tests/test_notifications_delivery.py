@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from events.ingest import ingest_actions, ingest_events, validate_event
-from events.models.activity import EventStatus
+from events.models.activity import EventStatus, ProjectAction
 from notifications import sending
 from notifications.models import Channel, Delivery, DeliveryState, Mode, Source, Subscription
 from outbound import engine, verify_signature
@@ -178,6 +178,9 @@ def test_an_endpoint_failing_for_consecutive_events_is_disabled_and_owners_told(
     assert len(receiver.requests) == 3 and retries_before == 2  # the disabling failure schedules none
     [message] = mail.outbox
     assert message.to == [owner.email] and "disabled" in message.subject
+    [entry] = ProjectAction.objects.filter(project=project, action_type="subscription_disabled")
+    assert entry.actor_label == "notification delivery" and entry.changes == {"enabled": [True, False]}
+    assert entry.action_details.startswith(f"Subscription “{subscription.name}” disabled: Disabled ")
 
 
 def test_redelivery_sends_the_same_payload_again_with_the_same_delivery_id(project):

@@ -118,7 +118,8 @@ def test_watching_an_event_without_an_entity_emails_its_outcome_and_nothing_else
     update_event(other, status="FAILED")
     sending.deliver_recorded(project.pk, Source.EVENT, [watched.pk, other.pk])
     [message] = mail.outbox
-    assert message.to == [viewer.email] and "Indexing main" in message.subject
+    assert message.to == [viewer.email] and message.subject.startswith("Indexing started on indexing run in Acme API")
+    assert "Indexing main" in message.body
 
 
 def test_each_kind_reads_as_a_word():
@@ -141,11 +142,12 @@ def test_a_watched_run_tells_its_watcher_how_it_ended_with_a_link(project, viewe
     assert run_watches.deliver_finished_run(run.pk) == 0  # a second worker: nothing new
     [message] = mail.outbox
     assert message.to == [viewer.email]
-    assert message.subject.startswith("[Acme API] nightly-backup failed after 3 m")
-    assert "(run nightly-17, production)." in message.body and "Error: disk full" in message.body
+    assert message.subject == "nightly-backup failed after 3 m 00 s in Acme API"
+    assert "Run nightly-17 in production." in message.body and "Error: disk full" in message.body
+    assert message.extra_headers["List-Unsubscribe"].startswith("<https://hub.example.com/notifications/unsubscribe/")
     assert f"https://hub.example.com{reverse('monitoring:run_detail', args=[run.pk])}" in message.body
     delivery = Delivery.objects.get()
-    assert (delivery.source, delivery.recipient, delivery.event_type) == (Source.RUN, viewer, "run.failed")
+    assert (delivery.source, delivery.recipient_id, delivery.event_type) == (Source.RUN, viewer.pk, "run.failed")
 
 
 def test_watching_a_workflow_tells_about_each_of_its_runs_and_no_other(project, viewer, run):

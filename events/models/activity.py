@@ -479,6 +479,7 @@ AUDIT_LABELS = {
     "schedule_ping_url_rotated": "Ping URL replaced",
     "anomaly_sensitivity_changed": "Anomaly sensitivity changed",
     "delivery_redelivered": "Notification redelivered",
+    "subscription_test_delivery_sent": "Test delivery sent",
     "audit_check_failed": "Audit trail check failed",
 }
 INITIALISMS = {"api": "API", "url": "URL", "sla": "SLA", "ip": "IP", "http": "HTTP"}
