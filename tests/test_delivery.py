@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,13 +24,30 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 def readme_verifier():
     """The receiver-side example from the README's Webhooks section, executed as written."""
     section = README.read_text().split("\n## Webhooks\n", 1)[1].split("\n## ", 1)[0]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    found = re.search(r"```python\n(.*?)```", section, re.S)
+    assert found is not None, "the README's Webhooks section lost its Python example"
+    code = found.group(1)
     namespace: dict = {}
     exec(compile(code, "README.md#webhooks", "exec"), namespace)  # noqa: S102  # the README's own snippet, as a reader runs it
     return namespace["verify_activityhub_signature"]
 
 
+class _Server(ThreadingHTTPServer):
+    """The receiver's state, set by the tests: what to answer per path, and what it heard."""
+
+    hits: list
+    plan: dict
+    lock: threading.Lock
+    release: threading.Event
+    url: str
+    elsewhere: str
+    verifier: Callable[[str, str, bytes], bool]
+    secret: str
+
+
 class _Receiver(BaseHTTPRequestHandler):
+    server: _Server
+
     def do_POST(self):
         server = self.server
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -62,7 +80,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 def _serve():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server = _Server(("127.0.0.1", 0), _Receiver)
     server.daemon_threads = True
     server.hits, server.plan, server.lock, server.release = [], {}, threading.Lock(), threading.Event()
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -189,7 +207,12 @@ def test_an_unknown_channel_is_a_value_error():
 def test_internal_targets_are_refused_in_production_without_connecting(production_policy, receiver, monkeypatch):
     connections = []
     real_connect = socket.create_connection
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: connections.append(a) or real_connect(*a, **k))
+
+    def recording_connect(*args, **kwargs):
+        connections.append(args)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", recording_connect)
     for channel, url, reason in [
         ("webhook", "http://169.254.169.254/latest/meta-data/", "link-local"),
         ("slack", "http://10.0.0.1/hook", "private-network"),

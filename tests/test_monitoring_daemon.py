@@ -34,7 +34,16 @@ from monitoring.reports import build_daily_report_if_due, build_report, report_b
 from monitoring.runs import finish_run, start_run
 
 
+class _Server(ThreadingHTTPServer):
+    hits: list
+    plan: dict
+    lock: threading.Lock
+    url: str
+
+
 class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -58,7 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def http_server():
     """A real HTTP server on 127.0.0.1; `server.plan[path] = [503, 503, 200]` sets the answers in order."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = _Server(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     server.hits, server.plan, server.lock = [], {}, threading.Lock()
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -248,7 +257,8 @@ def test_missed_scheduled_run_alerts_once_and_the_next_run_announces_recovery(pr
     start_run(project, run_id="late-1", workflow_name="hourly", started_at=timezone.now())
     run_once()
     schedule.refresh_from_db()
-    assert schedule.alert_state == ScheduleAlert.OK and schedule.next_run_at > timezone.now()
+    assert schedule.alert_state == ScheduleAlert.OK
+    assert schedule.next_run_at is not None and schedule.next_run_at > timezone.now()
     assert posts_to(slack, "/slack")[-1]["text"].startswith("*Schedule back on time: hourly [production]*")
 
 

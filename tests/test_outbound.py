@@ -49,7 +49,15 @@ def production_policy(settings):
 def http_server():
     """A real HTTP server on 127.0.0.1; `server.routes[path] = (status, headers, body)`."""
 
+    class Server(ThreadingHTTPServer):
+        hits: list
+        routes: dict
+        port: int
+        url: str
+
     class Handler(BaseHTTPRequestHandler):
+        server: Server
+
         def do_GET(self):
             self.server.hits.append((self.path, self.headers.get("Host")))
             status, headers, body = self.server.routes.get(self.path, (200, {}, b"ok"))
@@ -65,7 +73,7 @@ def http_server():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.hits, server.routes = [], {}
     server.port = server.server_address[1]
@@ -154,7 +162,7 @@ def test_a_check_saved_while_public_is_refused_when_dns_later_points_inside(http
     outbound.validate_outbound_url("http://api.example.com/health")  # fine when saved
     answers["api.example.com"] = ["127.0.0.1"]
     result = probe(f"http://api.example.com:{http_server.port}/health", "GET", 200, 2000)
-    assert not result.healthy and result.actual_status is None
+    assert not result.healthy and result.actual_status is None and result.error is not None
     assert result.error.startswith("refused:") and "127.0.0.1" in result.error
     assert http_server.hits == []
 
@@ -176,7 +184,7 @@ def test_the_request_connects_to_the_address_it_checked_not_a_second_dns_answer(
 
 def test_production_probe_never_connects_to_loopback(http_server, production_policy):
     result = probe(f"{http_server.url}/", "GET", 200, 2000)
-    assert not result.healthy and "loopback" in result.error
+    assert not result.healthy and result.error is not None and "loopback" in result.error
     assert http_server.hits == []
 
 
