@@ -13,7 +13,7 @@ import outbound
 from projects.audit import record
 
 from . import sending
-from .models import Channel, Subscription
+from .models import Channel, Level, Mode, Preference, Subscription, Watch
 from .secrets import rotate
 
 SUBSCRIPTION_FIELDS = ("name", "match_events", "event_types", "category", "event_status", "entity_type",
@@ -128,3 +128,39 @@ def redeliver(delivery):
                    details=f"Delivery {delivery.delivery_id} of “{subscription.name}” sent again "
                            f"(attempt {again.attempt})")
     return again
+
+
+# ----- a member's own settings: personal, not the project's state, so not audited -----
+
+
+def toggle_watch(user, project, entity_type: str, entity_id: str) -> bool:
+    """Watch one entity, or stop watching it; whether the member now watches it."""
+    with transaction.atomic():
+        watches = Watch.objects.filter(user=user, project=project, entity_type=entity_type, entity_id=entity_id)
+        if watches.delete()[0]:
+            return False
+        Watch.objects.get_or_create(user=user, project=project, entity_type=entity_type, entity_id=entity_id)
+        return True
+
+
+def toggle_failure_watch(user, project) -> bool:
+    """Be told of the project's failures, or stop; whether the member now is."""
+    with transaction.atomic():
+        preference = Preference.objects.select_for_update().filter(user=user, project=project).first()
+        preference = preference or Preference(user=user, project=project)
+        preference.level = Level.FAILURES if preference.level == Level.OFF or not preference.pk else Level.OFF
+        preference.save()
+        return preference.level != Level.OFF
+
+
+def save_preference(form) -> Preference:
+    """A member's validated PreferenceForm for one project."""
+    return form.save()
+
+
+def unsubscribe_member(membership) -> None:
+    """The one-click unsubscribe: no more notifications or watches from this project for this member."""
+    with transaction.atomic():
+        Preference.objects.update_or_create(user=membership.user, project=membership.project,
+                                            defaults={"level": Level.OFF, "mode": Mode.IMMEDIATE})
+        Watch.objects.filter(user=membership.user, project=membership.project).delete()

@@ -146,7 +146,7 @@ def preferences(request):
         preference = stored.get(membership.project_id) or Preference(user=request.user, project=membership.project)
         form = PreferenceForm(request.POST, instance=preference, prefix=membership.project.slug)
         if form.is_valid():
-            form.save()
+            actions.save_preference(form)
             messages.success(request, f"Notifications from {membership.project.name} saved.")
             return redirect("notifications:preferences")
         return render(request, "notifications/preferences.html", {
@@ -182,23 +182,16 @@ def watch(request: SignedInHtmxRequest, slug):
         return render(request, "notifications/_watch.html", {"error": "Give both entity_type and entity_id."},
                       status=400)
     if entity_type:
-        watches = Watch.objects.filter(user=request.user, project=project, entity_type=entity_type, entity_id=entity_id)
-        watching = watches.exists()
         if request.method == "POST":
-            if watching:
-                watches.delete()
-            else:
-                Watch.objects.get_or_create(user=request.user, project=project, entity_type=entity_type,
-                                            entity_id=entity_id)
-            watching = not watching
+            watching = actions.toggle_watch(request.user, project, entity_type, entity_id)
+        else:
+            watching = Watch.objects.filter(user=request.user, project=project, entity_type=entity_type,
+                                            entity_id=entity_id).exists()
+    elif request.method == "POST":
+        watching = actions.toggle_failure_watch(request.user, project)
     else:
         preference = Preference.objects.filter(user=request.user, project=project).first()
         watching = preference is not None and preference.level != Level.OFF
-        if request.method == "POST":
-            preference = preference or Preference(user=request.user, project=project)
-            preference.level = Level.OFF if watching else Level.FAILURES
-            preference.save()
-            watching = not watching
     # Back to the page that shows the button (htmx says which), for the form's plain-post fallback.
     next_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.get_full_path()
     context = {"project": project, "entity_type": entity_type, "entity_id": entity_id, "watching": watching,
@@ -230,9 +223,7 @@ def unsubscribe(request, token):
         raise Http404("This unsubscribe link is not valid (or the membership it was for is gone).")
     done = request.method == "POST"
     if done:
-        Preference.objects.update_or_create(user=membership.user, project=membership.project,
-                                            defaults={"level": Level.OFF, "mode": Mode.IMMEDIATE})
-        Watch.objects.filter(user=membership.user, project=membership.project).delete()
+        actions.unsubscribe_member(membership)
     return render(request, "notifications/unsubscribe.html", {"membership": membership, "done": done,
                                                               "token": token})
 
