@@ -1,4 +1,5 @@
-"""Recording what a person does with an answer: rate it, ask for more, copy it, bookmark it.
+"""The conversations' write layer: an integration starts a conversation, adds messages and reports message events;
+a person rates an answer, asks for more, copies it, bookmarks it.
 
 One function per act, shared by the conversation page and the API. Each keeps the feature's promises in the
 database: one rating and one "need more" per user per message (partial unique constraints), the copy event's
@@ -10,7 +11,28 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models.messages import Bookmark, Feedback, MessageEvent, MessageEventType
+from .models.messages import Bookmark, Conversation, Feedback, Message, MessageEvent, MessageEventType
+
+
+def start_conversation(project, *, title, external_id) -> Conversation:
+    """A new conversation; IntegrityError when another request stored the same external_id first."""
+    with transaction.atomic():
+        return Conversation.objects.create(project=project, title=title, external_id=external_id)
+
+
+def add_messages(rows: list[Message]) -> list[Message]:
+    """Store a batch of (validated, unsaved) messages in one INSERT."""
+    return Message.objects.bulk_create(rows)
+
+
+def record_message_event(event: MessageEvent) -> MessageEvent:
+    """Store a (validated, unsaved) message event an integration reported."""
+    event.save()
+    return event
+
+
+def remove_bookmark(bookmark: Bookmark) -> None:
+    bookmark.delete()
 
 
 def _event_defaults(message, user):

@@ -12,12 +12,13 @@ messageId, or one from another project, is a 422 that says so (never a 500).
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import Http404
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints
 
+from events import feedback as acts
 from events.api.activity_schemas import Metadata, StrictSchema, Text, Title, clean_text, not_blank
 from events.models.messages import (
     Conversation,
@@ -141,7 +142,7 @@ def _create_messages(conversation, items):
         Message(conversation=conversation, role=item.role, content=item.content, chunk_ids=list(dict.fromkeys(item.chunk_ids)))
         for item in items
     ]
-    return Message.objects.bulk_create(rows)
+    return acts.add_messages(rows)
 
 
 def _message_dict(message):
@@ -181,8 +182,7 @@ def create_conversation(request, payload: ConversationIn, idempotency_key: Idemp
         if payload.external_id and (existing := Conversation.objects.filter(project=project, external_id=payload.external_id).first()):
             raise HttpError(409, f"A conversation with external_id {payload.external_id!r} already exists (id {existing.pk}); add messages with POST /api/v1/conversations/{existing.pk}/messages.")
         try:
-            with transaction.atomic():
-                conversation = Conversation.objects.create(project=project, title=payload.title, external_id=payload.external_id)
+            conversation = acts.start_conversation(project, title=payload.title, external_id=payload.external_id)
         except IntegrityError:
             # The same external_id arrived twice at once; the other request created it.
             raise HttpError(409, f"A conversation with external_id {payload.external_id!r} already exists.") from None
@@ -297,8 +297,7 @@ def record_message_event(request, payload: MessageEventIn, idempotency_key: Idem
 
     def work():
         event = _resolve_event(project, payload)
-        event.save()
-        return 201, _event_dict(event)
+        return 201, _event_dict(acts.record_message_event(event))
 
     return run_idempotent(request, project, idempotency_key, work)
 

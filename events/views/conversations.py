@@ -175,7 +175,7 @@ def _page(request):
 def bookmark_remove(request: HtmxHttpRequest, bookmark_id):
     # Only my own bookmark: anyone else's is a 404, like an unknown id.
     bookmark = get_object_or_404(Bookmark, pk=bookmark_id, user=request.user)
-    bookmark.delete()
+    acts.remove_bookmark(bookmark)
     if request.htmx:
         return HttpResponse("")  # the row swaps itself out
     flash.success(request, "Bookmark removed.")
