@@ -41,8 +41,7 @@ async def monitoring_stream(request):
                 if clock.access_due() and not await sse.read(_still_manager, user.pk):
                     yield sse.close_message()
                     return
-                changed = await sse.read_changes(change_token)  # a failed read ([]): the same as unchanged
-                token = changed if isinstance(changed, str) and changed else seen
+                token = await sse.read_changes(change_token, unchanged=seen)
                 if token != seen:
                     seen = token
                     yield sse.message(token, event="changed", id=token)

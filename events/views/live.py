@@ -191,7 +191,7 @@ async def feed_stream(request, slug):
         yield f"retry: {sse.RETRY_MS}\n\n"
         clock = sse.Clock()
         async with live.subscribe(project.pk) as messages:
-            for text in await sse.read_changes(reader.catch_up):
+            for text in await sse.read_changes(reader.catch_up, unchanged=list[str]()):
                 yield text
             while not clock.expired():
                 wake = await messages.next(timeout=sse.SAFETY_SECONDS)
@@ -202,7 +202,7 @@ async def feed_stream(request, slug):
                     yield sse.close_message()
                     return
                 if wake is None or wake.kind == "resync":
-                    texts = await sse.read_changes(reader.catch_up)
+                    texts = await sse.read_changes(reader.catch_up, unchanged=list[str]())
                 elif wake.kind == "events":
                     ids = reader.named([int(pk) for pk in wake.payload.get("ids", [])])
                     result = await shared_read(reader.shared_key(ids), reader.read_named, ids) if ids else None

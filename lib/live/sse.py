@@ -50,14 +50,14 @@ async def read(function: Callable, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(_executor(), _with_fresh_connection, function, args)
 
 
-async def read_changes(function: Callable, *args: Any) -> list[str]:
-    """A stream's read of what changed; when the database fails it, [] (the next wake-up or safety re-read tries
-    again from the same watermark) rather than an ended stream."""
+async def read_changes[T](function: Callable[..., T], *args: Any, unchanged: T) -> T:
+    """A stream's read of what changed; when the database fails it, `unchanged` (the next wake-up or safety re-read
+    tries again from the same watermark) rather than an ended stream."""
     try:
         return await read(function, *args)
     except DatabaseError:
         logger.warning("live: a stream's read failed; it retries on the next wake-up", exc_info=True)
-        return []
+        return unchanged
 
 
 async def check(request, function: Callable, *args: Any) -> Any:
