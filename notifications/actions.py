@@ -146,9 +146,9 @@ def toggle_watch(user, project, entity_type: str, entity_id: str) -> bool:
 def toggle_failure_watch(user, project) -> bool:
     """Be told of the project's failures, or stop; whether the member now is."""
     with transaction.atomic():
-        preference = Preference.objects.select_for_update().filter(user=user, project=project).first()
-        preference = preference or Preference(user=user, project=project)
-        preference.level = Level.FAILURES if preference.level == Level.OFF or not preference.pk else Level.OFF
+        preference = (Preference.objects.select_for_update().filter(user=user, project=project).first()
+                      or Preference(user=user, project=project))  # a new one is OFF
+        preference.level = Level.FAILURES if preference.level == Level.OFF else Level.OFF
         preference.save()
         return preference.level != Level.OFF
 
