@@ -44,12 +44,15 @@ def test_migrated_tables_are_partitioned_with_this_month_and_the_months_ahead(db
 
 
 def test_creating_partitions_ahead_is_idempotent(db):
-    later = datetime(2031, 11, 20, tzinfo=UTC)
+    # A November five years from now: far beyond the partitions migrate made, whatever day the suite runs.
+    year = datetime.now(UTC).year + 5
+    later = datetime(year, 11, 20, tzinfo=UTC)
+    months = (f"{year}11", f"{year}12", f"{year + 1}01")
     created = ensure_partitions(2, now=later)
-    assert created == [f"{t}_p{m}" for t in (TABLE, "project_actions") for m in ("203111", "203112", "203201")]
+    assert created == [f"{t}_p{m}" for t in (TABLE, "project_actions") for m in months]
     assert ensure_partitions(2, now=later) == []
-    assert [(s, e) for n, s, e in monthly_partitions(TABLE) if n == f"{TABLE}_p203112"] == [
-        (datetime(2031, 12, 1, tzinfo=UTC), datetime(2032, 1, 1, tzinfo=UTC))
+    assert [(s, e) for n, s, e in monthly_partitions(TABLE) if n == f"{TABLE}_p{year}12"] == [
+        (datetime(year, 12, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC))
     ]
 
 
