@@ -104,7 +104,7 @@ def _field_name(loc):
 
 
 def _human_message(error):
-    from events.api.activity_schemas import NO_NUL, NOT_BLANK
+    from events.validation import NO_NUL, NOT_BLANK
 
     pattern = (error.get("ctx") or {}).get("pattern")
     if error.get("type") == "string_pattern_mismatch" and pattern == NO_NUL:

@@ -3,7 +3,7 @@
     stored = ingest_events(project, [EventIn(event_type=..., title=..., entity_type=...)], user=None)
     stored  # [(event, created)] in input order
 
-- Validation is `EventIn` (events/api/activity_schemas.py): the API gets it from its request body, tracking
+- Validation is `EventIn` (events/validation.py): the API gets it from its request body, tracking
   builds it from keyword arguments with `validate_event`, so both refuse the same values with the same messages.
 - Defaults: status IN_PROGRESS (EventIn's default), created_at = updated_at = the moment of the write.
 - Idempotency by `external_id`: an item whose external_id is already stored in the project is not stored again;
@@ -32,9 +32,9 @@ from django.utils import timezone
 
 from projects.audit import current_actor
 
-from .api.activity_schemas import MAX_DURATION_MS, EventIn, clean_json_object
 from .models.activity import ActionSource, ActivityEvent, EventStatus, ProjectAction
 from .models.audit import actor_columns
+from .validation import MAX_DURATION_MS, EventIn, clean_json_object
 
 # kwargs: project, event_ids (list of int, input order), user (or None). Sent after commit, never on rollback.
 events_recorded = Signal()

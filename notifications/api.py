@@ -23,8 +23,8 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 import outbound
-from events.api.activity_schemas import Text
 from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
+from events.validation import Text
 from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
 from projects.idempotency import idempotent_write

@@ -98,14 +98,25 @@ def run_idempotent(request, project, key, work):
     return response
 
 
-def idempotent_write(endpoint):
+def idempotent_write(endpoint=None, *, autocommit_when=None):
     """The shape every API write shares, once: a read-only key gets 403, then `endpoint(request, …)` → (status,
     body) runs in a transaction at most once per Idempotency-Key (run_idempotent). The endpoint still declares its
-    `idempotency_key` parameter, for django-ninja and the OpenAPI document; the decorator consumes it."""
+    `idempotency_key` parameter, for django-ninja and the OpenAPI document; the decorator consumes it.
+
+    `autocommit_when(**kwargs)` names the requests whose write is one statement, atomic on its own: sent without
+    an Idempotency-Key they run in autocommit, without the BEGIN and COMMIT round trips of a transaction."""
+    if endpoint is None:
+        return functools.partial(idempotent_write, autocommit_when=autocommit_when)
 
     @functools.wraps(endpoint)
     def write(request, *args, idempotency_key=None, **kwargs):
         require_write(request)
-        return run_idempotent(request, request.auth.project, idempotency_key, lambda: endpoint(request, *args, **kwargs))
+
+        def work():
+            return endpoint(request, *args, **kwargs)
+
+        if idempotency_key is None and autocommit_when is not None and autocommit_when(**kwargs):
+            return json_response(*work())
+        return run_idempotent(request, request.auth.project, idempotency_key, work)
 
     return write

@@ -29,6 +29,24 @@ def test_single_event_is_stored_in_the_keys_project(api_as, write_token, project
     assert body["status"] == "IN_PROGRESS" and body["category"] == "indexing"
 
 
+def test_a_single_event_without_keys_is_one_insert_outside_a_transaction(api_as, write_token):
+    """The write path's one shortcut (idempotent_write's autocommit_when): nothing to claim or look up, so no
+    transaction; an external_id or an Idempotency-Key brings the transaction back."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(body, **kw):
+        with CaptureQueriesContext(connection) as captured:
+            assert api_as(write_token).post("/events", body, **kw).status_code == 201
+        return [q["sql"] for q in captured.captured_queries]
+
+    plain = statements(event())
+    assert not [sql for sql in plain if "SAVEPOINT" in sql]
+    assert len([sql for sql in plain if sql.startswith("INSERT")]) == 1
+    assert [sql for sql in statements(event(external_id="x-1")) if "SAVEPOINT" in sql]
+    assert [sql for sql in statements(event(), headers={"Idempotency-Key": "k-1"}) if "SAVEPOINT" in sql]
+
+
 def test_batch_stores_every_event_and_reports_ids_in_order(api_as, write_token):
     items = [event(title=f"step {i}", status="COMPLETED") for i in range(50)]
     response = api_as(write_token).post("/events", {"events": items})

@@ -26,9 +26,8 @@ from events.models import ActivityEvent
 from events.models.activity import CATEGORY_OF_TYPE
 from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
 from lib.vocabulary import canonical_status
-from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
-from projects.idempotency import idempotent_write, json_response, run_idempotent
+from projects.idempotency import idempotent_write, json_response
 
 from .activity_schemas import (
     ActionBatchIn,
@@ -118,11 +117,17 @@ def _duplicate_external_ids(items):
     return errors
 
 
+def _one_insert(payload, **_):
+    """A single event without an external_id: nothing to look up or claim, the write is ONE INSERT."""
+    return isinstance(payload, EventIn) and payload.external_id is None
+
+
 @router.post(
     "/events",
     response={200: EventOut | EventBatchOut, 201: EventOut | EventBatchOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Record one event or a batch of up to 1,000",
 )
+@idempotent_write(autocommit_when=_one_insert)
 def create_events(
     request,
     payload: Body[EventPayload],
@@ -134,39 +139,27 @@ def create_events(
     `index`. An event whose `external_id` is already stored is not stored again; the response carries the
     stored one (`created: false`). Answers 201 when something was stored, 200 when everything already was.
     """
-    require_write(request)
-    project = request.auth.project
     batch = isinstance(payload, EventBatchIn)
     items = payload.events if isinstance(payload, EventBatchIn) else [payload]
     duplicates = _duplicate_external_ids(items)
     if duplicates:
         raise NinjaValidationError(duplicates)
-
-    if isinstance(payload, EventIn) and idempotency_key is None and payload.external_id is None:
-        # Nothing to look up and nothing to claim: the whole write is ONE INSERT, atomic on its own, so it runs in
-        # autocommit instead of paying BEGIN and COMMIT round trips.
-        [(event, _)] = ingest_events(project, items)
-        return json_response(201, event_dict(event))
-
-    def work():
-        try:
-            stored = ingest_events(project, items, instances=not batch)
-        except ExternalIdConflict as exc:
-            raise HttpError(409, str(exc)) from None
-        created = sum(1 for _, was_created in stored if was_created)
-        status = 201 if created else 200
-        if not batch:
-            return status, event_dict(stored[0][0])
-        return status, {
-            "created": created,
-            "existing": len(stored) - created,
-            "events": [
-                {"index": i, "id": e.pk, "external_id": e.external_id, "created": was_created}
-                for i, (e, was_created) in enumerate(stored)
-            ],
-        }
-
-    return run_idempotent(request, project, idempotency_key, work)
+    try:
+        stored = ingest_events(request.auth.project, items, instances=not batch)
+    except ExternalIdConflict as exc:
+        raise HttpError(409, str(exc)) from None
+    created = sum(1 for _, was_created in stored if was_created)
+    status = 201 if created else 200
+    if not batch:
+        return status, event_dict(stored[0][0])
+    return status, {
+        "created": created,
+        "existing": len(stored) - created,
+        "events": [
+            {"index": i, "id": e.pk, "external_id": e.external_id, "created": was_created}
+            for i, (e, was_created) in enumerate(stored)
+        ],
+    }
 
 
 @router.patch(
@@ -174,6 +167,7 @@ def create_events(
     response={200: EventOut, 404: ErrorOut, 409: ErrorOut, **WRITE_ERRORS},
     summary="Finish a running event, set its duration, merge metadata",
 )
+@idempotent_write
 def update_event(
     request,
     event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)],
@@ -182,25 +176,20 @@ def update_event(
 ):
     """Status moves only from IN_PROGRESS to COMPLETED or FAILED (409 otherwise; repeating the same final status
     is a harmless no-op). Finishing without a `duration` records the time since the event was created."""
-    require_write(request)
-    project = request.auth.project
-
-    def work():
-        event = (
-            ActivityEvent.objects.select_for_update(of=("self",)).select_related("user").filter(project=project, pk=event_id).first()
-        )
-        if event is None:
-            raise Http404(f"No event {event_id} in this project.")
-        try:
-            apply_event_change(event, status=payload.status, duration=payload.duration, metadata_patch=payload.metadata)
-        except StatusConflict as exc:
-            raise HttpError(409, str(exc)) from None
-        except ValueError as exc:
-            error = _item_error(None, "metadata", f"merged metadata {exc}", "value_error")
-            raise NinjaValidationError([error]) from None
-        return 200, event_dict(event, event.user.get_username() if event.user else None)
-
-    return run_idempotent(request, project, idempotency_key, work)
+    event = (
+        ActivityEvent.objects.select_for_update(of=("self",)).select_related("user")
+        .filter(project=request.auth.project, pk=event_id).first()
+    )
+    if event is None:
+        raise Http404(f"No event {event_id} in this project.")
+    try:
+        apply_event_change(event, status=payload.status, duration=payload.duration, metadata_patch=payload.metadata)
+    except StatusConflict as exc:
+        raise HttpError(409, str(exc)) from None
+    except ValueError as exc:
+        error = _item_error(None, "metadata", f"merged metadata {exc}", "value_error")
+        raise NinjaValidationError([error]) from None
+    return 200, event_dict(event, event.user.get_username() if event.user else None)
 
 
 # --- actions -------------------------------------------------------------------------------------------------

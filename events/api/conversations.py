@@ -19,7 +19,6 @@ from ninja.errors import HttpError
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints
 
 from events import feedback as acts
-from events.api.activity_schemas import Metadata, StrictSchema, Text, Title, clean_text, not_blank
 from events.models.messages import (
     Conversation,
     Feedback,
@@ -27,9 +26,9 @@ from events.models.messages import (
     MessageEvent,
     MessageEventType,
 )
-from projects.api_auth import require_write
+from events.validation import Metadata, StrictSchema, Text, Title, clean_text, not_blank
 from projects.api_schemas import WRITE_ERRORS, ErrorOut, IdempotencyKey
-from projects.idempotency import run_idempotent
+from projects.idempotency import idempotent_write
 
 router = Router(tags=["conversations"])
 
@@ -169,27 +168,23 @@ def _event_dict(event):
 
 
 @router.post("/conversations", response={201: ConversationOut, **ERRORS}, summary="Create a conversation (with messages)")
+@idempotent_write
 def create_conversation(request, payload: ConversationIn, idempotency_key: IdempotencyKey = None):
     """Create a conversation, optionally with its first messages (at most 500), all or nothing.
 
     `external_id` (your own id) is unique per project: sending it again is a 409 naming the existing
     conversation, so a retried request never creates a duplicate (so does an `Idempotency-Key`).
     """
-    require_write(request)
     project = request.auth.project
-
-    def work():
-        if payload.external_id and (existing := Conversation.objects.filter(project=project, external_id=payload.external_id).first()):
-            raise HttpError(409, f"A conversation with external_id {payload.external_id!r} already exists (id {existing.pk}); add messages with POST /api/v1/conversations/{existing.pk}/messages.")
-        try:
-            conversation = acts.start_conversation(project, title=payload.title, external_id=payload.external_id)
-        except IntegrityError:
-            # The same external_id arrived twice at once; the other request created it.
-            raise HttpError(409, f"A conversation with external_id {payload.external_id!r} already exists.") from None
-        messages = _create_messages(conversation, payload.messages)
-        return 201, _conversation_out(conversation, messages)
-
-    return run_idempotent(request, project, idempotency_key, work)
+    if payload.external_id and (existing := Conversation.objects.filter(project=project, external_id=payload.external_id).first()):
+        raise HttpError(409, f"A conversation with external_id {payload.external_id!r} already exists (id {existing.pk}); add messages with POST /api/v1/conversations/{existing.pk}/messages.")
+    try:
+        conversation = acts.start_conversation(project, title=payload.title, external_id=payload.external_id)
+    except IntegrityError:
+        # The same external_id arrived twice at once; the other request created it.
+        raise HttpError(409, f"A conversation with external_id {payload.external_id!r} already exists.") from None
+    messages = _create_messages(conversation, payload.messages)
+    return 201, _conversation_out(conversation, messages)
 
 
 @router.get("/conversations", response={200: list[ConversationSummaryOut], **ERRORS}, summary="Recent conversations")
@@ -205,19 +200,15 @@ def get_conversation(request, conversation_id: int):
 
 
 @router.post("/conversations/{int:conversation_id}/messages", response={201: MessageBatchOut, **ERRORS}, summary="Add messages (batch)")
+@idempotent_write
 def add_messages(request, conversation_id: int, payload: MessageBatchIn, idempotency_key: IdempotencyKey = None):
     """Append up to 500 messages to a conversation in one request, all or nothing, in the order given.
 
     Send an `Idempotency-Key` so that retrying after a lost response does not add the messages twice.
     """
-    require_write(request)
     conversation = _conversation(request, conversation_id)
-
-    def work():
-        messages = _create_messages(conversation, payload.messages)
-        return 201, {"conversation_id": conversation.pk, "messages": [_message_dict(m) for m in messages]}
-
-    return run_idempotent(request, request.auth.project, idempotency_key, work)
+    messages = _create_messages(conversation, payload.messages)
+    return 201, {"conversation_id": conversation.pk, "messages": [_message_dict(m) for m in messages]}
 
 
 def _message_id(raw):
@@ -286,20 +277,15 @@ def _resolve_event(project, payload):
 
 
 @router.post("/message-events", response={201: MessageEventOut, **ERRORS}, summary="Record a message event")
+@idempotent_write
 def record_message_event(request, payload: MessageEventIn, idempotency_key: IdempotencyKey = None):
     """Record feedback, a copy, a bookmark, an expansion follow-up, a gap submission or a conversation pattern.
 
     `messageId` may come in the body or inside `metadata` (where older clients put it): either way it is stored in
     the message FK and removed from metadata. user_message events take `feedback` (or `metadata.feedbackType`).
     """
-    require_write(request)
-    project = request.auth.project
-
-    def work():
-        event = _resolve_event(project, payload)
-        return 201, _event_dict(acts.record_message_event(event))
-
-    return run_idempotent(request, project, idempotency_key, work)
+    event = _resolve_event(request.auth.project, payload)
+    return 201, _event_dict(acts.record_message_event(event))
 
 
 @router.get("/messages/{int:message_id}/events", response={200: list[MessageEventOut], **ERRORS}, summary="All events of one message")
