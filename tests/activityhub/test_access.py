@@ -41,7 +41,7 @@ def test_outsider_gets_404_everywhere(client_for, project, outsider, name, kwarg
     assert statuses <= {404, 405} and 404 in statuses
 
 
-# Feed readers carry no session: these authenticate with ?token= (tests/test_feeds.py) and answer 404 without one.
+# Feed readers carry no session: these authenticate with ?token= (tests/events/test_feeds.py) and answer 404 without one.
 TOKEN_AUTHENTICATED = {"events:feed_atom", "events:feed_json"}
 
 

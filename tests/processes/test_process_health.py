@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from processes.models import ProcessHeartbeat, Role
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def beat(process_id, role, seconds_ago=0, task_started_ago=None, deadline=None):

@@ -7,8 +7,7 @@ from django.core.management import call_command
 from django.db import connection, models
 
 from events.models import ActivityEvent
-
-from .schema_drift import assert_clean, camel, drifted, findings, live_table, message_fk_without_cascade
+from tests.schema_drift import assert_clean, camel, drifted, findings, live_table, message_fk_without_cascade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

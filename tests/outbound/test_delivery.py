@@ -18,7 +18,7 @@ from django.core import mail
 import outbound
 from outbound import Message, retry_delay, send, signature_header, verify_signature
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_verifier():

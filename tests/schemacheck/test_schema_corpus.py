@@ -21,8 +21,7 @@ from events.models import ActivityEvent, Bookmark, Conversation, Message, Messag
 from events.models.activity import ProjectAction
 from monitoring.models import WorkflowExecution
 from projects.models import Membership, Project
-
-from .schema_drift import (
+from tests.schema_drift import (
     Probe,
     assert_clean,
     bad_write_rejected,

@@ -13,8 +13,8 @@ from monitoring.models import HealthCheck, WorkflowSchedule
 from notifications import sending
 from notifications.models import Channel, Delivery, Subscription
 from projects.models import ApiKey, Membership
+from tests.activityhub.test_render_sweep import ROUTES
 from tests.api_fixtures import *  # noqa: F403
-from tests.test_render_sweep import ROUTES
 
 pytestmark = pytest.mark.django_db
 

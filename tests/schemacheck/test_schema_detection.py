@@ -4,8 +4,7 @@ import pytest
 from django.db import connection
 
 import schemacheck as schema
-
-from .schema_drift import assert_clean, drifted, findings, live_table, remove_sql_clause, sqlite_rebuild
+from tests.schema_drift import assert_clean, drifted, findings, live_table, remove_sql_clause, sqlite_rebuild
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

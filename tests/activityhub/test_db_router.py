@@ -1,4 +1,4 @@
-"""The replica router's configuration, without a replica (tests/test_replica.py runs against a real one)."""
+"""The replica router's configuration, without a replica (tests/activityhub/test_replica.py runs against a real one)."""
 
 import os
 

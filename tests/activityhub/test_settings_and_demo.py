@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from projects.models import Membership, Project
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_production_mode_passes_check_deploy(tmp_path):

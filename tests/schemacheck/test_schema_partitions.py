@@ -27,8 +27,7 @@ from events.models import ActivityEvent, Bookmark, Conversation, Message, Messag
 from events.partitions import add_months, convert_table, create_month_partition, month_start, partition_name
 from monitoring.models import WorkflowExecution
 from projects.models import Membership, Project
-
-from .schema_drift import (
+from tests.schema_drift import (
     Probe,
     assert_clean,
     bad_write_rejected,

@@ -14,8 +14,7 @@ from events.partitions import (
     is_partitioned,
     monthly_partitions,
 )
-
-from .schema_drift import assert_clean, drifted, findings, run_repair
+from tests.schema_drift import assert_clean, drifted, findings, run_repair
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL concept")
 

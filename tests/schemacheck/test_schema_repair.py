@@ -4,8 +4,7 @@ import pytest
 from django.db import connection
 
 import schemacheck as schema
-
-from .schema_drift import (
+from tests.schema_drift import (
     assert_clean,
     camel,
     drifted,

@@ -12,7 +12,8 @@ from lib import live
 from lib.live import postgres_transport
 from tests.system.processes import ROOT, TEST_REDIS_URL
 
-PG_URL = os.environ.get("TEST_LIVE_PG_URL", "postgres://postgres@127.0.0.1:5432/ah_live")
+# LISTEN/NOTIFY needs no table: the maintenance database every cluster has is enough.
+PG_URL = os.environ.get("TEST_LIVE_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 PUBLISH = """
 import django, os, sys

@@ -4,8 +4,7 @@ import pytest
 from django.db import connection
 
 from projects.models import ApiKey
-
-from .schema_drift import drifted
+from tests.schema_drift import drifted
 
 
 @pytest.fixture

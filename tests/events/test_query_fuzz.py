@@ -1,6 +1,6 @@
 """Property: no query string makes any page, export, admin list or API read answer a 5xx.
 
-Beside the schemathesis run (tests/test_api_fuzz.py, request bodies), hypothesis sends every GET page its own
+Beside the schemathesis run (tests/activityhub/test_api_fuzz.py, request bodies), hypothesis sends every GET page its own
 query parameters (read from its forms, filters, admin options and the OpenAPI document) with hostile values:
 far-away dates, huge and negative numbers, NUL, long text, floats that overflow. Derandomized with a bounded
 number of examples, so CI sends the same few hundred requests every time in well under a minute.

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from .schema_drift import assert_clean, drifted
+from tests.schema_drift import assert_clean, drifted
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,8 +16,7 @@ from django.db import connection, transaction
 
 import schemacheck as schema
 from events.models import ActivityEvent
-
-from .schema_drift import assert_clean, drifted, findings, run_repair
+from tests.schema_drift import assert_clean, drifted, findings, run_repair
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +56,7 @@ def test_choices_check_with_its_values_in_another_order_is_not_drift():
             "CHECK (status IN ('FAILED', 'IN_PROGRESS', 'COMPLETED'))",
         ]
     else:
-        from .schema_drift import sqlite_rebuild
+        from tests.schema_drift import sqlite_rebuild
 
         statements = sqlite_rebuild("events_activityevent", lambda sql: sql.replace(
             "('IN_PROGRESS', 'COMPLETED', 'FAILED')", "('FAILED', 'IN_PROGRESS', 'COMPLETED')"))

@@ -22,7 +22,7 @@ from django.test import Client
 from events.models import ActivityEvent
 from projects.models import ApiKey
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 pytestmark = pytest.mark.django_db(transaction=True)
