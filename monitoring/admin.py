@@ -1,10 +1,10 @@
 """Admin for the six monitoring tables: searchable, filterable; bulk actions only where they are safe."""
 
 from django.contrib import admin
-from django.utils import timezone
 
 from projects.admin import AuditedAdmin
 
+from . import actions
 from .models import (
     HealthCheck,
     MonitoringReport,
@@ -63,7 +63,7 @@ class HealthCheckAdmin(AuditedAdmin):
 
     @admin.action(description="Run selected checks now")
     def run_now(self, request, queryset):
-        n = queryset.filter(paused=False).update(due_at=timezone.now())
+        n = actions.run_checks_now(queryset.select_related("project"))
         self.message_user(request, f"{n} check(s) due now; the daemon runs them on its next pass.")
 
 

@@ -101,10 +101,9 @@ def content_gaps(days: int = 30) -> dict:
 
 @retried_task
 def prune_idempotency_keys(hours: int = 24) -> dict:
-    from projects.models import IdempotencyRecord
+    from projects.idempotency import prune_expired
 
-    deleted, _ = IdempotencyRecord.objects.expired(hours=hours).delete()
-    return {"deleted": deleted}
+    return {"deleted": prune_expired(hours)}
 
 
 @retried_task

@@ -60,6 +60,14 @@ def _replay(record, request_fingerprint):
     return response
 
 
+def prune_expired(hours: int = 24) -> int:
+    """Forget stored responses older than the replay window (the daily job and manage.py prune_idempotency_keys):
+    a later retry with such a key creates anew. They are the API's replay memory, not a project's state, so this is
+    not an audited change. Returns how many went."""
+    deleted, _ = IdempotencyRecord.objects.expired(hours=hours).delete()
+    return deleted
+
+
 def run_idempotent(request, project, key, work):
     """Run `work()` → (status, body) at most once per (project, key); return the (original) JSON response.
 

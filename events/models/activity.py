@@ -481,6 +481,8 @@ AUDIT_LABELS = {
     "delivery_redelivered": "Notification redelivered",
     "subscription_test_delivery_sent": "Test delivery sent",
     "audit_check_failed": "Audit trail check failed",
+    "message_events_cleared": "Answer feedback cleared",
+    "health_check_run_requested": "Health check run now",
 }
 INITIALISMS = {"api": "API", "url": "URL", "sla": "SLA", "ip": "IP", "http": "HTTP"}
 

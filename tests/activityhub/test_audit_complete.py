@@ -315,3 +315,23 @@ def test_a_witnessed_change_is_announced_like_a_reported_one(world, client_for, 
         actions_recorded.disconnect(dispatch_uid="test-audit-heard")
     entry = ProjectAction.objects.get(action_type="retention_changed")
     assert (world["project"].pk, [entry.action_id], world["owner"]) in heard
+
+
+def test_admin_run_now_is_audited_and_leaves_paused_checks(world, staff, client_for):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    later = timezone.now() + timedelta(days=1)
+    paused = HealthCheck.objects.create(project=world["project"], check_id="old", check_name="Old", paused=True,
+                                        url="http://127.0.0.1:9/old", due_at=later)
+    HealthCheck.objects.filter(pk=world["check"].pk).update(due_at=later)
+    response = client_for(staff).post(reverse("admin:monitoring_healthcheck_changelist"),
+                                      {"action": "run_now", "_selected_action": [world["check"].pk, paused.pk]})
+    assert response.status_code == 302
+    entries = ProjectAction.objects.filter(action_type="health_check_run_requested")
+    assert [(e.target_id, e.actor_label) for e in entries] == [("api", staff.username)]
+    assert entries[0].get_action_type_display() == "Health check run now"
+    paused.refresh_from_db()
+    world["check"].refresh_from_db()
+    assert paused.due_at == later and world["check"].due_at <= timezone.now()

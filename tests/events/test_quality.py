@@ -241,3 +241,14 @@ def test_quality_page_reads_cached_gaps_and_the_job_refreshes_them(client_for, p
     assert "Air-gapped cluster" not in client.get(url).content.decode()
     call_command("aggregate_content_gaps", stdout=StringIO())
     assert "Air-gapped cluster" in client.get(url).content.decode()
+
+
+def test_clean_slate_is_recorded_in_each_projects_audit_trail(project, feedback_given):
+    from events.models import ProjectAction
+
+    call_command("clean_slate_message_events", "--yes", stdout=StringIO())
+    entry = ProjectAction.objects.get(project=project, action_type="message_events_cleared")
+    assert entry.get_action_type_display() == "Answer feedback cleared"
+    assert entry.actor_label == "a management command" and entry.source == "witnessed"
+    assert "6 answer feedback events removed" in entry.action_details
+    assert "4 user message" in entry.action_details and "2 copy" in entry.action_details

@@ -5,11 +5,11 @@ right after (a full rollup) instead of keeping counts for events that no longer 
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.db.models import Count
 
+from events.actions import clear_message_events
 from events.models.messages import MessageEvent
-from events.quality import reset_rollup_watermark, rollup_chunk_performance
+from events.quality import rollup_chunk_performance
 from projects.models import Project
 
 
@@ -21,8 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--project", help="Only this project's events (slug).")
 
     def handle(self, *args, yes, project, **options):
-        events = MessageEvent.objects.all()
-        scope = "all projects"
+        events, found, scope = MessageEvent.objects.all(), None, "all projects"
         if project:
             found = Project.objects.filter(slug=project).first()
             if found is None:
@@ -34,9 +33,8 @@ class Command(BaseCommand):
             for event_type, n in sorted(counts.items()):
                 self.stdout.write(f"  {event_type}: {n}")
             raise CommandError(f"{total} message events in {scope} would be deleted. Re-run with --yes to delete them.")
-        with transaction.atomic():
-            deleted, _ = events.delete()
-            reset_rollup_watermark()
+        counts = clear_message_events(found)
+        deleted = sum(counts.values())
         for event_type, n in sorted(counts.items()):
             self.stdout.write(f"  {event_type}: {n}")
         self.stdout.write(self.style.SUCCESS(f"Deleted {deleted} message events in {scope}."))

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from projects.models import IdempotencyRecord
+from projects.idempotency import prune_expired
 
 
 class Command(BaseCommand):
@@ -12,5 +12,5 @@ class Command(BaseCommand):
         parser.add_argument("--hours", type=int, default=24)
 
     def handle(self, *args, hours, **options):
-        deleted, _ = IdempotencyRecord.objects.expired(hours=hours).delete()
+        deleted = prune_expired(hours)
         self.stdout.write(f"Deleted {deleted} idempotency record(s) older than {hours} h.")
