@@ -128,8 +128,8 @@ NEVER_SHOWN = ("None", "APR_FAILED", "(failed)", "FAILED", "SUCCESS", "RUNNING",
                "check_down", "anomaly", "[production]", "{{", "{%", "T00:", "+00:00")
 
 
-def utc(*parts):
-    return datetime(*parts, tzinfo=UTC)
+def utc(year, month, day, hour=0, minute=0, second=0):
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def alert_channels(settings):
 
 
 def monitor(clock=None):
-    return Monitor(workers=1, daily_reports=False, **({"clock": lambda: clock} if clock else {}))
+    return Monitor(workers=1, daily_reports=False, clock=(lambda: clock) if clock else timezone.now)
 
 
 def rendered(channels, kind, *, now=None):
