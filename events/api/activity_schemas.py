@@ -22,7 +22,7 @@ from pydantic import (
 
 from events.filters import EARLIEST_DAY, LATEST_DAY
 from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
-from lib.vocabulary import ACTION_WORDS, ALIAS_NOTE, aliases_schema, canonical_status
+from lib.vocabulary import ACTION_WORDS, ALIAS_NOTE, aliases_schema, canonical_status, table_word
 
 MAX_BATCH = 1000
 MAX_FEED_LIMIT = 200
@@ -95,7 +95,7 @@ Metadata = Annotated[dict[str, Any], AfterValidator(clean_json_object)]
 
 def _action_word(value):
     """The audit trail keeps its own stored words (success, failed, in_progress); the API's words map onto them."""
-    return ACTION_WORDS.get(canonical_status(value), value) if isinstance(value, str) else value
+    return table_word(value, ACTION_WORDS)
 
 
 # Status words in requests: the API's one vocabulary and its aliases (lib/vocabulary.py), in any letter case.
@@ -270,7 +270,10 @@ class FeedFilters(Schema):
 
     type: list[EventType] | None = Field(default=None, description="Repeat for several: ?type=A&type=B")
     category: EventCategory | None = None
-    status: list[EventStatus] | None = Field(default=None, description="Repeat for several.")
+    status: list[EventStatusIn] | None = Field(
+        default=None, description=f"IN_PROGRESS, COMPLETED or FAILED; repeat for several. {ALIAS_NOTE}",
+        json_schema_extra=aliases_schema(EventStatus.values),
+    )
     user: UsernameQuery | None = Field(default=None, description="Username of a project member.")
     entity_type: EntityTypeQuery | None = None
     since: Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)] | None = Field(
