@@ -16,6 +16,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from lib.vocabulary import ACTION_WORDS, CANONICAL, accepted_words, canonical_status, table_word
+
 from .models.activity import (
     ActionSource,
     ActionStatus,
@@ -81,6 +83,30 @@ class DateRangeForm(forms.Form):
         return cleaned
 
 
+class _StatusWordsField(django_filters.fields.MultipleChoiceField):
+    """?status= in the API's words, their aliases or the table's own, in any letter case (lib/vocabulary.py)."""
+
+    def __init__(self, *args, to_word, **kwargs):
+        self.to_word = to_word
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        return [self.to_word(word) for word in super().to_python(value)]
+
+
+class StatusWordsFilter(django_filters.MultipleChoiceFilter):
+    """A status filter that reads the one vocabulary; an unknown word is an error naming the accepted ones."""
+
+    field_class = _StatusWordsField
+
+    def __init__(self, *args, words: dict | None = None, **kwargs):
+        allowed = list(words) if words else [word for word in CANONICAL if word in dict(kwargs["choices"])]
+        kwargs["to_word"] = (lambda value: table_word(value, words)) if words else canonical_status
+        kwargs.setdefault("error_messages", {"invalid_choice": f"“%(value)s” is not a status word here: use "
+                                                                f"{accepted_words(allowed)}, in any letter case."})
+        super().__init__(*args, **kwargs)
+
+
 class ActivityEventFilter(DateRangeMixin, django_filters.FilterSet):
     type = django_filters.MultipleChoiceFilter(
         choices=EventType.choices, method="filter_type", label="Type",
@@ -89,7 +115,7 @@ class ActivityEventFilter(DateRangeMixin, django_filters.FilterSet):
     category = django_filters.ChoiceFilter(
         choices=EventCategory.choices, method="filter_category", label="Category", empty_label="Any category"
     )
-    status = django_filters.MultipleChoiceFilter(
+    status = StatusWordsFilter(
         choices=EventStatus.choices, method="filter_status", label="Status",
         widget=forms.CheckboxSelectMultiple,
     )
@@ -155,8 +181,9 @@ class ProjectActionFilter(DateRangeMixin, django_filters.FilterSet):
         choices=ActionType.choices, method="filter_action_type", label="Action",
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
-    status = django_filters.MultipleChoiceFilter(
-        choices=ActionStatus.choices, method="filter_status", label="Status", widget=forms.CheckboxSelectMultiple
+    status = StatusWordsFilter(
+        choices=ActionStatus.choices, method="filter_status", label="Status", widget=forms.CheckboxSelectMultiple,
+        words=ACTION_WORDS,
     )
     environment = django_filters.ChoiceFilter(
         choices=[("development", "development"), ("production", "production")], label="Environment",

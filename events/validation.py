@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from lib.vocabulary import ACTION_WORDS, ALIAS_NOTE, aliases_schema, canonical_status
+from lib.vocabulary import ACTION_WORDS, ALIAS_NOTE, aliases_schema, canonical_status, table_word
 
 from .models.activity import ActionStatus, EventStatus, EventType
 
@@ -84,7 +84,7 @@ Metadata = Annotated[dict[str, Any], AfterValidator(clean_json_object)]
 
 def _action_word(value):
     """The audit trail keeps its own stored words (success, failed, in_progress); the API's words map onto them."""
-    return ACTION_WORDS.get(canonical_status(value), value) if isinstance(value, str) else value
+    return table_word(value, ACTION_WORDS)
 
 
 # Status words in requests: the API's one vocabulary and its aliases (lib/vocabulary.py), in any letter case.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import alerts
 from .anomaly_history import (
     BASELINE_DAYS,
     RECENT_HOURS,
@@ -42,7 +43,6 @@ from .anomaly_history import (
 from .models import (
     AnomalyKind,
     AnomalyStatus,
-    NotificationType,
     RunStatus,
     Sensitivity,
     WorkflowAnomaly,
@@ -260,15 +260,7 @@ def _open(key, verdict, run, now):
                 reason=verdict.reason[:300], observed=verdict.observed, usual_low=verdict.low,
                 usual_high=verdict.high, score=round(verdict.score, 2), execution=run, opened_at=now,
             )
-            label = AnomalyKind(kind).label
-            enqueue(
-                NotificationType.ANOMALY,
-                subject=f"{label}: {name} [{environment}]",
-                message=f"{name} ({environment}) {verdict.reason}.",
-                dedupe_key=f"anomaly:{finding.pk}:open",
-                payload={"workflow_name": name, "environment": environment, "kind": kind, "reason": verdict.reason},
-                execution=run,
-            )
+            enqueue(notice=alerts.anomaly_opened(finding), dedupe_key=f"anomaly:{finding.pk}:open", execution=run)
     except IntegrityError:
         return 0  # another daemon opened it a moment ago
     return 1
@@ -281,12 +273,7 @@ def _clear(finding, verdict, now):
             status=AnomalyStatus.CLEARED, cleared_at=now, cleared_reason=reason[:300]
         ):
             return 0
-        enqueue(
-            NotificationType.ANOMALY_CLEARED,
-            subject=f"Back to normal: {finding.workflow_name} [{finding.environment}]",
-            message=f"{finding.workflow_name} ({finding.environment}): {finding.get_kind_display().lower()} is over "
-            f"({reason}).",
-            dedupe_key=f"anomaly:{finding.pk}:cleared",
-            payload={"workflow_name": finding.workflow_name, "environment": finding.environment, "kind": finding.kind},
-        )
+        finding.refresh_from_db(fields=["status", "cleared_at", "cleared_reason"])
+        enqueue(notice=alerts.anomaly_cleared(finding, verdict.reason if verdict else ""),
+                dedupe_key=f"anomaly:{finding.pk}:cleared")
     return 1

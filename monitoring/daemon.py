@@ -17,14 +17,13 @@ from concurrent.futures import as_completed
 from datetime import timedelta
 
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from lib import claims
 from lib.threads import DaemonThreadPool
-from lib.urls import absolute_url
 from outbound import engine
 
+from . import alerts
 from .anomalies import detect as detect_anomalies
 from .checks import CheckRunner
 from .live import announce
@@ -32,7 +31,6 @@ from .models import (
     CheckAlert,
     CheckStatus,
     HealthCheck,
-    NotificationType,
     RunAlert,
     RunStatus,
     ScheduleAlert,
@@ -137,7 +135,6 @@ class Monitor:
     def _record_check(self, check, result):
         now = self.clock()
         alert = check.alert_state
-        where = f"{check.method} {check.url} ({check.environment})"
         with transaction.atomic():
             if not result.healthy and alert == CheckAlert.OK:
                 alert = CheckAlert.FAILING
@@ -163,22 +160,10 @@ class Monitor:
             )
             announce("check")
             if alert != check.alert_state and alert == CheckAlert.FAILING:
-                enqueue(
-                    NotificationType.CHECK_DOWN,
-                    subject=f"Health check down: {check.check_name} [{check.environment}]",
-                    message=f"{where}: {result.error}",
-                    dedupe_key=f"check:{check.check_id}:down:{stored.pk}",
-                    payload={"check_id": check.check_id, "url": check.url, "actual_status": result.actual_status,
-                             "environment": check.environment},
-                )
+                enqueue(notice=alerts.check_down(check, result, now), dedupe_key=f"check:{check.check_id}:down:{stored.pk}")
             elif alert != check.alert_state:
-                enqueue(
-                    NotificationType.CHECK_RECOVERED,
-                    subject=f"Health check recovered: {check.check_name} [{check.environment}]",
-                    message=f"{where} answers {result.actual_status} again ({result.response_time_ms} ms).",
-                    dedupe_key=f"check:{check.check_id}:up:{stored.pk}",
-                    payload={"check_id": check.check_id, "url": check.url, "environment": check.environment},
-                )
+                enqueue(notice=alerts.check_recovered(check, result, now),
+                        dedupe_key=f"check:{check.check_id}:up:{stored.pk}")
 
     # --- runs and schedules --------------------------------------------------------------------------------
 
@@ -214,27 +199,11 @@ class Monitor:
                     continue
                 raised += 1
                 if decision == RunAlert.FAILURE:
-                    enqueue(
-                        NotificationType.WORKFLOW_FAILED,
-                        subject=f"Workflow failed: {execution.workflow_name} [{execution.environment}]",
-                        message=f"Run {execution.run_id} failed"
-                        + (f": {execution.error_message}" if execution.error_message else ".")
-                        + _tests_line(execution),
-                        dedupe_key=f"run:{execution.pk}:failed",
-                        payload={"workflow_name": execution.workflow_name, "run_id": execution.run_id,
-                                 "environment": execution.environment},
-                        execution=execution,
-                    )
+                    enqueue(notice=alerts.run_failed(execution), dedupe_key=f"run:{execution.pk}:failed",
+                            execution=execution)
                 else:
-                    enqueue(
-                        NotificationType.WORKFLOW_RECOVERED,
-                        subject=f"Workflow recovered: {execution.workflow_name} [{execution.environment}]",
-                        message=f"Run {execution.run_id} succeeded after failures.",
-                        dedupe_key=f"run:{execution.pk}:recovered",
-                        payload={"workflow_name": execution.workflow_name, "run_id": execution.run_id,
-                                 "environment": execution.environment},
-                        execution=execution,
-                    )
+                    enqueue(notice=alerts.run_recovered(execution), dedupe_key=f"run:{execution.pk}:recovered",
+                            execution=execution)
         return raised
 
     def detect_missed_schedules(self):
@@ -257,14 +226,8 @@ class Monitor:
                 if not won:
                     continue  # a run arrived (or another daemon decided) in between
                 raised += 1
-                enqueue(
-                    NotificationType.SCHEDULE_MISSED,
-                    subject=f"Scheduled run missed: {schedule.workflow_name} [{schedule.environment}]",
-                    message=missed_message(schedule, missed_at, following),
-                    dedupe_key=f"schedule:{schedule.schedule_id}:missed:{missed_at.isoformat()}",
-                    payload=_schedule_payload(schedule, expected_at=missed_at.isoformat(),
-                                              next_expected_at=following.isoformat()),
-                )
+                enqueue(notice=alerts.schedule_missed(schedule, missed_at, following),
+                        dedupe_key=f"schedule:{schedule.schedule_id}:missed:{missed_at.isoformat()}")
         # Still late and the next expected time has passed too: move it on quietly (the outage was announced).
         for schedule in WorkflowSchedule.objects.still_late(now):
             if schedule.is_missed(now):
@@ -294,15 +257,8 @@ class Monitor:
                 ).update(alert_state=ScheduleAlert.OK, updated_at=now):
                     continue
                 announced += 1
-                enqueue(
-                    NotificationType.SCHEDULE_RECOVERED,
-                    subject=f"Schedule back on time: {schedule.workflow_name} [{schedule.environment}]",
-                    message=recovered_message(schedule, now),
-                    dedupe_key=f"schedule:{schedule.schedule_id}:recovered:{schedule.last_run_at.isoformat()}",
-                    payload=_schedule_payload(schedule, last_run_at=schedule.last_run_at.isoformat(),
-                                              next_expected_at=schedule.next_run_at.isoformat()
-                                              if schedule.next_run_at else None),
-                )
+                enqueue(notice=alerts.schedule_recovered(schedule, now),
+                        dedupe_key=f"schedule:{schedule.schedule_id}:recovered:{schedule.last_run_at.isoformat()}")
         return announced
 
     def detect_anomalies(self):
@@ -317,51 +273,3 @@ class Monitor:
         the next after the backoff. Loops while work is due, so with a zero backoff one pass makes all retries."""
         return engine.send_due(clock=self.clock, batch=self.batch, run=self._as_completed, base=self.retry_base)
 
-
-def _schedule_payload(schedule, **facts):
-    return {"schedule_id": schedule.schedule_id, "workflow_name": schedule.workflow_name,
-            "environment": schedule.environment, "cron_expression": schedule.cron_expression,
-            "timezone": schedule.timezone, "url": schedule_url(schedule), **facts}
-
-
-def _grace(seconds: int) -> str:
-    if seconds % 60 == 0 and seconds >= 60:
-        minutes = seconds // 60
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
-
-
-def missed_message(schedule, missed_at, following) -> str:
-    """'nightly (production) was expected to start at Mon 2026-03-30 02:30 CEST (00:30 UTC) …'"""
-    return (
-        f"{schedule.workflow_name} ({schedule.environment}) was expected to start at "
-        f"{schedule.on_its_clock(missed_at).words()}, as its schedule “{schedule.cron_expression}” in "
-        f"{schedule.timezone} says, and nothing started within the {_grace(schedule.grace_period_seconds)} grace "
-        f"period. Next expected: {schedule.on_its_clock(following).words()}. "
-        f"You get one message when it runs again. Schedule: {schedule_url(schedule)}"
-    )
-
-
-def recovered_message(schedule, now) -> str:
-    """'A run of nightly (production) started at …; it is back on time. Next expected: … .'"""
-    text = (f"A run of {schedule.workflow_name} ({schedule.environment}) started at "
-            f"{schedule.on_its_clock(schedule.last_run_at).words()}; the schedule is back on time. ")
-    following = schedule.next_run_at
-    if following is None:
-        text += "The schedule is paused, so no next run is expected."
-    elif following > now:
-        text += f"Next expected: {schedule.on_its_clock(following).words()}."
-    else:  # due right now, inside its grace period
-        text += (f"Its next run is due now ({schedule.on_its_clock(following).words()}, "
-                 f"{_grace(schedule.grace_period_seconds)} grace).")
-    return f"{text} Schedule: {schedule_url(schedule)}"
-
-
-def schedule_url(schedule) -> str:
-    return absolute_url(reverse("monitoring:schedule_detail", args=[schedule.schedule_id]))
-
-
-def _tests_line(execution):
-    if execution.tests_total is None:
-        return ""
-    return f" Tests: {execution.tests_passed or 0} passed, {execution.tests_failed or 0} failed of {execution.tests_total}."

@@ -1,4 +1,5 @@
 """Alerts: which channels exist, and queueing an alert once on each (the delivery loop, outbound.engine, sends).
+What an alert says is monitoring.alerts' (a Notice per kind), rendered by outbound.rendering for every channel.
 
 Channels come from settings.MONITORING_NOTIFICATIONS, a list of {"channel": "slack"|"webhook"|"email",
 "target": url-or-address}; when unset, from the environment: MONITORING_SLACK_WEBHOOK_URL,
@@ -9,24 +10,50 @@ Retries: DELIVERY_ALERT_MAX_ATTEMPTS (default 5) attempts, DELIVERY_ALERT_RETRY_
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from outbound import engine
+from outbound import engine, rendering
+from outbound.channels import TRANSPORTS
 from outbound.models import Stream
+from outbound.rendering import Notice
 
+from .alerts import plain
 from .models import Channel, NotificationLog
 
 log = logging.getLogger("monitoring.notify")
+
+
+# The environment variable that adds each kind of channel (activityhub/settings.py builds MONITORING_NOTIFICATIONS
+# from them); the pages and the alerts' "manage" link say which one to change.
+CHANNEL_SETTINGS = {"email": "MONITORING_EMAIL_TO", "slack": "MONITORING_SLACK_WEBHOOK_URL",
+                    "webhook": "MONITORING_WEBHOOK_URL"}
 
 
 @dataclass(frozen=True)
 class Destination:
     channel: str
     target: str
+
+    @property
+    def label(self) -> str:
+        return TRANSPORTS[self.channel].label if self.channel in TRANSPORTS else self.channel
+
+    @property
+    def shown(self) -> str:
+        """The target as a page may show it: an address whole, a URL only up to its host (its path is a secret)."""
+        if not TRANSPORTS.get(self.channel) or not TRANSPORTS[self.channel].needs_url:
+            return self.target
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "a URL"
+
+    @property
+    def setting(self) -> str:
+        return CHANNEL_SETTINGS.get(self.channel, "MONITORING_NOTIFICATIONS")
 
 
 def configured_destinations() -> list[Destination]:
@@ -56,10 +83,18 @@ def delivery_key(dedupe_key: str, channel: str, target: str) -> str:
     return f"{dedupe_key[:200]}|{channel}|{hashlib.sha256(target.encode()).hexdigest()[:16]}"
 
 
-def enqueue(notification_type, *, subject, message, dedupe_key, payload=None, execution=None, report=None,
-            about=None) -> int:
+def enqueue(notification_type=None, *, dedupe_key, notice: Notice | None = None, subject="", message="",
+            payload=None, execution=None, report=None, about=None) -> int:
     """Queue the first attempt on every channel; the same dedupe_key is queued once. Returns rows queued.
-    `about` is (source, source_id), what the alert is about; a run or a report given is that."""
+
+    The alert is a Notice (monitoring.alerts builds each kind), rendered for every channel by outbound.rendering;
+    an alert given as `subject` and `message` (with `payload`) becomes one, its subject the sentence. The
+    dedupe_key is the delivery id receivers see. `about` is (source, source_id), what the alert is about; a run
+    or a report given is that."""
+    if notice is None:
+        notice = plain(notification_type, subject, message, payload)
+    notice = replace(notice, delivery_id=dedupe_key[:200])
+    stored = rendering.stored_fields(notice)
     if execution is not None:
         about = ("run", str(execution.pk))
     elif report is not None:
@@ -71,13 +106,10 @@ def enqueue(notification_type, *, subject, message, dedupe_key, payload=None, ex
     rows = [
         NotificationLog(
             stream=Stream.ALERT,
-            event_type=notification_type,
             channel=dest.channel,
             target=dest.target,
-            subject=subject[:300],
-            text=message,
-            payload=payload or {},
-            delivery_id=dedupe_key[:200],
+            **stored,
+            delivery_id=notice.delivery_id,
             delivery_key=delivery_key(dedupe_key, dest.channel, dest.target),
             source=source,
             source_id=source_id,

@@ -8,10 +8,10 @@ from django.db.models import Avg, Count, Q, Sum
 from django.dispatch import Signal
 from django.utils import timezone
 
-from projects.durations import format_duration
 from projects.models import Project
 
-from .models import MonitoringReport, NotificationType, ReportRun, ReportType, RunStatus, WorkflowExecution
+from . import alerts
+from .models import MonitoringReport, ReportRun, ReportType, RunStatus, WorkflowExecution
 from .notify import enqueue
 
 # Sent inside the report's transaction, after its executions are linked: a receiver that raises undoes it all.
@@ -58,20 +58,7 @@ def build_report(start, end, report_type=ReportType.ON_DEMAND, requested_by=None
             to_link = runs.filter(report__isnull=True)
         to_link.update(report=report)
         if notify:
-            scope = f" [{environment}]" if environment else ""
-            enqueue(
-                NotificationType.REPORT,
-                subject=f"{report.get_report_type_display()} monitoring report{scope}: {report.success_rate:g}% success",
-                message=(
-                    f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC: {report.total_runs} runs, "
-                    f"{report.successful_runs} succeeded, {report.failed_runs} failed, "
-                    f"average {format_duration(report.avg_duration_ms)}."
-                ),
-                dedupe_key=f"report:{report.report_id}",
-                payload={"report_id": report.report_id, "success_rate": report.success_rate,
-                         "environment": environment or "all"},
-                report=report,
-            )
+            enqueue(notice=alerts.report_ready(report), dedupe_key=f"report:{report.report_id}", report=report)
         report_built.send(sender=MonitoringReport, report=report)
     return report
 

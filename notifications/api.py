@@ -23,8 +23,9 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 import outbound
-from events.models.activity import ActionStatus, EventCategory, EventStatus, EventType
-from events.validation import Text
+from events.models.activity import EventCategory, EventStatus, EventType
+from events.validation import ActionStatusIn, EventStatusIn, Text
+from lib.vocabulary import ALIAS_NOTE, aliases_schema
 from projects.api_auth import require_write
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
 from projects.idempotency import idempotent_write
@@ -38,6 +39,14 @@ router = Router(tags=["notifications"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Short = Annotated[Text, Field(max_length=64)]
 Blankable = Literal[""]
+# The status words a subscription matches, in the API's one vocabulary with its aliases (lib/vocabulary.py); the
+# answer keeps the stored words (events' COMPLETED, the audit trail's success).
+EVENT_STATUS_NOTE = f'Only events that reach this status ("" for any): IN_PROGRESS, COMPLETED or FAILED. {ALIAS_NOTE}'
+ACTION_STATUS_NOTE = ('Only audit actions with this status ("" for any): the API\'s words COMPLETED, FAILED and '
+                      "IN_PROGRESS, their aliases (SUCCESS, RUNNING, …) or the audit trail's own success, failed and "
+                      "in_progress, in any letter case; stored and answered as success, failed or in_progress.")
+EVENT_ALIASES = aliases_schema(EventStatus.values)
+ACTION_ALIASES = aliases_schema(("COMPLETED", "FAILED", "IN_PROGRESS"))
 
 
 class SubscriptionIn(Schema):
@@ -51,12 +60,12 @@ class SubscriptionIn(Schema):
     match_events: bool = True
     event_types: list[EventType] = Field(default_factory=list, max_length=len(EventType.values))
     category: EventCategory | Blankable = ""
-    event_status: EventStatus | Blankable = ""
+    event_status: EventStatusIn | Blankable = Field("", description=EVENT_STATUS_NOTE, json_schema_extra=EVENT_ALIASES)
     entity_type: Short = ""
     text_contains: Annotated[Text, Field(max_length=200)] = ""
     match_actions: bool = False
     action_type: Short = ""
-    action_status: ActionStatus | Blankable = ""
+    action_status: ActionStatusIn | Blankable = Field("", description=ACTION_STATUS_NOTE, json_schema_extra=ACTION_ALIASES)
     environment: Annotated[Text, Field(max_length=32)] = ""
 
 
@@ -70,12 +79,12 @@ class SubscriptionPatch(Schema):
     match_events: bool | None = None
     event_types: list[EventType] | None = Field(None, max_length=len(EventType.values))
     category: EventCategory | Blankable | None = None
-    event_status: EventStatus | Blankable | None = None
+    event_status: EventStatusIn | Blankable | None = Field(None, description=EVENT_STATUS_NOTE, json_schema_extra=EVENT_ALIASES)
     entity_type: Short | None = None
     text_contains: Annotated[Text, Field(max_length=200)] | None = None
     match_actions: bool | None = None
     action_type: Short | None = None
-    action_status: ActionStatus | Blankable | None = None
+    action_status: ActionStatusIn | Blankable | None = Field(None, description=ACTION_STATUS_NOTE, json_schema_extra=ACTION_ALIASES)
     environment: Annotated[Text, Field(max_length=32)] | None = None
 
 

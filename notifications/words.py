@@ -13,6 +13,7 @@ from django.urls import reverse
 from events.models.activity import EventStatus, EventType
 from lib.urls import absolute_url
 from outbound.rendering import Notice
+from projects.durations import about
 
 from . import matching
 from .models import Source
@@ -22,18 +23,6 @@ UNSUBSCRIBE_SALT = "notifications.unsubscribe"
 ENTITY_WORDS = {"apr_session": "session", "chat_message": "chat message", "indexing": "indexing run",
                 "auto_fix": "auto-fix", "auto_fix_session": "session"}
 ACTION_WORDS = {"success": "succeeded", "failed": "failed", "in_progress": "started"}
-
-
-def about(ms) -> str:
-    """A duration as said in a sentence: "40 s", "4 min", "2 h 5 min"."""
-    seconds = int(round((ms or 0) / 1000))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = int(round(seconds / 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def entity_words(row) -> str:

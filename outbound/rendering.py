@@ -43,10 +43,11 @@ def text_of(notice: Notice) -> str:
     lines = [f"{notice.sentence}.", *notice.details]
     if notice.actor:
         lines.append(f"By {notice.actor}.")
-    if notice.event_url:
-        lines += ["", f"Open it: {notice.event_url}"]
+    links = [f"Open it: {notice.event_url}"] if notice.event_url else []
     if notice.manage_url:
-        lines.append(f"Manage your notifications: {notice.manage_url}")
+        links.append(f"Manage your notifications: {notice.manage_url}")
+    if links:  # a blank line between the words and the links
+        lines += ["", *links]
     return "\n".join(lines).strip()
 
 

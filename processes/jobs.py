@@ -118,7 +118,7 @@ def notification_digests(mode: str) -> dict:
 def verify_audit() -> dict:
     """Every audit hash chain verified; a broken one alerts the monitoring channels (once per finding)."""
     from events.audit import verify_all
-    from monitoring.models.notifications import NotificationType
+    from monitoring import alerts
     from monitoring.notify import enqueue
     from projects.models import Project
 
@@ -129,11 +129,8 @@ def verify_audit() -> dict:
             continue
         where = f"project {names.get(chain, chain)}" if chain else "site-wide entries"
         broken[where] = problem.sentence
-        enqueue(NotificationType.AUDIT_TAMPERED, subject=f"Audit trail of {where} was changed by hand",
-                message=f"{problem.sentence} Run `manage.py verify_audit` to see it; the entry's details are in the "
-                        "audit log.", dedupe_key=f"audit:{chain}:{problem.kind}:{problem.sequence}:{problem.action_id}",
-                payload={"chain": chain, "kind": problem.kind, "sequence": problem.sequence,
-                         "action_id": problem.action_id})
+        enqueue(notice=alerts.audit_tampered(chain, where, problem, project_slug=names.get(chain)),
+                dedupe_key=f"audit:{chain}:{problem.kind}:{problem.sequence}:{problem.action_id}")
     return {"broken": broken}
 
 

@@ -15,6 +15,7 @@ from events.validation import (
     NO_NUL,
     ActionStatusIn,
     EventIn,
+    EventStatusIn,
     FinalEventStatusIn,
     Metadata,
     Name,
@@ -164,7 +165,10 @@ class FeedFilters(Schema):
 
     type: list[EventType] | None = Field(default=None, description="Repeat for several: ?type=A&type=B")
     category: EventCategory | None = None
-    status: list[EventStatus] | None = Field(default=None, description="Repeat for several.")
+    status: list[EventStatusIn] | None = Field(
+        default=None, description=f"IN_PROGRESS, COMPLETED or FAILED; repeat for several. {ALIAS_NOTE}",
+        json_schema_extra=aliases_schema(EventStatus.values),
+    )
     user: UsernameQuery | None = Field(default=None, description="Username of a project member.")
     entity_type: EntityTypeQuery | None = None
     since: Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)] | None = Field(

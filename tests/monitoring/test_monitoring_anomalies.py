@@ -90,8 +90,11 @@ def test_slow_run_is_found_once_explained_and_cleared_once(project):
     assert detect(later + timedelta(minutes=5)) == {"opened": 0, "cleared": 0}
     finding.refresh_from_db()
     assert finding.status == "CLEARED" and finding.cleared_at is not None
-    assert anomaly_notes() == [("anomaly", "Unusual duration: backup [production]"),
-                               ("anomaly_cleared", "Back to normal: backup [production]")]
+    [(opened, opened_words), (cleared, cleared_words)] = anomaly_notes()
+    assert (opened, cleared) == ("anomaly", "anomaly_cleared")
+    assert opened_words == f"Unusual duration of the backup workflow in Acme API (production): a run {finding.reason}"
+    assert cleared_words.startswith("The unusual duration of the backup workflow in Acme API (production) is over: "
+                                    "a run took 12 m 00 s, usually")
 
 
 def test_a_run_usual_for_its_hour_is_not_an_anomaly_at_that_hour_only(project):
@@ -233,8 +236,11 @@ def test_volume_drop_is_found_once_explained_and_cleared_once(project, client_fo
     assert detect(later + timedelta(minutes=5)) == {"opened": 0, "cleared": 0}
     finding.refresh_from_db()
     assert finding.status == "CLEARED" and "in the last hour" in finding.cleared_reason
-    assert anomaly_notes() == [("anomaly", "Unusual number of runs: ingest [production]"),
-                               ("anomaly_cleared", "Back to normal: ingest [production]")]
+    [(opened, opened_words), (cleared, cleared_words)] = anomaly_notes()
+    assert (opened, cleared) == ("anomaly", "anomaly_cleared")
+    assert opened_words == f"Unusual number of runs of the ingest workflow in Acme API (production): {finding.reason}"
+    assert cleared_words == ("The unusual number of runs of the ingest workflow in Acme API (production) is over: "
+                             f"{finding.cleared_reason}")
 
 
 def test_workflow_that_stops_running_is_a_volume_anomaly_and_sensitivity_off_silences_it(project):

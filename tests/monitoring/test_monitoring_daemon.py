@@ -147,8 +147,8 @@ def test_a_check_that_stays_down_alerts_once_and_its_recovery_is_announced(db, s
         HealthCheck.objects.update(due_at=timezone.now())
     messages = [m["text"] for m in posts_to(slack, "/slack")]
     assert len(messages) == 2
-    assert messages[0].startswith("*Health check down: Flaky [production]*")
-    assert messages[1].startswith("*Health check recovered: Flaky [production]*")
+    assert messages[0] == "The health check “Flaky” (production) is down: expected HTTP 200, got 500"
+    assert messages[1].startswith("The health check “Flaky” (production) is up again: it answers 200 in ")
 
 
 # --- notifications -----------------------------------------------------------------------------------------
@@ -203,8 +203,11 @@ def test_generic_webhook_and_email_channels(db, settings, http_server):
     [hook] = posts_to(http_server, "/hook")
     created = hook.pop("created")  # the envelope every webhook gets (outbound.send), with the alert's id
     assert isinstance(created, int) and abs(created - timezone.now().timestamp()) < 60
-    assert hook == {"id": "k4", "type": "schedule_missed", "subject": "Missed: billing", "text": "late",
+    links = hook.pop("links")  # the sentence and the links to act on, beside the machine codes
+    assert hook == {"id": "k4", "type": "schedule_missed", "subject": "Missed: billing",
+                    "text": "Missed: billing.\nlate\n\nManage your notifications: /monitoring/notifications/#alert-channels",
                     "data": {"workflow_name": "billing"}}
+    assert links == {"manage": "/monitoring/notifications/#alert-channels"}  # no SITE_URL set: bare paths
     assert [(m.subject, m.to) for m in mail.outbox] == [("Missed: billing", ["oncall@example.com"])]
 
 
@@ -231,11 +234,13 @@ def test_an_ongoing_failure_alerts_once_and_recovery_is_announced(project, slack
     _run(project, "4", RunStatus.FAILED, 20)
     _run(project, "5", RunStatus.SUCCESS, 10)
     run_once()
-    texts = [m["text"] for m in posts_to(slack, "/slack")]
-    assert texts == [
-        "*Workflow failed: nightly [production]*\nRun 2 failed: disk full",
-        "*Workflow recovered: nightly [production]*\nRun 5 succeeded after failures.",
-    ]
+    failed, recovered = posts_to(slack, "/slack")
+    assert failed["text"].startswith("The nightly workflow in Acme API (production) failed at ")
+    assert failed["text"].endswith(" UTC, 30 s after it started")
+    assert failed["blocks"][1]["text"]["text"].startswith("Error: disk full\nRun 2.")
+    assert recovered["text"].startswith("The nightly workflow in Acme API (production) succeeded again at ")
+    assert recovered["text"].endswith(", after 3 failed runs")
+    assert recovered["blocks"][1]["text"]["text"] == "Run 5 took 30.0 s."
     alert = NotificationLog.objects.filter(event_type="workflow_failed").get()
     assert alert.source == "run" and WorkflowExecution.objects.get(pk=alert.source_id).run_id == "2"
     assert not WorkflowExecution.objects.awaiting_alert_evaluation().exists()
@@ -253,13 +258,15 @@ def test_missed_scheduled_run_alerts_once_and_the_next_run_announces_recovery(pr
     run_once()
     schedule.refresh_from_db()
     assert schedule.alert_state == ScheduleAlert.LATE
-    assert [m["text"].split("\n")[0] for m in posts_to(slack, "/slack")] == ["*Scheduled run missed: hourly [production]*"]
+    [missed] = [m["text"] for m in posts_to(slack, "/slack")]
+    assert missed.startswith("The hourly workflow in Acme API (production) did not start at ")
     start_run(project, run_id="late-1", workflow_name="hourly", started_at=timezone.now())
     run_once()
     schedule.refresh_from_db()
     assert schedule.alert_state == ScheduleAlert.OK
     assert schedule.next_run_at is not None and schedule.next_run_at > timezone.now()
-    assert posts_to(slack, "/slack")[-1]["text"].startswith("*Schedule back on time: hourly [production]*")
+    assert posts_to(slack, "/slack")[-1]["text"].startswith(
+        "The hourly workflow in Acme API (production) is back on time: a run started at ")
 
 
 # --- reports ---------------------------------------------------------------------------------------------------
@@ -352,7 +359,7 @@ def _queue_alerts(count):
 
 
 def _assert_each_sent_once(server, count):
-    subjects = [m["text"].split("*")[1] for m in posts_to(server, "/slack")]
+    subjects = [m["text"] for m in posts_to(server, "/slack")]  # the notification line: the alert's sentence
     assert sorted(subjects) == sorted(f"alert {i}" for i in range(count))
     assert NotificationLog.objects.filter(state=DeliveryStatus.SUCCEEDED).count() == count
     assert NotificationLog.objects.count() == count
