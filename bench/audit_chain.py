@@ -57,7 +57,7 @@ def run(args):
         def unchained(objs, using="default"):
             if os.environ.get("BENCH_WIDE_OFF") == "1":  # same row width as chained rows, no chain work
                 for n, obj in enumerate(objs):
-                    obj.sequence, obj.prev_hash, obj.entry_hash = n + 1, "0" * 64, "f" * 64
+                    obj.sequence, obj.prev_hash, obj.entry_hash = n + 1, bytes(32), b"\xff" * 32
 
         real_chain, inside = chain_module.chain, []
 

@@ -25,7 +25,7 @@ from .models.audit import (
     AuditChain,
     actor_columns,
     chain_id,
-    entry_hash,
+    entry_digest,
     head_value,
     locked_head,
     sign,
@@ -98,7 +98,7 @@ def verify(chain: int) -> Problem | None:
             missing = row.sequence - expected
             return Problem("deleted", f"{missing} entr{'y' if missing == 1 else 'ies'} (#{expected}"
                            f"{'' if missing == 1 else f'–#{row.sequence - 1}'}) deleted {after}.", expected, None)
-        if entry_hash(row, row.sequence, row.prev_hash) != row.entry_hash:
+        if entry_digest(row, row.sequence, row.prev_hash) != row.entry_hash:
             return Problem("edited", f"{_described(row)} was edited: its content no longer matches its "
                            "hash.", row.sequence, row.action_id)
         if row.prev_hash != prev:

@@ -18,7 +18,7 @@ from django.db import transaction
 from projects.models import Project
 
 from .audit import chains, of_chain
-from .models.audit import AuditChain
+from .models.audit import AuditChain, hex_of
 
 CHUNK = 2000
 LINE_FIELDS = ("action_id", "sequence", "created_at", "action_type", "action_details", "status", "environment",
@@ -46,6 +46,7 @@ def stream_to_disk(root) -> dict[str, int]:
                 break
             files: dict[Path, list[str]] = {}
             for row in rows:
+                row["prev_hash"], row["entry_hash"] = hex_of(row["prev_hash"]), hex_of(row["entry_hash"])
                 files.setdefault(_path(root, folder, row["created_at"]), []).append(
                     json.dumps({"project": folder, **row}, cls=DjangoJSONEncoder, ensure_ascii=False))
             for path, lines in files.items():

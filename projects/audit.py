@@ -42,6 +42,7 @@ class Actor:
     label: str  # what the audit page shows: a username, "Key “deploy bot” (ah_1a2b3c4d_…)", "retention pruning"
     user: object = None
     key_prefix: str = ""
+    key_id: int | None = None  # the ApiKey's pk: activity events recorded by a key point at it
     address: str | None = None
     user_agent: str = ""
     request_id: str | None = None
@@ -56,11 +57,16 @@ class Actor:
 
     @classmethod
     def for_key(cls, key, **where) -> Actor:
-        return cls(type=ActorType.API_KEY, label=key_label(key), key_prefix=key.prefix, **where)
+        return cls(type=ActorType.API_KEY, label=key_label(key), key_prefix=key.prefix, key_id=key.pk, **where)
 
 
 def key_label(key) -> str:
-    return f"API key “{key.name}” (ah_{key.prefix}_…)"
+    return label_for_key(key.name, key.prefix)
+
+
+def label_for_key(name: str, prefix: str) -> str:
+    """How a person reads an API key wherever it acted (the audit page, the feed, an event's page)."""
+    return f"API key “{name}” (ah_{prefix}_…)"
 
 
 def request_id_of(request) -> str:

@@ -8,6 +8,8 @@ from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from projects.audit import label_for_key
+
 
 class EventType(models.TextChoices):
     INDEXING_STARTED = "INDEXING_STARTED", "Indexing started"
@@ -119,7 +121,7 @@ class ActivityEventQuerySet(models.QuerySet):
 
         A model instance costs ~20 µs a row to build (every column decoded, metadata JSON parsed); a page of 50
         rows costs about a tenth of that. Filters, ordering and slicing still compose as usual."""
-        return self.annotate(actor_name=F("user__username")).values_list(*FEED_COLUMNS, named=True)
+        return self.annotate(**FEED_ANNOTATIONS).values_list(*FEED_COLUMNS, named=True)
 
     def for_projects(self, projects):
         return self.filter(project__in=projects)
@@ -200,6 +202,10 @@ class ActivityEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="activity_events",
         db_index=False,
     )
+    # The API key that recorded the event (None: a member's session, ActivityHub's own code). No index: keys are
+    # revoked, not deleted; deleting one (admin, its project) scans once rather than every ingest paying an index.
+    api_key = models.ForeignKey("projects.ApiKey", null=True, blank=True, on_delete=models.DB_SET_NULL,
+                                related_name="activity_events", db_index=False)
     event_type = models.CharField(max_length=32, choices=EventType.choices)
     entity_type = models.CharField(max_length=64, help_text="What the event is about: indexing, apr_session, chat_message, …")
     entity_id = models.CharField(max_length=128, null=True, blank=True)
@@ -260,12 +266,38 @@ class ActivityEvent(models.Model):
 
     @property
     def actor_name(self):
-        """Who did it: the user's name, or None for the system."""
+        """Who did it: the user's name, or None (an API key, or the system)."""
         return self.user.get_username() if self.user is not None else None
 
+    @property
+    def api_key_name(self):
+        return self.api_key.name if self.api_key_id and self.api_key else None
 
-# What a feed row shows; `pk` and `actor_name` make a row read like an ActivityEvent to the row tag.
-FEED_COLUMNS = ("pk", "created_at", "event_type", "status", "title", "entity_type", "entity_id", "duration", "actor_name")
+    @property
+    def api_key_prefix(self):
+        return self.api_key.prefix if self.api_key_id and self.api_key else None
+
+    @property
+    def recorded_by(self):
+        return recorded_by(self)
+
+
+def recorded_by(event) -> str | None:
+    """Who recorded an event (a model instance or a feed row): the member, else the API key as the audit page names
+    it, else None (ActivityHub itself, or a key deleted since)."""
+    if event.actor_name:
+        return event.actor_name
+    if event.api_key_prefix:
+        return label_for_key(event.api_key_name, event.api_key_prefix)
+    return None
+
+
+# What a feed row shows; `pk`, `actor_name` and the key's columns make a row read like an ActivityEvent to the
+# row tag (FEED_ANNOTATIONS joins them in).
+FEED_COLUMNS = ("pk", "created_at", "event_type", "status", "title", "entity_type", "entity_id", "duration", "actor_name",
+                "api_key_name", "api_key_prefix")
+FEED_ANNOTATIONS = {"actor_name": F("user__username"), "api_key_name": F("api_key__name"),
+                    "api_key_prefix": F("api_key__prefix")}
 
 
 class ActionStatus(models.TextChoices):
@@ -404,8 +436,9 @@ class ProjectAction(models.Model):
     changes = models.JSONField(default=dict, blank=True)  # {"field": [before, after]}, {"rows_removed": n}
     # The hash chain (events/audit.py): position in the project's chain, the previous entry's hash, this one's.
     sequence = models.BigIntegerField(null=True, blank=True, editable=False)
-    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
-    entry_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # SHA-256 digests as 32 bytes (bytea; half the width of hex text on every row of a 1,000-row batch).
+    prev_hash = models.BinaryField(max_length=32, blank=True, editable=False)
+    entry_hash = models.BinaryField(max_length=32, blank=True, editable=False)
 
     objects = ProjectActionQuerySet.as_manager()
 

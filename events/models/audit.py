@@ -5,6 +5,7 @@ import functools
 import hashlib
 import ipaddress
 import json
+import operator
 from datetime import UTC
 
 from django.core import signing
@@ -21,10 +22,10 @@ class AuditChain(models.Model):
 
     chain = models.BigIntegerField(primary_key=True)  # the project's id; 0 for entries of no project
     last_sequence = models.BigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64, blank=True)
+    last_hash = models.BinaryField(max_length=32, blank=True)  # SHA-256 digests are stored as 32 bytes, not hex
     head_signature = models.CharField(max_length=200, blank=True)
     start_sequence = models.BigIntegerField(default=1)
-    start_prev_hash = models.CharField(max_length=64, blank=True)
+    start_prev_hash = models.BinaryField(max_length=32, blank=True)
     start_signature = models.CharField(max_length=200, blank=True)
     pruned_before_sequence = models.BigIntegerField(default=0)  # entries below start_sequence went by retention
     streamed_sequence = models.BigIntegerField(default=0)  # the last entry written to AUDIT_STREAM_DIR
@@ -48,21 +49,37 @@ def chain_id(project_id) -> int:
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 _ENCODE_SORTED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, sort_keys=True).encode
+_HASHED = operator.attrgetter(*HASHED_FIELDS)
 
 
-def canonical(action, sequence, prev_hash) -> bytes:
+def hex_of(digest) -> str:
+    """A stored hash (32 bytes; b"" before the first entry) as the hex text that is hashed, signed and streamed."""
+    if not digest:
+        return ""
+    return digest if isinstance(digest, str) else digest.hex()
+
+
+def canonical(action, sequence, prev_hex: str) -> bytes:
     """The entry as hashed: a JSON array in a fixed order (HASHED_FIELDS, then the chain's and the time's
-    columns), `changes` with sorted keys. One encoder call per entry: cheap enough for 1,000-row batches."""
+    columns), `changes` with sorted keys, the previous hash as hex. One encoder call per entry: cheap enough for
+    1,000-row batches."""
     changes = action.changes
-    content = [getattr(action, name) for name in HASHED_FIELDS]
-    content += [chain_id(action.project_id), sequence, prev_hash,
-                action.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-                _ENCODE_SORTED(changes) if changes else "{}"]
-    return _ENCODE(content).encode()
+    created_at = action.created_at
+    if created_at.tzinfo is not UTC:
+        created_at = created_at.astimezone(UTC)
+    return _ENCODE([*_HASHED(action), chain_id(action.project_id), sequence, prev_hex,
+                    created_at.isoformat(timespec="microseconds"),
+                    _ENCODE_SORTED(changes) if changes else "{}"]).encode()
+
+
+def entry_digest(action, sequence, prev_hash) -> bytes:
+    """The entry's SHA-256 (32 bytes, as stored) given the previous entry's (bytes, or hex text)."""
+    return hashlib.sha256(canonical(action, sequence, hex_of(prev_hash))).digest()
 
 
 def entry_hash(action, sequence, prev_hash) -> str:
-    return hashlib.sha256(canonical(action, sequence, prev_hash)).hexdigest()
+    """The same hash as hex text (what migration 0012 stored before the hashes became bytes)."""
+    return hashlib.sha256(canonical(action, sequence, hex_of(prev_hash))).hexdigest()
 
 
 def _signer():
@@ -70,11 +87,11 @@ def _signer():
 
 
 def head_value(head) -> str:
-    return f"head:{head.chain}:{head.last_sequence}:{head.last_hash}"
+    return f"head:{head.chain}:{head.last_sequence}:{hex_of(head.last_hash)}"
 
 
 def start_value(head) -> str:
-    return f"start:{head.chain}:{head.start_sequence}:{head.start_prev_hash}"
+    return f"start:{head.chain}:{head.start_sequence}:{hex_of(head.start_prev_hash)}"
 
 
 def sign(value: str) -> str:
@@ -124,14 +141,18 @@ def chain(actions, using="default"):
     by_chain: dict[int, list] = {}
     for action in actions:
         by_chain.setdefault(chain_id(action.project_id), []).append(action)
+    sha256 = hashlib.sha256
     for chain_key in sorted(by_chain):  # one order for every writer: no deadlock between two chains
         head = locked_head(chain_key, using)
+        sequence, prev = head.last_sequence, bytes(head.last_hash)
+        prev_hex = prev.hex()
         for action in by_chain[chain_key]:
             _normalise(action)
-            sequence = head.last_sequence + 1
-            action.sequence, action.prev_hash = sequence, head.last_hash
-            action.entry_hash = entry_hash(action, sequence, head.last_hash)
-            head.last_sequence, head.last_hash = sequence, action.entry_hash
+            sequence += 1
+            action.sequence, action.prev_hash = sequence, prev
+            prev = action.entry_hash = sha256(canonical(action, sequence, prev_hex)).digest()
+            prev_hex = prev.hex()
+        head.last_sequence, head.last_hash = sequence, prev
         head.head_signature = sign(head_value(head))
         head.save(using=using, update_fields=["last_sequence", "last_hash", "head_signature"])
 

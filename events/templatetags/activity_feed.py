@@ -13,7 +13,7 @@ from django.utils.timezone import localtime
 from lib.status import badge_html
 from projects.durations import format_duration
 
-from ..models.activity import CATEGORY_OF_TYPE, EventCategory, EventStatus, EventType
+from ..models.activity import CATEGORY_OF_TYPE, EventCategory, EventStatus, EventType, recorded_by
 
 register = template.Library()
 
@@ -52,7 +52,8 @@ def _row_html(event, url_parts, poll_seconds, link_query=""):
         else ""
     )
     entity_id = f" <code>{escape(event.entity_id)}</code>" if event.entity_id else ""
-    author = escape(event.actor_name) if event.actor_name else SYSTEM
+    by = recorded_by(event)
+    author = escape(by) if by else SYSTEM
     duration = format_duration(event.duration)
     created = localtime(event.created_at)
     return (

@@ -200,7 +200,7 @@ def feed(request, slug):
 
 def event_detail(request: HtmxHttpRequest, slug, pk):
     project, membership = get_project_for_member(request, slug)
-    event = get_object_or_404(ActivityEvent.objects.select_related("user", "project"), pk=pk, project=project)
+    event = get_object_or_404(ActivityEvent.objects.select_related("user", "project", "api_key"), pk=pk, project=project)
     # The detail page is opened with the feed's filters in its query: "Back to the activity feed" keeps them.
     context = {"project": project, "membership": membership, "active_tab": "activity", "event": event,
                "filter_query": _filter_query(request)}

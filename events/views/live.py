@@ -15,7 +15,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from django.db import DatabaseError
-from django.db.models import F
 from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -26,7 +25,7 @@ from projects.access import get_project_for_member
 from projects.models import Membership
 
 from ..filters import ActivityEventFilter
-from ..models.activity import FEED_COLUMNS, ActivityEvent
+from ..models.activity import FEED_ANNOTATIONS, FEED_COLUMNS, ActivityEvent
 from ..pagination import InvalidCursor, decode_cursor
 from .activity import _filter_query, poll_seconds
 
@@ -111,7 +110,7 @@ class FeedReader:
     @staticmethod
     def _rows(queryset):
         """The feed's slim rows (as for_feed) with updated_at, which says whether a row changed since it was sent."""
-        return queryset.annotate(actor_name=F("user__username")).values_list(*FEED_COLUMNS, "updated_at", named=True)
+        return queryset.annotate(**FEED_ANNOTATIONS).values_list(*FEED_COLUMNS, "updated_at", named=True)
 
     def _matching_ids(self, ids) -> set[int]:
         if self.only is not None:

@@ -29,7 +29,7 @@ def test_entries_go_to_one_file_per_project_and_hour_once(project, tmp_path):
     path = tmp_path / "acme-api" / "2026" / "03" / "04" / "09.jsonl"
     lines = _lines(path)
     assert [line["action_details"] for line in lines] == ["Deployed 1", "Deployed 2"]
-    assert (lines[0]["sequence"], lines[0]["entry_hash"], lines[0]["project"]) == (1, first.entry_hash, "acme-api")
+    assert (lines[0]["sequence"], lines[0]["entry_hash"], lines[0]["project"]) == (1, first.entry_hash.hex(), "acme-api")
     assert lines[1]["prev_hash"] == lines[0]["entry_hash"]
     call_command("stream_audit", "--once", "--dir", str(tmp_path))  # nothing new: nothing appended
     assert len(_lines(path)) == 2

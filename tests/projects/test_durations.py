@@ -30,5 +30,6 @@ def test_feed_row_uses_the_same_format():
     class Row:
         pk, status, entity_id, actor_name, title, entity_type = 7, "COMPLETED", None, None, "t", "indexing"
         event_type, duration, created_at = "INDEXING_STARTED", 186_044, timezone.now()
+        api_key_name = api_key_prefix = None
 
     assert '<td class="num">3 m 06 s</td>' in _row_html(Row, ("/e/", "/"), 10)
