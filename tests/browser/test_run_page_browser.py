@@ -47,7 +47,7 @@ def test_the_watch_buttons_are_in_the_runs_card_and_survive_a_refresh(page, live
     expect(page.locator("#watch-run")).to_have_attribute("data-kept", "yes")  # preserved, not fetched again
 
     note = page.locator("#no-alert-channel")
-    expect(note).to_contain_text("Nobody is told about failures yet.")
+    expect(note).to_contain_text("No alert channel is configured: nobody is told about failures yet.")
     expect(note).to_contain_text("MONITORING_EMAIL_TO with the on-call address")
     expect(note).to_contain_text("MONITORING_SLACK_WEBHOOK_URL with a Slack incoming-webhook URL")
     expect(note).to_contain_text("DELIVERY_ALERT_MAX_ATTEMPTS")
