@@ -1,5 +1,6 @@
 """Fixtures named for their role in a project: owner, editor, viewer, outsider, manager."""
 
+import asyncio
 import os
 
 import pytest
@@ -23,6 +24,23 @@ def pytest_report_header(config):
     from tests.clock import days_ahead
 
     return f"test clock: {days_ahead()} days ahead, it is {datetime.now(UTC):%Y-%m-%d %H:%M} UTC for the tests" if days_ahead() else None
+
+
+@pytest.fixture(autouse=True)
+def no_event_loop_left_by_a_browser_test(request):
+    """Sync Playwright keeps its event loop marked as running in the thread of the xdist worker that ran a browser
+    test, for the rest of the session. A later test in that worker that runs async code (asyncio.run, an async view
+    through the test client) would then fail or pass depending on which worker it landed on. Outside the browser
+    tests the loop is set aside for the test and put back after it, so no test depends on where it ran."""
+    left = asyncio._get_running_loop()
+    if left is None or request.node.get_closest_marker("browser"):
+        yield
+        return
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(left)
 
 
 @pytest.fixture(autouse=True)
