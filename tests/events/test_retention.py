@@ -82,31 +82,34 @@ def test_dry_run_says_what_would_go_and_removes_nothing(project, short_lived, ca
 
 @only_postgresql
 def test_a_month_goes_by_dropping_its_partition_once_every_project_in_it_is_past_retention(project, short_lived):
-    ensure_partitions(2, now=datetime(2030, 1, 5, tzinfo=UTC))
-    jan = [event_at(project, datetime(2030, 1, 10, tzinfo=UTC)), event_at(short_lived, datetime(2030, 1, 11, tzinfo=UTC))]
-    jan_action = action_at(project, datetime(2030, 1, 12, tzinfo=UTC))
-    feb_short = event_at(short_lived, datetime(2030, 2, 20, tzinfo=UTC))
-    feb_long_old, feb_long_kept = (event_at(project, datetime(2030, 2, 10, tzinfo=UTC)),
-                                   event_at(project, datetime(2030, 2, 28, tzinfo=UTC)))
+    # A year five years from now: beyond the partitions migrate made, whatever day the suite runs.
+    year = datetime.now(UTC).year + 5
+    ensure_partitions(2, now=datetime(year, 1, 5, tzinfo=UTC))
+    jan = [event_at(project, datetime(year, 1, 10, tzinfo=UTC)), event_at(short_lived, datetime(year, 1, 11, tzinfo=UTC))]
+    jan_action = action_at(project, datetime(year, 1, 12, tzinfo=UTC))
+    feb_short = event_at(short_lived, datetime(year, 2, 20, tzinfo=UTC))
+    feb_long_old, feb_long_kept = (event_at(project, datetime(year, 2, 10, tzinfo=UTC)),
+                                   event_at(project, datetime(year, 2, 28, tzinfo=UTC)))
     rollups_of(project)
-    # Cutoffs on 2030-08-25: acme-api (180 days) 2030-02-26, scratch (30 days) 2030-07-26.
-    now = datetime(2030, 8, 25, tzinfo=UTC)
+    # Cutoffs on 25 August: acme-api (180 days) late February (the 26th, the 27th in a leap year), scratch (30 days)
+    # 26 July.
+    now = datetime(year, 8, 25, tzinfo=UTC)
 
     dry = prune_activity(dry_run=True, now=now)
-    assert "would drop partition events_activityevent_p203001 (2 rows)" in dry.lines()
-    assert "would drop partition project_actions_p203001 (1 rows)" in dry.lines()
+    assert f"would drop partition events_activityevent_p{year}01 (2 rows)" in dry.lines()
+    assert f"would drop partition project_actions_p{year}01 (1 rows)" in dry.lines()
     assert ActivityEvent.objects.filter(pk__in=[e.pk for e in jan]).count() == 2
 
     plan = prune_activity(now=now)
 
     names = {n for n, _, _ in monthly_partitions("events_activityevent")}
-    assert "events_activityevent_p203001" not in names and "events_activityevent_p203002" in names
+    assert f"events_activityevent_p{year}01" not in names and f"events_activityevent_p{year}02" in names
     assert not ActivityEvent.objects.filter(pk__in=[e.pk for e in jan]).exists()
     assert not ProjectAction.objects.filter(pk=jan_action.pk).exists()
-    # February stays (acme-api keeps its rows from 2030-02-26 on); scratch's rows and acme-api's older ones go.
-    assert set(ActivityEvent.objects.filter(created_at__year=2030).values_list("pk", flat=True)) == {feb_long_kept.pk}
+    # February stays (acme-api keeps its rows from late February on); scratch's rows and acme-api's older ones go.
+    assert set(ActivityEvent.objects.filter(created_at__year=year).values_list("pk", flat=True)) == {feb_long_kept.pk}
     assert not ActivityEvent.objects.filter(pk__in=[feb_short.pk, feb_long_old.pk]).exists()
-    assert "deleted 1 rows of project scratch from events_activityevent_p203002" in " ".join(plan.lines())
+    assert f"deleted 1 rows of project scratch from events_activityevent_p{year}02" in " ".join(plan.lines())
     assert WorkflowDailyStats.objects.filter(project=project).count() == 1
     assert ChunkPerformance.objects.filter(project=project).count() == 1
 
