@@ -1,6 +1,5 @@
 """Fixtures named for their role in a project: owner, editor, viewer, outsider, manager."""
 
-import asyncio
 import os
 
 import pytest
@@ -26,21 +25,25 @@ def pytest_report_header(config):
     return f"test clock: {days_ahead()} days ahead, it is {datetime.now(UTC):%Y-%m-%d %H:%M} UTC for the tests" if days_ahead() else None
 
 
-@pytest.fixture(autouse=True)
-def no_event_loop_left_by_a_browser_test(request):
-    """Sync Playwright keeps its event loop marked as running in the thread of the xdist worker that ran a browser
-    test, for the rest of the session. A later test in that worker that runs async code (asyncio.run, an async view
-    through the test client) would then fail or pass depending on which worker it landed on. Outside the browser
-    tests the loop is set aside for the test and put back after it, so no test depends on where it ran."""
-    left = asyncio._get_running_loop()
-    if left is None or request.node.get_closest_marker("browser"):
-        yield
-        return
-    asyncio._set_running_loop(None)
-    try:
-        yield
-    finally:
-        asyncio._set_running_loop(left)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """No test leaves rows behind: after a test that used the database, the users, projects and events it made are
+    gone (rolled back or flushed). A test whose writes escaped its transaction fails here, at its own teardown,
+    instead of turning a later test red on another worker."""
+    result = yield
+    if nextitem is None or item.get_closest_marker("django_db") is None and not (
+            {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))):
+        return result
+    from pytest_django.plugin import blocking_manager_key
+
+    from events.models import ActivityEvent
+
+    with item.config.stash[blocking_manager_key].unblock():
+        left = {"users": User.objects.count(), "projects": Project.objects.count(),
+                "events": ActivityEvent.objects.count()}
+    if any(left.values()):
+        raise AssertionError(f"{item.nodeid} left rows behind in the test database: {left}")
+    return result
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from django.db import connections
+from playwright.sync_api import expect, sync_playwright
 
 # A loaded 2-core CI machine (two xdist workers, each with a browser and a live server) can take longer than
 # Playwright's 5 s default to answer an htmx swap; waiting longer asserts nothing about speed.
@@ -19,6 +20,41 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+
+
+# Sync Playwright keeps its event loop marked as running in the test thread for as long as it is started. Started
+# once per session (pytest-playwright's default), it would stay running in an xdist worker for every later test
+# there: async code in those tests (asyncio.run, an async view through the test client) would fail, and Django,
+# which keys its database connections on whether a loop runs, would hand them another connection than the one
+# holding the test's transaction. So Playwright and its browser live for one test module; pytest tears them down
+# before the worker moves to a module of another kind.
+@pytest.fixture(scope="module")
+def playwright():
+    with sync_playwright() as started:
+        yield started
+        connections.close_all()  # the connections opened while the loop ran are reachable only now
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright, browser_name):
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="module")
+def launch_browser(browser_type_launch_args, browser_type):
+    return lambda **options: browser_type.launch(**{**browser_type_launch_args, **options})
+
+
+@pytest.fixture(scope="module")
+def browser_context_args():
+    return {}  # pytest-playwright's reads --device, --base-url and --video from the session's Playwright; none is used
+
+
+@pytest.fixture(scope="module")
+def browser(launch_browser):
+    launched = launch_browser()
+    yield launched
+    launched.close()
 
 
 @pytest.fixture(scope="session")
