@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from .partitions import feed_window_start
+from .partitions import feed_windows
 
 MAX_LIMIT = 500
 
@@ -95,16 +95,19 @@ def newer_than_cursor(queryset, cursor: str):
 def newest_rows(queryset, n: int, before: datetime | None = None) -> list:
     """The first `n` rows of `queryset` (ordered newest first, every row older than `before` when given).
 
-    On a monthly-partitioned table (events/partitions.py) the recent window is read first, in a query the planner
-    prunes to a couple of partitions; only when it holds fewer than `n` rows are the older rows read, in a second
-    query. Every row of the window is newer than every row before it, so the two parts concatenate in order.
+    On a monthly-partitioned table (events/partitions.py feed_windows) the rows are read window by window, newest
+    first — the first page from this month's partition alone — and the next window is read only while the page is
+    short. Every row of a window is newer than every row of the next, so the parts concatenate in order; without
+    windows (SQLite, a plain table) it is one query. `queryset` may be model rows, values() or values_list().
     """
-    start = feed_window_start(queryset.model, before, using=queryset.db)
-    if start is None:
+    windows = feed_windows(queryset.model, before, using=queryset.db)
+    if windows is None:
         return list(queryset[:n])
-    rows = list(queryset.filter(created_at__gte=start)[:n])
-    if len(rows) < n:
-        rows += queryset.filter(created_at__lt=start)[: n - len(rows)]
+    rows: list = []
+    for window in windows:
+        rows += window.apply(queryset)[: n - len(rows)]
+        if len(rows) >= n:
+            break
     return rows
 
 

@@ -2,7 +2,7 @@
 
     ensure_partitions()          # this month + PARTITION_MONTHS_AHEAD months; idempotent (scheduler and migrate)
     monthly_partitions(table)    # [(name, start, end)] of a partitioned table, oldest first; DEFAULT excluded
-    feed_window_start(model)     # where a newest-first page looks first (None: not partitioned)
+    feed_windows(model, before)  # the created_at windows a newest-first page reads, newest first (None: one query)
 
 Each table (PARTITIONED_TABLES) is `PARTITION BY RANGE (created_at)` with one partition per UTC month named
 `<table>_pYYYYMM`, and a DEFAULT partition `<table>_default` that catches any row no month partition accepts
@@ -17,11 +17,14 @@ On SQLite (and any other database) the tables stay plain and every function here
 """
 
 import re
-from datetime import UTC, datetime
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db import connection as default_connection
+from django.utils import timezone
 
 # table → partition key column. Message events and workflow executions stay plain (see docs/PERFORMANCE.md).
 PARTITIONED_TABLES = {"events_activityevent": "created_at", "project_actions": "created_at"}
@@ -96,31 +99,132 @@ def monthly_partitions(table: str, connection=default_connection) -> list[tuple[
     return sorted(ranges, key=lambda r: r[1])
 
 
-# table → partitioned? for the read path (feed_window_start), which must not ask the catalogue on every page.
-# Only an optimisation rides on it (a wrong answer changes a query's plan, never its rows); convert_table clears it.
-_PARTITIONED: dict[str, bool] = {}
+# --- the feed's windows: a newest-first page plans the partitions it reads -----------------------------------
+
+# How far past now the first page looks: the clocks of the servers that stamp created_at (ingest uses the writing
+# server's now) may run a little ahead of the reader's. A row later than that is "from the future" (a skewed clock,
+# a direct database write): see feed_windows.
+FEED_SKEW = timedelta(minutes=5)
+# A process re-reads the partition list this often; creating, converting or dropping partitions in the process
+# forgets it at once (forget_partitions). Only a plan rides on it: the windows tile the whole time line whatever
+# the list says, so a stale list (a partition another process created or dropped) costs a partition planned or a
+# window more, never a row.
+PARTITION_LIST_SECONDS = 600
+# How long a process trusts "no row is dated after now + FEED_SKEW" (the first page then does not plan the next
+# month's partition and the DEFAULT one). A row written that far ahead shows on first pages at most this late.
+FUTURE_CHECK_SECONDS = 60
+
+# (alias, table) → (read at, ((start, end), …) of its month partitions, oldest first; () when not partitioned)
+_LAYOUT: dict[tuple[str, str], tuple[float, tuple[tuple[datetime, datetime], ...]]] = {}
+# (alias, table) → (checked at, the now + FEED_SKEW it checked from, whether a row was at or after it)
+_FUTURE: dict[tuple[str, str], tuple[float, datetime, bool]] = {}
 
 
-def feed_window_start(model, before: datetime | None = None, using: str = DEFAULT_DB_ALIAS) -> datetime | None:
-    """Where a newest-first page of `model` should look first, or None (read it in one query).
+def forget_partitions() -> None:
+    """Drop this process's cached partition lists and future-row checks (partitions created, converted, dropped)."""
+    _LAYOUT.clear()
+    _FUTURE.clear()
 
-    On a monthly-partitioned table a query with no lower bound on created_at is planned over every partition
-    (≈ 1 ms for 17 at nine indexes each), however few rows it returns. Bounded from the start of the month before
-    `before` (the cursor's time, or now), the planner keeps two partitions (plus those after `before`) — and a
-    busy project's page is all there; events/pagination.py reads the older rest only when the window is short.
+
+def _layout(table: str, connection) -> tuple[tuple[datetime, datetime], ...]:
+    key = (connection.alias, table)
+    cached = _LAYOUT.get(key)
+    if cached is None or time.monotonic() - cached[0] > PARTITION_LIST_SECONDS:
+        months = tuple((start, end) for _, start, end in monthly_partitions(table, connection))
+        cached = _LAYOUT[key] = (time.monotonic(), months)
+    return cached[1]
+
+
+def _future_rows(model, top: datetime, connection) -> bool:
+    """Whether any row of `model` is dated at or after `top` (cached FUTURE_CHECK_SECONDS per process)."""
+    table = model._meta.db_table
+    key = (connection.alias, table)
+    cached = _FUTURE.get(key)
+    if cached is not None and time.monotonic() - cached[0] <= FUTURE_CHECK_SECONDS and cached[1] <= top:
+        return cached[2]
+    qn = connection.ops.quote_name
+    condition = f"{qn(PARTITIONED_TABLES[table])} >= %s"
+    params: list[object] = [top]
+    # No index of a partition leads with created_at; on the activity table (status, created_at, id) with the three
+    # statuses (a CHECK constraint holds them) is three short index descents instead of a scan of the DEFAULT
+    # partition, which may hold years of rows older than the month partitions.
+    if any(index.fields and index.fields[0] == "status" for index in model._meta.indexes):
+        choices = [value for value, _ in model._meta.get_field("status").choices]
+        condition, params = f"{qn('status')} = ANY(%s) AND {condition}", [choices, top]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {qn(table)} WHERE {condition} LIMIT 1", params)
+        found = cursor.fetchone() is not None
+    _FUTURE[key] = (time.monotonic(), top, found)
+    return found
+
+
+@dataclass(frozen=True)
+class Window:
+    """created_at >= start (None: no lower bound) and created_at < end (None: only the cursor's bound)."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def apply(self, queryset, column: str = "created_at"):
+        if self.start is not None:
+            queryset = queryset.filter(**{f"{column}__gte": self.start})
+        if self.end is not None:
+            queryset = queryset.filter(**{f"{column}__lt": self.end})
+        return queryset
+
+
+def feed_windows(model, before: datetime | None = None, using: str = DEFAULT_DB_ALIAS, *,
+                 now: datetime | None = None) -> list[Window] | None:
+    """The created_at windows a newest-first page of `model` reads in turn, newest first, until it has its rows;
+    None: read it in one query (SQLite, a plain table, a cursor older than every month partition).
+
+    A query with no bound on created_at is planned over every partition (≈ 1 ms for 17 at nine indexes each),
+    however few rows it returns; one bounded to a month is planned over that month's partition alone. So:
+
+    - the first page (`before` None) reads [start of this month, now + FEED_SKEW): this month's partition only —
+      not next month's, not the DEFAULT one;
+    - a later page reads from the start of its cursor's month (`before`, the cursor's created_at) to its cursor;
+    - a page not full after a window widens it: the month before, then 2, 4, 8 … months, down to the oldest
+      month partition, then `created_at < oldest start` (the DEFAULT partition's past) — every row once;
+    - rows dated after now + FEED_SKEW (a clock ahead, a direct write): when a check (cached FUTURE_CHECK_SECONDS)
+      finds any, the first page reads [now + FEED_SKEW, ∞) first, so they show at the top in (created_at, id)
+      order, as everywhere else; otherwise that window is skipped and next month / DEFAULT are not planned.
+
+    The windows are disjoint and cover (−∞, top) in order, so reading them in turn gives exactly the rows and the
+    order of the one unbounded query, whatever the partition list says (it only decides where windows end).
     """
     table = model._meta.db_table
     connection = connections[using]
     if table not in PARTITIONED_TABLES or connection.vendor != "postgresql":
         return None
-    if table not in _PARTITIONED:
-        _PARTITIONED[table] = is_partitioned(table, connection)
-    if not _PARTITIONED[table]:
+    months = _layout(table, connection)
+    if not months:
         return None
+    oldest, newest_end = months[0][0], months[-1][1]
+    windows: list[Window] = []
     try:
-        return add_months(month_start(before or datetime.now(UTC)), -1)
+        if before is None:
+            now = now or timezone.now()
+            skewed = now + FEED_SKEW
+            if _future_rows(model, skewed, connection):
+                windows.append(Window(skewed, None))
+            top: datetime | None = skewed
+            start = month_start(now)
+        else:
+            top, start = None, month_start(before)
+        start = min(start, newest_end)  # past the newest partition (the scheduler late): the DEFAULT's part first
+        if start < oldest:  # a cursor older than every month partition: the DEFAULT's past alone is left
+            return [*windows, Window(None, top)] if windows else None
+        windows.append(Window(start, top))
+        width = 1
+        while start > oldest:
+            lower = max(add_months(start, -width), oldest)
+            windows.append(Window(lower, start))
+            start, width = lower, width * 2
     except (ValueError, OverflowError):  # a cursor at the edge of the calendar: no window, one query
         return None
+    windows.append(Window(None, oldest))
+    return windows
 
 
 def has_default_partition(table: str, connection=default_connection) -> bool:
@@ -158,6 +262,7 @@ def create_month_partition(table: str, start: datetime, connection=default_conne
             if moved:
                 cursor.execute(f"DELETE FROM {qn(default)} WHERE {qn(column)} >= %s AND {qn(column)} < %s", [start, end])
         cursor.execute(f"CREATE TABLE {qn(name)} PARTITION OF {qn(table)} {bounds}")
+        forget_partitions()
         if moved:
             cursor.execute(f"INSERT INTO {qn(table)} ({cols}) SELECT {cols} FROM partition_move")
         if via_default:
@@ -248,7 +353,7 @@ def convert_table(schema_editor, table: str, *, partitioned: bool, months_ahead:
     constraint and foreign key, and the id sequence's position. PostgreSQL only; one transaction (the migration's)."""
     column = PARTITIONED_TABLES[table]
     months_ahead = settings.PARTITION_MONTHS_AHEAD if months_ahead is None else months_ahead
-    _PARTITIONED.clear()
+    forget_partitions()
     old = f"{table}__previous"
     cursor = schema_editor.connection.cursor()
     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # rows written earlier in this transaction: no pending FK checks
