@@ -97,18 +97,22 @@ def newest_rows(queryset, n: int, before: datetime | None = None) -> list:
 
     On a monthly-partitioned table (events/partitions.py feed_windows) the rows are read window by window, newest
     first — the first page from this month's partition alone — and the next window is read only while the page is
-    short. Every row of a window is newer than every row of the next, so the parts concatenate in order; without
+    short, sized from what the windows before it found. Every row of a window is newer than every row of the next, so the parts concatenate in order; without
     windows (SQLite, a plain table) it is one query. `queryset` may be model rows, values() or values_list().
     """
     windows = feed_windows(queryset.model, before, using=queryset.db)
     if windows is None:
         return list(queryset[:n])
     rows: list = []
-    for window in windows:
+    window = next(windows)
+    while True:
         rows += window.apply(queryset)[: n - len(rows)]
         if len(rows) >= n:
-            break
-    return rows
+            return rows
+        try:  # how many it found tells the next window how far back the rest of the page lies
+            window = windows.send((len(rows), n))
+        except StopIteration:
+            return rows
 
 
 def paginate_keyset(queryset, cursor: str | None = None, limit: int = 50) -> KeysetPage:

@@ -18,6 +18,7 @@ On SQLite (and any other database) the tables stay plain and every function here
 
 import re
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -166,15 +167,24 @@ class Window:
     end: datetime | None
 
     def apply(self, queryset, column: str = "created_at"):
+        bounds = {}
         if self.start is not None:
-            queryset = queryset.filter(**{f"{column}__gte": self.start})
+            bounds[f"{column}__gte"] = self.start
         if self.end is not None:
-            queryset = queryset.filter(**{f"{column}__lt": self.end})
-        return queryset
+            bounds[f"{column}__lt"] = self.end
+        return queryset.filter(**bounds) if bounds else queryset
+
+
+# A generator of windows, newest first. Sent (rows found so far, rows wanted) after a short window, it sizes the
+# next one from the density it found; iterated plainly, it widens 1, 2, 4 … months.
+Windows = Generator[Window, tuple[int, int] | None, None]
+AVERAGE_MONTH = timedelta(days=30.44)
+# How much wider than the density found says the next window is made (a second short window costs a query).
+WIDEN_MARGIN = 1.5
 
 
 def feed_windows(model, before: datetime | None = None, using: str = DEFAULT_DB_ALIAS, *,
-                 now: datetime | None = None) -> list[Window] | None:
+                 now: datetime | None = None) -> Windows | None:
     """The created_at windows a newest-first page of `model` reads in turn, newest first, until it has its rows;
     None: read it in one query (SQLite, a plain table, a cursor older than every month partition).
 
@@ -184,8 +194,10 @@ def feed_windows(model, before: datetime | None = None, using: str = DEFAULT_DB_
     - the first page (`before` None) reads [start of this month, now + FEED_SKEW): this month's partition only —
       not next month's, not the DEFAULT one;
     - a later page reads from the start of its cursor's month (`before`, the cursor's created_at) to its cursor;
-    - a page not full after a window widens it: the month before, then 2, 4, 8 … months, down to the oldest
-      month partition, then `created_at < oldest start` (the DEFAULT partition's past) — every row once;
+    - a page still short widens into the months before: as far as the rows it found so far say the rest of the
+      page lies (sent back by events/pagination.py newest_rows; × WIDEN_MARGIN, whole months), or, having found
+      none, 1, 2, 4 … months; the window that would reach the oldest month partition is `created_at < its end`
+      instead, which reads the oldest months and the DEFAULT partition's past with them — every row once;
     - rows dated after now + FEED_SKEW (a clock ahead, a direct write): when a check (cached FUTURE_CHECK_SECONDS)
       finds any, the first page reads [now + FEED_SKEW, ∞) first, so they show at the top in (created_at, id)
       order, as everywhere else; otherwise that window is skipped and next month / DEFAULT are not planned.
@@ -201,30 +213,48 @@ def feed_windows(model, before: datetime | None = None, using: str = DEFAULT_DB_
     if not months:
         return None
     oldest, newest_end = months[0][0], months[-1][1]
-    windows: list[Window] = []
     try:
+        future = None
         if before is None:
-            now = now or timezone.now()
-            skewed = now + FEED_SKEW
-            if _future_rows(model, skewed, connection):
-                windows.append(Window(skewed, None))
-            top: datetime | None = skewed
-            start = month_start(now)
+            origin = now or timezone.now()
+            top: datetime | None = origin + FEED_SKEW
+            if _future_rows(model, origin + FEED_SKEW, connection):
+                future = top
         else:
-            top, start = None, month_start(before)
-        start = min(start, newest_end)  # past the newest partition (the scheduler late): the DEFAULT's part first
-        if start < oldest:  # a cursor older than every month partition: the DEFAULT's past alone is left
-            return [*windows, Window(None, top)] if windows else None
-        windows.append(Window(start, top))
-        width = 1
-        while start > oldest:
-            lower = max(add_months(start, -width), oldest)
-            windows.append(Window(lower, start))
-            start, width = lower, width * 2
+            origin, top = before, None
+        # Past the newest partition (the scheduler late, a cursor far ahead): the DEFAULT partition's part first.
+        start = min(month_start(origin), newest_end)
     except (ValueError, OverflowError):  # a cursor at the edge of the calendar: no window, one query
         return None
-    windows.append(Window(None, oldest))
-    return windows
+    if start < oldest and future is None:  # a cursor older than every month partition: the DEFAULT's past alone
+        return None
+    return _windows(origin, future, start, top, oldest)
+
+
+def _windows(origin: datetime, future: datetime | None, start: datetime, top: datetime | None,
+             oldest: datetime) -> Windows:
+    if future is not None:
+        yield Window(future, None)
+    if start < oldest:
+        yield Window(None, top)
+        return
+    progress = yield Window(start, top)
+    doubling = 1
+    while True:
+        width = doubling
+        if progress is not None and progress[0] > 0:
+            found, wanted = progress
+            span = (origin - start) * (wanted - found) / found * WIDEN_MARGIN
+            width = max(1, -(-span // AVERAGE_MONTH))  # whole months, rounded up
+        try:
+            lower = add_months(start, -int(width))
+        except (ValueError, OverflowError):
+            lower = oldest
+        if lower <= oldest:
+            yield Window(None, start)
+            return
+        progress = yield Window(lower, start)
+        start, doubling = lower, doubling * 2
 
 
 def has_default_partition(table: str, connection=default_connection) -> bool:

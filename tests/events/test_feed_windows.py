@@ -168,18 +168,27 @@ def test_windows_widen_from_this_month_down_to_the_default_partition(db):
     this_month = month_start(now)
     oldest = add_months(this_month, -12)
     back = lambda months: add_months(this_month, -months)  # noqa: E731
-    assert feed_windows(ActivityEvent, now=now) == [
+    windows = feed_windows(ActivityEvent, now=now)
+    assert windows is not None and list(windows) == [
         Window(this_month, now + FEED_SKEW),  # this month only: next month's partition and DEFAULT not planned
-        Window(back(1), this_month),
+        Window(back(1), this_month),  # found nothing: 1, 2, 4 … months
         Window(back(3), back(1)),
         Window(back(7), back(3)),
-        Window(oldest, back(7)),  # clamped at the oldest month partition
-        Window(None, oldest),  # the DEFAULT partition's past: nothing is ever missed
+        Window(None, back(7)),  # would reach the oldest month partition: the rest, DEFAULT's past with it
     ]
+    # Told what it found, it widens as far as that density says the rest of the page lies (× 1.5, whole months).
+    windows = feed_windows(ActivityEvent, now=now)
+    assert windows is not None and next(windows) == Window(this_month, now + FEED_SKEW)
+    covered = now - this_month
+    found = 10
+    wanted = found + round(found * 2 * timedelta(days=30.44) / covered / 1.5) - 1  # 2 months' worth, at most
+    assert windows.send((found, wanted)) == Window(back(2), this_month)
+    assert windows.send((wanted - 1, wanted)) == Window(back(3), back(2))  # one row short: a month more
+    assert windows.send((found, 10_000_000)) == Window(None, back(3))  # far more wanted: the rest at once
     # A later page starts at its cursor's month (the cursor bounds it from above).
     cursor = back(2) + timedelta(days=3)
     later = feed_windows(ActivityEvent, cursor)
-    assert later is not None and later[:2] == [Window(back(2), None), Window(back(3), back(2))]
+    assert later is not None and [next(later), next(later)] == [Window(back(2), None), Window(back(3), back(2))]
     # A cursor older than every month partition: one query (it can only read the DEFAULT partition).
     assert feed_windows(ActivityEvent, oldest - timedelta(days=1)) is None
 
@@ -219,9 +228,9 @@ def test_the_first_page_plans_this_months_partition_alone_when_it_holds_a_page(
 @on_postgres
 def test_a_short_month_reads_on_into_the_months_before_and_no_further_than_needed(project):
     now = timezone.now()
-    give_months_partitions(now, (1, 2, 3))
-    for i in range(3):
-        event_at(project, in_this_month(now, (i + 1) / 4))
+    give_months_partitions(now, range(1, 13))
+    for i in range(20):
+        event_at(project, in_this_month(now, (i + 1) / 21))
     last_month = add_months(month_start(now), -1)
     for i in range(60):
         event_at(project, last_month + timedelta(hours=i))
@@ -230,11 +239,12 @@ def test_a_short_month_reads_on_into_the_months_before_and_no_further_than_neede
     paginate_keyset(events, None, 50)
     with CaptureQueriesContext(connection) as page:
         assert len(paginate_keyset(events, None, 50).items) == 50
+    # This month's 20 rows say the other 31 lie within 31 × (days so far) / 20 × 1.5 ≤ 72 days: 1 to 3 months.
     assert len(page.captured_queries) == 2
-    assert partitions_planned(page.captured_queries) == {
-        partition_name(TABLE, month_start(now)), partition_name(TABLE, last_month)
-    }
-    assert default_partition_name(TABLE) not in partitions_planned(page.captured_queries)
+    planned = partitions_planned(page.captured_queries)
+    assert {partition_name(TABLE, month_start(now)), partition_name(TABLE, last_month)} <= planned
+    assert planned <= {partition_name(TABLE, add_months(month_start(now), -back)) for back in range(4)}
+    assert default_partition_name(TABLE) not in planned
 
 
 @on_postgres
