@@ -121,10 +121,30 @@ _LAYOUT: dict[tuple[str, str], tuple[float, tuple[tuple[datetime, datetime], ...
 _FUTURE: dict[tuple[str, str], tuple[float, datetime, bool]] = {}
 
 
+# (alias, table, the query's conditions) → how many months before its origin's month the last full page of that
+# query reached: its next page starts its first window there (one query where a sparse filter would need two).
+# Only a plan rides on it, like the rest: too short a reach costs a window more, too long a partition more.
+_REACH: dict[tuple[str, str, int], int] = {}
+REACH_ENTRIES = 4096
+
+
 def forget_partitions() -> None:
     """Drop this process's cached partition lists and future-row checks (partitions created, converted, dropped)."""
     _LAYOUT.clear()
     _FUTURE.clear()
+    _REACH.clear()
+
+
+def remember_reach(model, using: str, windows: "FeedWindows", reached: datetime) -> None:
+    """A full page read through `windows` ended at a row of `reached`'s month."""
+    shape, origin = windows.shape, windows.origin
+    if shape is None:
+        return
+    if len(_REACH) >= REACH_ENTRIES:
+        _REACH.clear()
+    origin_month, reached_month = month_start(origin), month_start(reached)
+    months = (origin_month.year - reached_month.year) * 12 + origin_month.month - reached_month.month
+    _REACH[using, model._meta.db_table, shape] = max(0, months)
 
 
 def _layout(table: str, connection) -> tuple[tuple[datetime, datetime], ...]:
@@ -183,8 +203,25 @@ AVERAGE_MONTH = timedelta(days=30.44)
 WIDEN_MARGIN = 1.5
 
 
+class FeedWindows:
+    """The windows of one page (iterate, or send progress), and where they start from (`origin`: now or the
+    cursor's time)."""
+
+    def __init__(self, windows: Windows, origin: datetime, shape: int | None = None):
+        self.windows, self.origin, self.shape = windows, origin, shape
+
+    def __iter__(self):
+        return self.windows
+
+    def __next__(self) -> Window:
+        return next(self.windows)
+
+    def send(self, progress: tuple[int, int] | None) -> Window:
+        return self.windows.send(progress)
+
+
 def feed_windows(model, before: datetime | None = None, using: str = DEFAULT_DB_ALIAS, *,
-                 now: datetime | None = None) -> Windows | None:
+                 now: datetime | None = None, conditions=None) -> FeedWindows | None:
     """The created_at windows a newest-first page of `model` reads in turn, newest first, until it has its rows;
     None: read it in one query (SQLite, a plain table, a cursor older than every month partition).
 
@@ -194,6 +231,8 @@ def feed_windows(model, before: datetime | None = None, using: str = DEFAULT_DB_
     - the first page (`before` None) reads [start of this month, now + FEED_SKEW): this month's partition only —
       not next month's, not the DEFAULT one;
     - a later page reads from the start of its cursor's month (`before`, the cursor's created_at) to its cursor;
+    - a query this process has seen fill a page before (`conditions`, its WHERE; remember_reach) starts
+      its first window as many months back as that page reached — a sparse filter's page in one query;
     - a page still short widens into the months before: as far as the rows it found so far say the rest of the
       page lies (sent back by events/pagination.py newest_rows; × WIDEN_MARGIN, whole months), or, having found
       none, 1, 2, 4 … months; the window that would reach the oldest month partition is `created_at < its end`
@@ -222,13 +261,30 @@ def feed_windows(model, before: datetime | None = None, using: str = DEFAULT_DB_
                 future = top
         else:
             origin, top = before, None
+        start = month_start(origin)
+        shape = _shape(conditions)
+        reach = _REACH.get((using, table, shape)) if shape is not None else None
+        if reach:
+            start = add_months(start, -reach)
+            if start <= oldest:  # all of it: one window, the oldest months and the DEFAULT's past with them
+                start = oldest - timedelta(microseconds=1)
         # Past the newest partition (the scheduler late, a cursor far ahead): the DEFAULT partition's part first.
-        start = min(month_start(origin), newest_end)
+        start = min(start, newest_end)
     except (ValueError, OverflowError):  # a cursor at the edge of the calendar: no window, one query
         return None
-    if start < oldest and future is None:  # a cursor older than every month partition: the DEFAULT's past alone
+    if start < oldest and before is not None and not reach:  # a cursor older than every month partition
         return None
-    return _windows(origin, future, start, top, oldest)
+    return FeedWindows(_windows(origin, future, start, top, oldest), origin, shape)
+
+
+def _shape(conditions) -> int | None:
+    """A query's conditions (its WHERE) as a number: the same filters of the same project give the same one."""
+    if conditions is None:
+        return None
+    try:
+        return hash(conditions)
+    except TypeError:
+        return None
 
 
 def _windows(origin: datetime, future: datetime | None, start: datetime, top: datetime | None,

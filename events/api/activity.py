@@ -268,7 +268,7 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
     project = request.auth.project
     events = _filtered_events(request, project)
     events = events.order_by("-created_at", "-id")
-    before = None
+    before, conditions = None, events.query.where  # the listing's conditions, without its cursor (newest_rows)
     if page.cursor:
         before, pk = _checked_cursor(page.cursor, events)
         events = older_than(events, before, pk)
@@ -278,7 +278,7 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
     fields = [f for f in FEED_FIELDS if f != "metadata"]
     values = events.values(*fields, username=F("user__username"), metadata_json=Cast("metadata", TextField()))
     # The HTML feed's path: window by window on a partitioned table (events/partitions.py feed_windows).
-    rows = newest_rows(values, page.limit + 1, before)
+    rows = newest_rows(values, page.limit + 1, before, conditions)
     items = rows[: page.limit]
     next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if len(rows) > page.limit else None
     encoded = []

@@ -236,15 +236,24 @@ def test_a_short_month_reads_on_into_the_months_before_and_no_further_than_neede
         event_at(project, last_month + timedelta(hours=i))
     event_at(project, now - timedelta(days=365 * 30))
     events = ActivityEvent.objects.for_project(project).for_feed()
-    paginate_keyset(events, None, 50)
+    paginate_keyset(events.filter(status="FAILED"), None, 50)  # another query: the partition list, the future check
     with CaptureQueriesContext(connection) as page:
-        assert len(paginate_keyset(events, None, 50).items) == 50
+        first = paginate_keyset(events, None, 50).items
     # This month's 20 rows say the other 31 lie within 31 × (days so far) / 20 × 1.5 ≤ 72 days: 1 to 3 months.
-    assert len(page.captured_queries) == 2
+    assert len(first) == 50 and len(page.captured_queries) == 2
     planned = partitions_planned(page.captured_queries)
-    assert {partition_name(TABLE, month_start(now)), partition_name(TABLE, last_month)} <= planned
+    months = {partition_name(TABLE, month_start(now)), partition_name(TABLE, last_month)}
+    assert months <= planned
     assert planned <= {partition_name(TABLE, add_months(month_start(now), -back)) for back in range(4)}
     assert default_partition_name(TABLE) not in planned
+    # The same query again: it starts where that page reached (last month), in one query over the two months.
+    with CaptureQueriesContext(connection) as again:
+        assert paginate_keyset(events, None, 50).items == first
+    assert len(again.captured_queries) == 1 and partitions_planned(again.captured_queries) == months
+    # Another filter has not been seen: it starts at this month.
+    with CaptureQueriesContext(connection) as other:
+        paginate_keyset(events.filter(event_type="INDEXING_STARTED"), None, 50)
+    assert len(other.captured_queries) == 2
 
 
 @on_postgres
