@@ -316,19 +316,20 @@ def _months_of_their_own() -> int:
 def _before_windows(model, before=None, using="default", **kwargs):
     """feed_windows as it was before (commit 7636070's newest_rows): the month before `before` or now with no top
     bound, then everything older."""
-    from events.partitions import Window, add_months, feed_windows, month_start
+    from events.partitions import FeedWindows, Window, add_months, feed_windows, month_start
 
     if feed_windows(model, before, using=using) is None:
         return None
     from django.utils import timezone
 
-    start = add_months(month_start(before or timezone.now()), -1)
+    origin = before or timezone.now()
+    start = add_months(month_start(origin), -1)
 
     def windows():
         yield Window(start, None)
         yield Window(None, start)
 
-    return windows()
+    return FeedWindows(windows(), origin)  # no shape: nothing remembered between pages
 
 
 def _planned(queries) -> list[int]:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db import connection as default_connection
+from django.db.models import BooleanField, Expression
 from django.utils import timezone
 
 # table → partition key column. Message events and workflow executions stay plain (see docs/PERFORMANCE.md).
@@ -179,6 +180,32 @@ def _future_rows(model, top: datetime, connection) -> bool:
     return found
 
 
+class _Bounds(Expression):
+    """`created_at >= start AND created_at < end` on the query's own table, as a condition filter() takes.
+
+    The same SQL as the two lookups `created_at__gte` / `__lt`, at about half their cost in Python (no lookup to
+    build and resolve per bound, no field preparation of the values: psycopg sends an aware datetime as is) —
+    every window is a query of its own, so this is paid per window."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, column: str, start: datetime | None, end: datetime | None):
+        super().__init__()
+        self.column, self.start, self.end = column, start, end
+
+    def as_sql(self, compiler, connection):
+        column = f"{compiler.quote_name(compiler.query.base_table)}.{connection.ops.quote_name(self.column)}"
+        parts, params = [], []
+        if self.start is not None:
+            parts.append(f"{column} >= %s")
+            params.append(self.start)
+        if self.end is not None:
+            parts.append(f"{column} < %s")
+            params.append(self.end)
+        return f"({' AND '.join(parts)})", params
+
+
 @dataclass(frozen=True)
 class Window:
     """created_at >= start (None: no lower bound) and created_at < end (None: only the cursor's bound)."""
@@ -187,12 +214,9 @@ class Window:
     end: datetime | None
 
     def apply(self, queryset, column: str = "created_at"):
-        bounds = {}
-        if self.start is not None:
-            bounds[f"{column}__gte"] = self.start
-        if self.end is not None:
-            bounds[f"{column}__lt"] = self.end
-        return queryset.filter(**bounds) if bounds else queryset
+        if self.start is None and self.end is None:
+            return queryset
+        return queryset.filter(_Bounds(column, self.start, self.end))
 
 
 # A generator of windows, newest first. Sent (rows found so far, rows wanted) after a short window, it sizes the
