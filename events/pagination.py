@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from .partitions import feed_window_start
+from .partitions import feed_windows, remember_reach
 
 MAX_LIMIT = 500
 
@@ -92,20 +92,39 @@ def newer_than_cursor(queryset, cursor: str):
     )
 
 
-def newest_rows(queryset, n: int, before: datetime | None = None) -> list:
+def newest_rows(queryset, n: int, before: datetime | None = None, conditions=None) -> list:
     """The first `n` rows of `queryset` (ordered newest first, every row older than `before` when given).
 
-    On a monthly-partitioned table (events/partitions.py) the recent window is read first, in a query the planner
-    prunes to a couple of partitions; only when it holds fewer than `n` rows are the older rows read, in a second
-    query. Every row of the window is newer than every row before it, so the two parts concatenate in order.
+    On a monthly-partitioned table (events/partitions.py feed_windows) the rows are read window by window, newest
+    first — the first page from this month's partition alone — and the next window is read only while the page is
+    short, sized from what the windows before it found (or started where the last full page of the same
+    `conditions` — the query's WHERE without its cursor — reached). Every row of a window is newer than every row
+    of the next, so the parts concatenate in order; without windows (SQLite, a plain table) it is one query.
+    `queryset` may be model rows, values() or values_list().
     """
-    start = feed_window_start(queryset.model, before, using=queryset.db)
-    if start is None:
+    using = queryset.db
+    windows = feed_windows(queryset.model, before, using=using,
+                           conditions=queryset.query.where if conditions is None else conditions)
+    if windows is None:
         return list(queryset[:n])
-    rows = list(queryset.filter(created_at__gte=start)[:n])
-    if len(rows) < n:
-        rows += queryset.filter(created_at__lt=start)[: n - len(rows)]
-    return rows
+    rows: list = []
+    window = next(windows)
+    while True:
+        rows += window.apply(queryset)[: n - len(rows)]
+        if len(rows) >= n:
+            reached = _created_at(rows[-1])
+            if reached is not None:
+                remember_reach(queryset.model, using, windows, reached)
+            return rows
+        try:  # how many it found tells the next window how far back the rest of the page lies
+            window = windows.send((len(rows), n))
+        except StopIteration:
+            return rows
+
+
+def _created_at(row) -> datetime | None:
+    value = row.get("created_at") if isinstance(row, dict) else getattr(row, "created_at", None)
+    return value if isinstance(value, datetime) else None
 
 
 def paginate_keyset(queryset, cursor: str | None = None, limit: int = 50) -> KeysetPage:
@@ -113,12 +132,12 @@ def paginate_keyset(queryset, cursor: str | None = None, limit: int = 50) -> Key
     limit = max(1, min(int(limit), MAX_LIMIT))
     pk_name = _pk_name(queryset)
     queryset = queryset.order_by("-created_at", f"-{pk_name}")
-    before = None
+    before, conditions = None, queryset.query.where  # what the pages of one listing share: without the cursor
     if cursor:
         before, pk = decode_cursor(cursor, queryset)
         queryset = older_than(queryset, before, pk)
     # One extra row tells whether another page exists without counting anything.
-    rows = newest_rows(queryset, limit + 1, before)
+    rows = newest_rows(queryset, limit + 1, before, conditions)
     items = rows[:limit]
     next_cursor = cursor_for(items[-1]) if len(rows) > limit else None
     return KeysetPage(items=items, next_cursor=next_cursor)

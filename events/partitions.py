@@ -2,7 +2,7 @@
 
     ensure_partitions()          # this month + PARTITION_MONTHS_AHEAD months; idempotent (scheduler and migrate)
     monthly_partitions(table)    # [(name, start, end)] of a partitioned table, oldest first; DEFAULT excluded
-    feed_window_start(model)     # where a newest-first page looks first (None: not partitioned)
+    feed_windows(model, before)  # the created_at windows a newest-first page reads, newest first (None: one query)
 
 Each table (PARTITIONED_TABLES) is `PARTITION BY RANGE (created_at)` with one partition per UTC month named
 `<table>_pYYYYMM`, and a DEFAULT partition `<table>_default` that catches any row no month partition accepts
@@ -17,11 +17,16 @@ On SQLite (and any other database) the tables stay plain and every function here
 """
 
 import re
-from datetime import UTC, datetime
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db import connection as default_connection
+from django.db.models import BooleanField, Expression
+from django.utils import timezone
 
 # table → partition key column. Message events and workflow executions stay plain (see docs/PERFORMANCE.md).
 PARTITIONED_TABLES = {"events_activityevent": "created_at", "project_actions": "created_at"}
@@ -96,31 +101,240 @@ def monthly_partitions(table: str, connection=default_connection) -> list[tuple[
     return sorted(ranges, key=lambda r: r[1])
 
 
-# table → partitioned? for the read path (feed_window_start), which must not ask the catalogue on every page.
-# Only an optimisation rides on it (a wrong answer changes a query's plan, never its rows); convert_table clears it.
-_PARTITIONED: dict[str, bool] = {}
+# --- the feed's windows: a newest-first page plans the partitions it reads -----------------------------------
+
+# How far past now the first page looks: the clocks of the servers that stamp created_at (ingest uses the writing
+# server's now) may run a little ahead of the reader's. A row later than that is "from the future" (a skewed clock,
+# a direct database write): see feed_windows.
+FEED_SKEW = timedelta(minutes=5)
+# A process re-reads the partition list this often; creating, converting or dropping partitions in the process
+# forgets it at once (forget_partitions). Only a plan rides on it: the windows tile the whole time line whatever
+# the list says, so a stale list (a partition another process created or dropped) costs a partition planned or a
+# window more, never a row.
+PARTITION_LIST_SECONDS = 600
+# How long a process trusts "no row is dated after now + FEED_SKEW" (the first page then does not plan the next
+# month's partition and the DEFAULT one). A row written that far ahead shows on first pages at most this late.
+FUTURE_CHECK_SECONDS = 60
+
+# (alias, table) → (read at, ((start, end), …) of its month partitions, oldest first; () when not partitioned)
+_LAYOUT: dict[tuple[str, str], tuple[float, tuple[tuple[datetime, datetime], ...]]] = {}
+# (alias, table) → (checked at, the now + FEED_SKEW it checked from, whether a row was at or after it)
+_FUTURE: dict[tuple[str, str], tuple[float, datetime, bool]] = {}
 
 
-def feed_window_start(model, before: datetime | None = None, using: str = DEFAULT_DB_ALIAS) -> datetime | None:
-    """Where a newest-first page of `model` should look first, or None (read it in one query).
+# (alias, table, the query's conditions) → how many months before its origin's month the last full page of that
+# query reached: its next page starts its first window there (one query where a sparse filter would need two).
+# Only a plan rides on it, like the rest: too short a reach costs a window more, too long a partition more.
+_REACH: dict[tuple[str, str, int], int] = {}
+REACH_ENTRIES = 4096
 
-    On a monthly-partitioned table a query with no lower bound on created_at is planned over every partition
-    (≈ 1 ms for 17 at nine indexes each), however few rows it returns. Bounded from the start of the month before
-    `before` (the cursor's time, or now), the planner keeps two partitions (plus those after `before`) — and a
-    busy project's page is all there; events/pagination.py reads the older rest only when the window is short.
+
+def forget_partitions() -> None:
+    """Drop this process's cached partition lists and future-row checks (partitions created, converted, dropped)."""
+    _LAYOUT.clear()
+    _FUTURE.clear()
+    _REACH.clear()
+
+
+def remember_reach(model, using: str, windows: "FeedWindows", reached: datetime) -> None:
+    """A full page read through `windows` ended at a row of `reached`'s month."""
+    shape, origin = windows.shape, windows.origin
+    if shape is None:
+        return
+    if len(_REACH) >= REACH_ENTRIES:
+        _REACH.clear()
+    origin_month, reached_month = month_start(origin), month_start(reached)
+    months = (origin_month.year - reached_month.year) * 12 + origin_month.month - reached_month.month
+    _REACH[using, model._meta.db_table, shape] = max(0, months)
+
+
+def _layout(table: str, connection) -> tuple[tuple[datetime, datetime], ...]:
+    key = (connection.alias, table)
+    cached = _LAYOUT.get(key)
+    if cached is None or time.monotonic() - cached[0] > PARTITION_LIST_SECONDS:
+        months = tuple((start, end) for _, start, end in monthly_partitions(table, connection))
+        cached = _LAYOUT[key] = (time.monotonic(), months)
+    return cached[1]
+
+
+def _future_rows(model, top: datetime, connection) -> bool:
+    """Whether any row of `model` is dated at or after `top` (cached FUTURE_CHECK_SECONDS per process)."""
+    table = model._meta.db_table
+    key = (connection.alias, table)
+    cached = _FUTURE.get(key)
+    if cached is not None and time.monotonic() - cached[0] <= FUTURE_CHECK_SECONDS and cached[1] <= top:
+        return cached[2]
+    qn = connection.ops.quote_name
+    condition = f"{qn(PARTITIONED_TABLES[table])} >= %s"
+    params: list[object] = [top]
+    # No index of a partition leads with created_at; on the activity table (status, created_at, id) with the three
+    # statuses (a CHECK constraint holds them) is three short index descents instead of a scan of the DEFAULT
+    # partition, which may hold years of rows older than the month partitions.
+    if any(index.fields and index.fields[0] == "status" for index in model._meta.indexes):
+        choices = [value for value, _ in model._meta.get_field("status").choices]
+        condition, params = f"{qn('status')} = ANY(%s) AND {condition}", [choices, top]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {qn(table)} WHERE {condition} LIMIT 1", params)
+        found = cursor.fetchone() is not None
+    _FUTURE[key] = (time.monotonic(), top, found)
+    return found
+
+
+class _Bounds(Expression):
+    """`created_at >= start AND created_at < end` on the query's own table, as a condition filter() takes.
+
+    The same SQL as the two lookups `created_at__gte` / `__lt`, at about half their cost in Python (no lookup to
+    build and resolve per bound, no field preparation of the values: psycopg sends an aware datetime as is) —
+    every window is a query of its own, so this is paid per window."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, column: str, start: datetime | None, end: datetime | None):
+        super().__init__()
+        self.column, self.start, self.end = column, start, end
+
+    def as_sql(self, compiler, connection):
+        column = f"{compiler.quote_name(compiler.query.base_table)}.{connection.ops.quote_name(self.column)}"
+        parts, params = [], []
+        if self.start is not None:
+            parts.append(f"{column} >= %s")
+            params.append(self.start)
+        if self.end is not None:
+            parts.append(f"{column} < %s")
+            params.append(self.end)
+        return f"({' AND '.join(parts)})", params
+
+
+@dataclass(frozen=True)
+class Window:
+    """created_at >= start (None: no lower bound) and created_at < end (None: only the cursor's bound)."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def apply(self, queryset, column: str = "created_at"):
+        if self.start is None and self.end is None:
+            return queryset
+        return queryset.filter(_Bounds(column, self.start, self.end))
+
+
+# A generator of windows, newest first. Sent (rows found so far, rows wanted) after a short window, it sizes the
+# next one from the density it found; iterated plainly, it widens 1, 2, 4 … months.
+Windows = Generator[Window, tuple[int, int] | None, None]
+AVERAGE_MONTH = timedelta(days=30.44)
+# How much wider than the density found says the next window is made (a second short window costs a query).
+WIDEN_MARGIN = 1.5
+
+
+class FeedWindows:
+    """The windows of one page (iterate, or send progress), and where they start from (`origin`: now or the
+    cursor's time)."""
+
+    def __init__(self, windows: Windows, origin: datetime, shape: int | None = None):
+        self.windows, self.origin, self.shape = windows, origin, shape
+
+    def __iter__(self):
+        return self.windows
+
+    def __next__(self) -> Window:
+        return next(self.windows)
+
+    def send(self, progress: tuple[int, int] | None) -> Window:
+        return self.windows.send(progress)
+
+
+def feed_windows(model, before: datetime | None = None, using: str = DEFAULT_DB_ALIAS, *,
+                 now: datetime | None = None, conditions=None) -> FeedWindows | None:
+    """The created_at windows a newest-first page of `model` reads in turn, newest first, until it has its rows;
+    None: read it in one query (SQLite, a plain table, a cursor older than every month partition).
+
+    A query with no bound on created_at is planned over every partition (≈ 1 ms for 17 at nine indexes each),
+    however few rows it returns; one bounded to a month is planned over that month's partition alone. So:
+
+    - the first page (`before` None) reads [start of this month, now + FEED_SKEW): this month's partition only —
+      not next month's, not the DEFAULT one;
+    - a later page reads from the start of its cursor's month (`before`, the cursor's created_at) to its cursor;
+    - a query this process has seen fill a page before (`conditions`, its WHERE; remember_reach) starts
+      its first window as many months back as that page reached — a sparse filter's page in one query;
+    - a page still short widens into the months before: as far as the rows it found so far say the rest of the
+      page lies (sent back by events/pagination.py newest_rows; × WIDEN_MARGIN, whole months), or, having found
+      none, 1, 2, 4 … months; the window that would reach the oldest month partition is `created_at < its end`
+      instead, which reads the oldest months and the DEFAULT partition's past with them — every row once;
+    - rows dated after now + FEED_SKEW (a clock ahead, a direct write): when a check (cached FUTURE_CHECK_SECONDS)
+      finds any, the first page reads [now + FEED_SKEW, ∞) first, so they show at the top in (created_at, id)
+      order, as everywhere else; otherwise that window is skipped and next month / DEFAULT are not planned.
+
+    The windows are disjoint and cover (−∞, top) in order, so reading them in turn gives exactly the rows and the
+    order of the one unbounded query, whatever the partition list says (it only decides where windows end).
     """
     table = model._meta.db_table
     connection = connections[using]
     if table not in PARTITIONED_TABLES or connection.vendor != "postgresql":
         return None
-    if table not in _PARTITIONED:
-        _PARTITIONED[table] = is_partitioned(table, connection)
-    if not _PARTITIONED[table]:
+    months = _layout(table, connection)
+    if not months:
         return None
+    oldest, newest_end = months[0][0], months[-1][1]
     try:
-        return add_months(month_start(before or datetime.now(UTC)), -1)
+        future = None
+        if before is None:
+            origin = now or timezone.now()
+            top: datetime | None = origin + FEED_SKEW
+            if _future_rows(model, origin + FEED_SKEW, connection):
+                future = top
+        else:
+            origin, top = before, None
+        start = month_start(origin)
+        shape = _shape(conditions)
+        reach = _REACH.get((using, table, shape)) if shape is not None else None
+        if reach:
+            start = add_months(start, -reach)
+            if start <= oldest:  # all of it: one window, the oldest months and the DEFAULT's past with them
+                start = oldest - timedelta(microseconds=1)
+        # Past the newest partition (the scheduler late, a cursor far ahead): the DEFAULT partition's part first.
+        start = min(start, newest_end)
     except (ValueError, OverflowError):  # a cursor at the edge of the calendar: no window, one query
         return None
+    if start < oldest and before is not None and not reach:  # a cursor older than every month partition
+        return None
+    return FeedWindows(_windows(origin, future, start, top, oldest), origin, shape)
+
+
+def _shape(conditions) -> int | None:
+    """A query's conditions (its WHERE) as a number: the same filters of the same project give the same one."""
+    if conditions is None:
+        return None
+    try:
+        return hash(conditions)
+    except TypeError:
+        return None
+
+
+def _windows(origin: datetime, future: datetime | None, start: datetime, top: datetime | None,
+             oldest: datetime) -> Windows:
+    if future is not None:
+        yield Window(future, None)
+    if start < oldest:
+        yield Window(None, top)
+        return
+    progress = yield Window(start, top)
+    doubling = 1
+    while True:
+        width = doubling
+        if progress is not None and progress[0] > 0:
+            found, wanted = progress
+            span = (origin - start) * (wanted - found) / found * WIDEN_MARGIN
+            width = max(1, -(-span // AVERAGE_MONTH))  # whole months, rounded up
+        try:
+            lower = add_months(start, -int(width))
+        except (ValueError, OverflowError):
+            lower = oldest
+        if lower <= oldest:
+            yield Window(None, start)
+            return
+        progress = yield Window(lower, start)
+        start, doubling = lower, doubling * 2
 
 
 def has_default_partition(table: str, connection=default_connection) -> bool:
@@ -158,6 +372,7 @@ def create_month_partition(table: str, start: datetime, connection=default_conne
             if moved:
                 cursor.execute(f"DELETE FROM {qn(default)} WHERE {qn(column)} >= %s AND {qn(column)} < %s", [start, end])
         cursor.execute(f"CREATE TABLE {qn(name)} PARTITION OF {qn(table)} {bounds}")
+        forget_partitions()
         if moved:
             cursor.execute(f"INSERT INTO {qn(table)} ({cols}) SELECT {cols} FROM partition_move")
         if via_default:
@@ -248,7 +463,7 @@ def convert_table(schema_editor, table: str, *, partitioned: bool, months_ahead:
     constraint and foreign key, and the id sequence's position. PostgreSQL only; one transaction (the migration's)."""
     column = PARTITIONED_TABLES[table]
     months_ahead = settings.PARTITION_MONTHS_AHEAD if months_ahead is None else months_ahead
-    _PARTITIONED.clear()
+    forget_partitions()
     old = f"{table}__previous"
     cursor = schema_editor.connection.cursor()
     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # rows written earlier in this transaction: no pending FK checks

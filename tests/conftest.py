@@ -62,6 +62,17 @@ def fresh_notification_rules():
     forget_rules()
 
 
+@pytest.fixture(autouse=True)
+def fresh_partition_lists():
+    # Each process caches the partition list and "no row from the future" (events/partitions.py); a test's
+    # partitions and rows are rolled back after it, the cache would outlive them.
+    from events.partitions import forget_partitions
+
+    forget_partitions()
+    yield
+    forget_partitions()
+
+
 def make_user(username, **extra):
     return User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com", **extra)
 

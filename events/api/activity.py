@@ -24,7 +24,7 @@ from events.ingest import update_event as apply_event_change
 from events.insights import project_insights
 from events.models import ActivityEvent
 from events.models.activity import CATEGORY_OF_TYPE
-from events.pagination import InvalidCursor, decode_cursor, encode_cursor, older_than
+from events.pagination import InvalidCursor, decode_cursor, encode_cursor, newest_rows, older_than
 from lib.vocabulary import canonical_status
 from projects.api_schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, IdempotencyKey
 from projects.idempotency import idempotent_write, json_response
@@ -268,17 +268,17 @@ def feed(request, filters: Query[FeedFilters], page: Query[FeedPage]):
     project = request.auth.project
     events = _filtered_events(request, project)
     events = events.order_by("-created_at", "-id")
+    before, conditions = None, events.query.where  # the listing's conditions, without its cursor (newest_rows)
     if page.cursor:
-        events = older_than(events, *_checked_cursor(page.cursor, events))
+        before, pk = _checked_cursor(page.cursor, events)
+        events = older_than(events, before, pk)
     # Plain rows, not model instances (the page's keyset pagination, read as values: half the CPU per request);
     # metadata comes as the database's own JSON text and is spliced into the answer as is, instead of being
     # decoded by the driver, again by JSONField, and encoded once more.
     fields = [f for f in FEED_FIELDS if f != "metadata"]
-    rows = list(
-        events.values(*fields, username=F("user__username"), metadata_json=Cast("metadata", TextField()))[
-            : page.limit + 1
-        ]
-    )
+    values = events.values(*fields, username=F("user__username"), metadata_json=Cast("metadata", TextField()))
+    # The HTML feed's path: window by window on a partitioned table (events/partitions.py feed_windows).
+    rows = newest_rows(values, page.limit + 1, before, conditions)
     items = rows[: page.limit]
     next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if len(rows) > page.limit else None
     encoded = []
