@@ -246,7 +246,7 @@ class AuditStream(models.Model):
     """
 
     project = models.OneToOneField(Project, on_delete=models.DB_CASCADE, related_name="audit_stream")
-    url = models.URLField(max_length=500, help_text="https; in production not a private, loopback or link-local address")
+    url = models.URLField(max_length=500, help_text="An https URL; in production, private, loopback and link-local addresses are refused")
     secret = models.CharField(max_length=100)
     paused = models.BooleanField(default=False)
     paused_reason = models.CharField(max_length=300, blank=True)

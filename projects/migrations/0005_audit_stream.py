@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             name='AuditStream',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(help_text='https; in production not a private, loopback or link-local address', max_length=500)),
+                ('url', models.URLField(help_text='An https URL; in production, private, loopback and link-local addresses are refused', max_length=500)),
                 ('secret', models.CharField(max_length=100)),
                 ('paused', models.BooleanField(default=False)),
                 ('paused_reason', models.CharField(blank=True, max_length=300)),
