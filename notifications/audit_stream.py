@@ -50,6 +50,20 @@ def in_flight(stream) -> bool:
                                    state__in=(State.PENDING, State.SENDING)).exists()
 
 
+def _catch_up(stream) -> None:
+    """Move the watermark over a batch already delivered whose outcome hook has not run yet (the engine records the
+    2xx, then calls after(); another worker may look in between): that batch is never built again."""
+    while True:
+        delivered = (Delivery.objects.filter(destination=stream.destination, source="audit", state=State.SUCCEEDED,
+                                             source_id__startswith=f"{stream.sent_sequence + 1}-")
+                     .values_list("source_id", flat=True).first())
+        span = _span(delivered or "")
+        if span is None or span[0] != stream.sent_sequence + 1:
+            return
+        AuditStream.objects.filter(pk=stream.pk, sent_sequence=span[0] - 1).update(sent_sequence=span[1])
+        stream.sent_sequence = span[1]
+
+
 def start_batch(stream_pk) -> int | None:
     """Store the stream's next batch as a pending delivery; its id, or None (paused, gone, a batch already in
     flight, or nothing new). The stream's row is locked meanwhile, so two jobs never build the same batch."""
@@ -57,6 +71,7 @@ def start_batch(stream_pk) -> int | None:
         stream = AuditStream.objects.select_for_update().select_related("project").filter(pk=stream_pk).first()
         if stream is None or stream.paused or in_flight(stream):
             return None
+        _catch_up(stream)
         entries = _entries(stream)
         if not entries:
             return None
@@ -76,9 +91,14 @@ def start_batch(stream_pk) -> int | None:
         return stored.pk if stored else None
 
 
-def batch_range(row) -> tuple[int, int] | None:
-    first, _, last = row.source_id.partition("-")
+def _span(source_id: str) -> tuple[int, int] | None:
+    first, _, last = source_id.partition("-")
     return (int(first), int(last)) if first.isdigit() and last.isdigit() else None
+
+
+def batch_range(row) -> tuple[int, int] | None:
+    """(first, last) entry of a batch row (its source_id "41-43"); None for a test delivery."""
+    return _span(row.source_id) if row.source == "audit" else None
 
 
 def stream_due(*, now=None, rounds=MAX_ROUNDS) -> dict[str, int]:
@@ -116,15 +136,14 @@ def plan(row, now) -> engine.Plan | None:
 def after(row, ok, now) -> None:
     """A delivered batch moves the watermark (only from where the batch starts: in order, nothing skipped); a
     batch whose last attempt failed pauses the stream, with the reason, so nothing after it goes first."""
-    span = batch_range(row) if row.source == "audit" else None
+    span = batch_range(row)
     if span is None:
         return
     first, last = span
     streams = AuditStream.objects.filter(pk=row.destination_id)
     if ok:
-        if not streams.filter(sent_sequence=first - 1).update(sent_sequence=last, last_delivered_at=now):
-            log.warning("audit stream %s: batch #%s–#%s delivered, but the watermark had moved", row.destination,
-                        first, last)
+        streams.filter(sent_sequence=first - 1).update(sent_sequence=last)  # or start_batch's _catch_up did
+        streams.filter(sent_sequence__gte=last).update(last_delivered_at=now)
         return
     if row.state != State.GAVE_UP:
         return

@@ -2,10 +2,12 @@
 sends new entries in order in signed batches to a real receiver on 127.0.0.1, the watermark moves only on a 2xx,
 a failure is retried with the engine's backoff and nothing is skipped or sent twice once a batch is delivered."""
 
+import io
 import json
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -145,11 +147,32 @@ def test_a_batch_that_gives_up_pauses_the_stream_and_resuming_sends_it_again(own
     assert not stream.paused and stream.sent_sequence == _sequences(batches[2])[-1] > start
 
 
-def test_the_scheduler_runs_the_stream_job(owner, project):
+def test_a_delivered_batch_is_never_built_again_even_before_its_outcome_hook_ran(owner, project):
+    stream = _stream(project, owner, "http://127.0.0.1:9/audit")
+    _deploys(project, 2)
+    first = audit_stream.start_batch(stream.pk)
+    assert first is not None and audit_stream.start_batch(stream.pk) is None  # one batch in flight
+    # Another worker's engine recorded the 2xx; its after() has not moved the watermark yet.
+    Delivery.objects.filter(pk=first).update(state=State.SUCCEEDED)
+    _deploys(project, 1, start=3)
+    second = Delivery.objects.get(pk=audit_stream.start_batch(stream.pk))
+    done = Delivery.objects.get(pk=first)
+    assert done.payload["last_sequence"] + 1 == second.payload["first_sequence"] == second.payload["last_sequence"]
+    stream.refresh_from_db()
+    assert stream.sent_sequence == done.payload["last_sequence"]
+
+
+def test_the_scheduler_runs_the_stream_job_and_cron_the_command(owner, project):
     assert "stream-audit-webhooks" in {job.name for job in scheduling.registered_jobs()}
     with Receiver([200]) as receiver:
         _stream(project, owner, receiver.url)
         assert jobs.stream_audit_webhooks.call() == {"acme-api": 1}
+        out = io.StringIO()
+        call_command("stream_audit_webhooks", "--once", stdout=out)
+        assert out.getvalue() == "Nothing new delivered.\n"
+        _deploys(project, 2)
+        call_command("stream_audit_webhooks", "--once", stdout=out)
+        assert out.getvalue().endswith("acme-api: 2 entries delivered\n")
 
 
 def test_test_delivery_is_signed_moves_nothing_and_shows_on_the_page(client_for, owner, project,
