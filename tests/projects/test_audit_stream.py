@@ -155,7 +155,9 @@ def test_a_delivered_batch_is_never_built_again_even_before_its_outcome_hook_ran
     # Another worker's engine recorded the 2xx; its after() has not moved the watermark yet.
     Delivery.objects.filter(pk=first).update(state=State.SUCCEEDED)
     _deploys(project, 1, start=3)
-    second = Delivery.objects.get(pk=audit_stream.start_batch(stream.pk))
+    second_pk = audit_stream.start_batch(stream.pk)
+    assert second_pk is not None
+    second = Delivery.objects.get(pk=second_pk)
     done = Delivery.objects.get(pk=first)
     assert done.payload["last_sequence"] + 1 == second.payload["first_sequence"] == second.payload["last_sequence"]
     stream.refresh_from_db()
