@@ -68,7 +68,9 @@ def start_batch(stream_pk) -> int | None:
     """Store the stream's next batch as a pending delivery; its id, or None (paused, gone, a batch already in
     flight, or nothing new). The stream's row is locked meanwhile, so two jobs never build the same batch."""
     with transaction.atomic():
-        stream = AuditStream.objects.select_for_update().select_related("project").filter(pk=stream_pk).first()
+        # Only the stream's row is locked (of=self), not its project's: other writers to the project go on.
+        stream = (AuditStream.objects.select_for_update(of=("self",)).select_related("project")
+                  .filter(pk=stream_pk).first())
         if stream is None or stream.paused or in_flight(stream):
             return None
         _catch_up(stream)
