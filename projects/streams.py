@@ -1,5 +1,5 @@
 """Audit streaming in a project's Settings (owners only): set up the stream, change its URL, pause and resume it,
-send a test delivery, remove it after a confirmation. Every change goes through projects/actions.py (audited);
+send a test delivery, remove it after a confirmation; each attempt's page (request and response, as GitHub shows them). Every change goes through projects/actions.py (audited);
 the sending is notifications/audit_stream.py's, through the one delivery engine.
 
 Plain form posts, answered with a redirect back to Settings (the card is the `audit_stream` partial of
@@ -8,8 +8,11 @@ projects/settings.html); the signing secret is kept in the session for the next 
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from outbound.models import Delivery
+from outbound.rendering import readable_body
 
 from . import actions
 from .access import get_project_for_member
@@ -93,3 +96,17 @@ def audit_stream_ping(request, slug):
     if sent is not None:
         messages.success(request, f"Test delivery {sent.delivery_id} sent: it appears in the stream's log below.")
     return _back(project)
+
+
+@require_GET
+def audit_stream_delivery(request, slug, delivery_pk):
+    """One attempt of the stream: the request's headers and body, the response's status, headers and body."""
+    project, membership = get_project_for_member(request, slug, owner=True)
+    stream = _stream_of(project)
+    delivery = get_object_or_404(Delivery.objects.for_destination(stream.destination).with_retry_queued(),
+                                 pk=delivery_pk)
+    attempts = Delivery.objects.filter(delivery_key=delivery.delivery_key).order_by("attempt")
+    return render(request, "projects/audit_stream_delivery.html", {
+        "project": project, "membership": membership, "active_tab": "settings", "audit_stream": stream,
+        "delivery": delivery, "attempts": attempts, "request_body": readable_body(delivery.request_body),
+        "response_body": readable_body(delivery.response_excerpt)})

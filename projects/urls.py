@@ -17,6 +17,8 @@ urlpatterns = [
     path("projects/<slug:slug>/settings/audit-stream/pause/", streams.audit_stream_pause, name="audit_stream_pause"),
     path("projects/<slug:slug>/settings/audit-stream/remove/", streams.audit_stream_remove, name="audit_stream_remove"),
     path("projects/<slug:slug>/settings/audit-stream/ping/", streams.audit_stream_ping, name="audit_stream_ping"),
+    path("projects/<slug:slug>/settings/audit-stream/deliveries/<int:delivery_pk>/", streams.audit_stream_delivery,
+         name="audit_stream_delivery"),
     # API keys
     path("projects/<slug:slug>/settings/api-keys/", keys.api_key_create, name="api_key_create"),
     path("projects/<slug:slug>/settings/api-keys/<int:key_id>/revoke/", keys.api_key_revoke, name="api_key_revoke"),

@@ -145,7 +145,7 @@ PAGE_WRITES = {
 }
 
 # Routes that only read (pages, exports, feeds; the admin's saves are AuditedAdmin's, tested below).
-READ_NAME = re.compile(r"^(admin:|home$|favicon$|healthz$|projects:(console|settings)$|events:(feed|event_detail|"
+READ_NAME = re.compile(r"^(admin:|home$|favicon$|healthz$|projects:(console|settings|audit_stream_delivery)$|events:(feed|event_detail|"
                        r"feed_stream|feed_export_csv|feed_export_jsonl|feed_atom|feed_json|insights|audit|audit_export_csv|"
                        r"audit_export_jsonl|conversations|conversation|quality|bookmarks)$|monitoring:(overview|changes|"
                        r"schedule_detail|health_detail|removed_check_history|reports|report_detail|run_detail|"

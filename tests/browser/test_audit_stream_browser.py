@@ -1,6 +1,6 @@
 """An owner streams the project's audit trail to a webhook from Settings: the secret is shown once, a test delivery
 and a batch of entries reach a real receiver on 127.0.0.1 and show in the card's log; pause, resume and remove (after
-asking) work; on a laptop and a phone, light and dark."""
+asking) work; each attempt has its page; on a laptop and a phone, light and dark."""
 
 import pytest
 from django_tasks_db.models import DBTaskResult
@@ -48,6 +48,17 @@ def test_owner_sets_up_the_stream_sends_a_test_delivery_and_sees_it(page, live_s
         expect(rows.first).to_contain_text("Test delivery of the audit stream of Acme API")
         expect(rows.first).to_contain_text("200")
         expect(rows.first).to_contain_text('{"pong": true}')
+
+        rows.first.get_by_role("link").first.click()  # the attempt's page: what was sent, what came back
+        expect(page.get_by_role("heading", name="Request")).to_be_visible()
+        expect(page.locator("dl.headers").first).to_contain_text("X-ActivityHub-Signature")
+        expect(page.locator("pre.payload").first).to_contain_text('"type": "ping"')
+        expect(page.get_by_role("heading", name="Response 200")).to_be_visible()
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        screenshot("audit-stream-attempt-390")
+        page.set_viewport_size({"width": 1366, "height": 900})
+        page.get_by_role("link", name="Audit streaming").click()
 
         assert audit_stream.stream_due() == {"acme-api": 2}  # the setup and the test delivery's entries
         page.reload()

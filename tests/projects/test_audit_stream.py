@@ -197,6 +197,27 @@ def test_test_delivery_is_signed_moves_nothing_and_shows_on_the_page(client_for,
     assert ProjectAction.objects.filter(action_type="audit_stream_test_delivery_sent").count() == 1
 
 
+def test_each_attempt_has_a_page_for_the_owner_only(client_for, owner, editor, viewer, outsider, project):
+    with Receiver([200], body=b'{"pong": true}') as receiver:
+        stream = _stream(project, owner, receiver.url)
+        ping = actions.send_audit_stream_test(stream, by=owner)
+        assert ping is not None
+        engine.send_now([ping.pk])
+    url = reverse("projects:audit_stream_delivery", args=[project.slug, ping.pk])
+    page = client_for(owner).get(url)
+    text = page.content.decode()
+    assert page.status_code == 200 and "X-ActivityHub-Signature" in text and "&quot;type&quot;: &quot;ping&quot;" in text
+    assert "Response <span class=\"mono\">200</span>" in text and "&quot;pong&quot;: true" in text
+    assert stream.secret not in text and "Redeliver" not in text
+    settings_page = client_for(owner).get(reverse("projects:settings", args=[project.slug])).content.decode()
+    assert f'href="{url}"' in settings_page
+    assert client_for(editor).get(url).status_code == 403 and client_for(viewer).get(url).status_code == 403
+    assert client_for(outsider).get(url).status_code == 404
+    other = Delivery.objects.create(stream=Stream.NOTIFICATION, delivery_key="elsewhere", source="event",
+                                    channel="webhook", destination="subscription:1", project_id=project.pk)
+    assert client_for(owner).get(reverse("projects:audit_stream_delivery", args=[project.slug, other.pk])).status_code == 404
+
+
 def test_remove_asks_first_then_removes_and_cancels_what_was_queued(client_for, owner, project):
     stream = _stream(project, owner, "http://127.0.0.1:9/audit")
     queued = audit_stream.start_batch(stream.pk)
