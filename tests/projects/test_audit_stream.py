@@ -309,3 +309,16 @@ def test_in_production_internal_addresses_and_plain_http_are_refused(client_for,
     answer = client_for(owner).post(reverse("projects:audit_stream_save", args=[project.slug]), {"url": url})
     assert answer.status_code == 422 and says in answer.content.decode()
     assert not AuditStream.objects.exists() and not ProjectAction.objects.filter(target_type="audit_stream").exists()
+
+
+def test_the_admin_shows_streams_without_their_secret_and_deleting_one_is_audited(client_for, owner, staff, project):
+    stream = _stream(project, owner, "https://logs.example.com/activityhub?token=s3cret")
+    client = client_for(staff)
+    page = client.get(reverse("admin:projects_auditstream_change", args=[stream.pk])).content.decode()
+    assert "https://logs.example.com/…" in page and stream.secret not in page and "s3cret" not in page
+    assert client.get(reverse("admin:projects_auditstream_add")).status_code == 403
+    answer = client.post(reverse("admin:projects_auditstream_changelist"),
+                         {"action": "delete_selected", "_selected_action": [stream.pk], "post": "yes"})
+    assert answer.status_code == 302 and not AuditStream.objects.exists()
+    [entry] = ProjectAction.objects.filter(action_type="audit_stream_removed")
+    assert (entry.actor_label, entry.target_id) == (staff.username, str(stream.pk))
