@@ -109,7 +109,8 @@ class AuditStreamAdmin(AuditedAdmin):
     list_select_related = ["project"]
     fields = ["project", "host", "paused", "paused_reason", "sent_sequence", "batches", "last_delivered_at",
               "created_by", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ["project", "host", "paused", "paused_reason", "sent_sequence", "batches", "last_delivered_at",
+                       "created_by", "created_at"]
 
     @admin.display(description="Sends to")
     def host(self, obj):
