@@ -9,7 +9,8 @@ class NotificationsConfig(AppConfig):
         from outbound import engine
         from outbound.models import Stream
 
-        from . import receivers  # noqa: F401  (connects to events_recorded / actions_recorded)
+        from . import audit_stream, receivers  # noqa: F401  (receivers connects to events_recorded / actions_recorded)
         from .sending import count_outcome, plan
 
         engine.register(Stream.NOTIFICATION, resolve=plan, after=count_outcome)
+        engine.register(Stream.AUDIT, resolve=audit_stream.plan, after=audit_stream.after)

@@ -1,8 +1,6 @@
 """Settings → Notifications (owners and editors write; viewers read; outsiders 404), the delivery log with
 Redeliver, personal preferences on /notifications/, and the Watch fragment of the feed and event pages."""
 
-import json
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -13,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lib.htmx import SignedInHtmxRequest
+from outbound.rendering import readable_body
 from projects.access import get_project_for_member
 from projects.models import Membership
 
@@ -248,12 +247,5 @@ def delivery_detail(request, slug, pk, delivery_pk):
     attempts = Delivery.objects.filter(delivery_key=delivery.delivery_key).order_by("attempt")
     return _page(request, "notifications/delivery.html", project, membership, subscription=subscription,
                  delivery=delivery, attempts=attempts,
-                 request_body=_pretty(delivery.request_body), response_body=_pretty(delivery.response_excerpt))
-
-
-def _pretty(body: str) -> str:
-    """A JSON body indented for reading; anything else as it came."""
-    try:
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
-        return body
+                 request_body=readable_body(delivery.request_body),
+                 response_body=readable_body(delivery.response_excerpt))

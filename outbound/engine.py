@@ -60,7 +60,7 @@ class Policy:
 
 
 def policy(stream: str) -> Policy:
-    """The retry policy of a stream, from the DELIVERY_* settings."""
+    """The retry policy of a stream, from the DELIVERY_* settings (the audit stream retries as notifications do)."""
     name = "ALERT" if stream == Stream.ALERT else "NOTIFICATION"
     return Policy(
         max_attempts=max(1, int(getattr(settings, f"DELIVERY_{name}_MAX_ATTEMPTS", 5))),

@@ -1,6 +1,7 @@
 """The one delivery log: one row per attempt to send one message to one destination, for every app that sends.
 
-Monitoring's alerts (stream "alert") and project notifications (stream "notification") both queue here, and one
+Monitoring's alerts (stream "alert"), project notifications (stream "notification") and the audit trail streamed
+to a project's webhook (stream "audit") all queue here, and one
 loop (outbound.engine) sends what is due and schedules the retries. A row says:
 - what it delivers: `source` + `source_id` (an event "55:FAILED", an audit action, a digest window, a workflow run,
   a report, a schedule's missed slot…), plain strings as PostHog's activity log keeps them (no generic keys);
@@ -27,6 +28,7 @@ Channel = models.TextChoices(  # type: ignore[call-overload]  # the functional A
 class Stream(models.TextChoices):
     ALERT = "alert", "Monitoring alert"
     NOTIFICATION = "notification", "Project notification"
+    AUDIT = "audit", "Audit stream"
 
 
 class State(models.TextChoices):

@@ -13,6 +13,7 @@ E-mail carries List-Unsubscribe (the unsubscribe link, else the manage link) and
 one click, List-Unsubscribe-Post (RFC 8058).
 """
 
+import json
 from dataclasses import dataclass, field
 
 from django.template.loader import render_to_string
@@ -102,3 +103,11 @@ def stored_fields(notice: Notice) -> dict:
                                                "actor": notice.actor, "event_url": notice.event_url,
                                                "manage_url": notice.manage_url,
                                                "unsubscribe_url": notice.unsubscribe_url}}
+
+
+def readable_body(body: str) -> str:
+    """A request or response body as an attempt's page shows it: JSON indented for reading, anything else as it came."""
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body

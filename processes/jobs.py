@@ -2,7 +2,7 @@
 
 Each job also exists as a `--once` management command for cron (`monitor --once`, `rollup_chunk_performance
 --once`, `aggregate_content_gaps`, `prune_idempotency_keys`, `send_digests`, `create_partitions`,
-`prune_activity --once`); these tasks call the same functions.
+`prune_activity --once`, `stream_audit_webhooks --once`); these tasks call the same functions.
 A job that raises is enqueued again after a backoff (TASK_RETRY_BASE_SECONDS × 2^(attempt-1)) up to
 TASK_MAX_ATTEMPTS attempts; every failed attempt stays FAILED with its traceback in the task admin.
 """
@@ -140,6 +140,14 @@ def stream_audit() -> dict:
     from events.streaming import stream_to_disk
 
     return stream_to_disk(settings.AUDIT_STREAM_DIR) if settings.AUDIT_STREAM_DIR else {}
+
+
+@retried_task
+def stream_audit_webhooks() -> dict:
+    """Each project's new audit entries sent to its audit stream's webhook, in order, batch after batch."""
+    from notifications.audit_stream import stream_due
+
+    return stream_due()
 
 
 @retried_task

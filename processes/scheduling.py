@@ -48,6 +48,7 @@ def registered_jobs() -> list[Job]:
         Job("prune-activity", jobs.prune_activity, timedelta(days=1)),
         Job("verify-audit", jobs.verify_audit, timedelta(days=1)),
         *([Job("stream-audit", jobs.stream_audit, timedelta(minutes=1))] if settings.AUDIT_STREAM_DIR else []),
+        Job("stream-audit-webhooks", jobs.stream_audit_webhooks, timedelta(minutes=1)),
         Job("recover-abandoned-tasks", jobs.recover_abandoned_tasks, timedelta(minutes=1)),
         # Each run sends the digests of the window that just ended; a rerun within the window sends nothing new.
         Job("hourly-digests", jobs.notification_digests, timedelta(minutes=10), {"mode": "hourly"}),

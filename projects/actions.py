@@ -1,13 +1,18 @@
 """Every change to a project, its members and its API keys goes through here (Zulip's zerver/actions is the model):
 the views, the admin and the commands call these, and each records itself in the audit trail (projects/audit.py)."""
 
-from django.db import transaction
+import functools
+
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+import outbound
 from lib import live
+from outbound import engine
+from outbound.models import Channel, Delivery, Stream, new_delivery_id
 
 from .audit import key_label, record
-from .models import ApiKey, Membership, Project, Role, change_role, remove_member
+from .models import ApiKey, AuditStream, Membership, Project, Role, change_role, remove_member
 
 
 def _role_word(role) -> str:
@@ -102,6 +107,101 @@ def revoke_api_key(key) -> bool:
 
 def revoke_api_keys(queryset) -> int:
     return sum(revoke_api_key(key) for key in queryset.filter(revoked_at__isnull=True).select_related("project"))
+
+
+# --- audit streaming (GitHub's audit log streaming): its sending is notifications/audit_stream.py's ----------------
+
+
+class AuditStreamExists(Exception):
+    """The project already streams its audit trail (one stream per project)."""
+
+
+def _stream_target(stream):
+    return ("audit_stream", stream.pk)
+
+
+def _stream_snapshot(stream) -> dict:
+    return {"url": stream.host, "paused": stream.paused}  # the host only: a webhook URL may be a credential
+
+
+def create_audit_stream(project, url, *, by=None) -> tuple[AuditStream, str]:
+    """Start streaming `project`'s audit trail to `url`, from the entry that records it on; (stream, its signing
+    secret): the secret is shown once. Raises AuditStreamExists when the project already has a stream."""
+    try:
+        with transaction.atomic():
+            stream = AuditStream.objects.create(project=project, url=url, secret=outbound.new_secret(), created_by=by)
+            entry = record(project, "audit_stream_created", target=_stream_target(stream),
+                           details=f"Audit trail streamed to {stream.host} from this entry on",
+                           after=_stream_snapshot(stream))
+            stream.sent_sequence = max(0, (entry.sequence or 1) - 1)  # this very entry is the first one sent
+            stream.save(update_fields=["sent_sequence"])
+    except IntegrityError:
+        raise AuditStreamExists("This project already streams its audit trail; change its URL instead.") from None
+    return stream, stream.secret
+
+
+def change_audit_stream_url(stream, url) -> bool:
+    """Send the next batches to `url` (the entries still to send go there, in order); False when unchanged."""
+    if url == stream.url:
+        return False
+    with transaction.atomic():
+        before = _stream_snapshot(stream)
+        stream.url = url
+        stream.save(update_fields=["url", "updated_at"])
+        record(stream.project, "audit_stream_changed", target=_stream_target(stream),
+               details=f"Audit stream now sent to {stream.host}", before=before, after=_stream_snapshot(stream))
+    return True
+
+
+def set_audit_stream_paused(stream, paused: bool) -> bool:
+    """Pause (a batch being retried is cancelled, nothing is skipped) or resume from the first entry not
+    delivered; False when it already was."""
+    with transaction.atomic():
+        changed = AuditStream.objects.filter(pk=stream.pk, paused=not paused).update(
+            paused=paused, paused_reason="", updated_at=timezone.now())
+        if not changed:
+            return False
+        before = _stream_snapshot(stream)
+        stream.paused, stream.paused_reason = paused, ""
+        record(stream.project, "audit_stream_paused" if paused else "audit_stream_resumed",
+               target=_stream_target(stream),
+               details=f"Audit stream to {stream.host} paused" if paused else
+               f"Audit stream to {stream.host} resumed from entry #{stream.sent_sequence + 1}",
+               before=before, after=_stream_snapshot(stream))
+    return True
+
+
+def delete_audit_stream(stream) -> None:
+    """Stop streaming and forget the stream (its secret too); its attempts stay in the delivery log."""
+    target, before = _stream_target(stream), _stream_snapshot(stream)
+    with transaction.atomic():
+        stream.delete()
+        record(stream.project, "audit_stream_removed", target=target,
+               details=f"Audit stream to {stream.host} removed; entries up to #{stream.sent_sequence} had been "
+                       "delivered", before=before)
+
+
+def send_audit_stream_test(stream, *, by=None) -> Delivery | None:
+    """GitHub's ping: a small signed message to the stream's URL (paused or not), stored now and sent by a task
+    after commit; not retried, and it moves nothing. The stored attempt."""
+    project = stream.project
+    delivery_id = new_delivery_id()
+    who = f" by {by.get_username()}" if by is not None else ""
+    with transaction.atomic():
+        stored = engine.store(
+            stream=Stream.AUDIT, delivery_key=f"{stream.destination}|ping:{delivery_id}", delivery_id=delivery_id,
+            manual=True, source="ping", source_id=delivery_id, project_id=project.pk, destination=stream.destination,
+            channel=Channel.WEBHOOK, target=stream.url, event_type="ping",
+            subject=f"Test delivery of the audit stream of {project.name}",
+            text=f"This is a test delivery of the audit stream of {project.name}, sent{who} from its Settings page. "
+                 "Audit entries arrive as type audit.entries.",
+            payload={"project": {"slug": project.slug, "name": project.name}, "entries": [], "test": True})
+        if stored is None:
+            return None
+        record(project, "audit_stream_test_delivery_sent", target=_stream_target(stream),
+               details=f"Test delivery {delivery_id} sent to {stream.host}")
+        transaction.on_commit(functools.partial(engine.send_deliveries.enqueue, [stored.pk]))
+    return stored
 
 
 # --- the admin: a staff member's save is recorded like any other change -------------------------------------------

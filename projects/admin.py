@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from . import actions
-from .models import ApiKey, Membership, Project
+from .models import ApiKey, AuditStream, Membership, Project
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -93,3 +93,34 @@ class ApiKeyAdmin(AuditedAdmin):
     def revoke(self, request, queryset):
         count = actions.revoke_api_keys(queryset)
         self.message_user(request, f"{count} key(s) revoked.")
+
+
+# --- audit streams ---------------------------------------------------------------------------------
+
+
+@admin.register(AuditStream)
+class AuditStreamAdmin(AuditedAdmin):
+    """Read-only: owners set streams up on the project's Settings (the secret is shown there once, never here; the
+    URL by its host only). Deleting one here is the Settings page's Remove, audited the same way."""
+
+    list_display = ["project", "host", "paused", "sent_sequence", "last_delivered_at", "created_at"]
+    list_filter = ["paused", "created_at"]
+    search_fields = ["project__name", "project__slug"]
+    list_select_related = ["project"]
+    fields = ["project", "host", "paused", "paused_reason", "sent_sequence", "batches", "last_delivered_at",
+              "created_by", "created_at"]
+    readonly_fields = ["project", "host", "paused", "paused_reason", "sent_sequence", "batches", "last_delivered_at",
+                       "created_by", "created_at"]
+
+    @admin.display(description="Sends to")
+    def host(self, obj):
+        return obj.host
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        actions.delete_audit_stream(obj)

@@ -1,8 +1,23 @@
+import unicodedata
+from urllib.parse import urlsplit
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.text import slugify
 
-from .models import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, ApiKey, ApiKeyScope, Membership, Project, Role
+from outbound import validate_outbound_url
+
+from .models import (
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    ApiKey,
+    ApiKeyScope,
+    AuditStream,
+    Membership,
+    Project,
+    Role,
+)
 
 
 def slug_from_name(name):
@@ -103,3 +118,35 @@ class ApiKeyForm(forms.ModelForm):
         if self.project.api_keys.active().filter(name__iexact=name).exists():
             raise forms.ValidationError(f"An active key is already named “{name}”; choose another name.")
         return name
+
+
+class AuditStreamForm(forms.ModelForm):
+    """Where the audit trail is streamed (Settings, owners only): an https URL the outbound guard accepts."""
+
+    class Meta:
+        model = AuditStream
+        fields = ["url"]
+        labels = {"url": "Webhook URL"}
+        error_messages = {"url": {"invalid": "Enter a full https:// URL, such as https://logs.example.com/activityhub.",
+                                  "required": "Enter the URL to stream the audit trail to.",
+                                  "max_length": "Keep the URL under 500 characters."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["url"].widget.attrs.update({"placeholder": "https://logs.example.com/activityhub", "inputmode": "url"})
+
+    def clean_url(self):
+        url = self.cleaned_data["url"].strip()
+        if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Zs") for ch in url):
+            raise forms.ValidationError("The URL contains spaces or invisible control characters; type it again.")
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise forms.ValidationError("Only http and https URLs can receive the audit stream.")
+        # Plain http only where the guard lets the server reach this machine or its network (development, tests).
+        if scheme == "http" and not (settings.OUTBOUND_ALLOW_LOOPBACK or settings.OUTBOUND_ALLOW_PRIVATE):
+            raise forms.ValidationError("Use an https URL: the audit trail must not travel unencrypted.")
+        try:
+            validate_outbound_url(url)
+        except (UnicodeError, ValueError) as exc:  # a host name IDNA cannot encode
+            raise forms.ValidationError("That URL's host name is not valid.") from exc
+        return url

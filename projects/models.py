@@ -4,6 +4,7 @@ import hmac
 import re
 import secrets
 from datetime import UTC
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -225,6 +226,61 @@ class ApiKey(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == ApiKeyScope.WRITE and self.revoked_at is None
+
+
+# --- audit streaming -------------------------------------------------------------------------------
+
+
+class AuditStreamQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(paused=False)
+
+
+class AuditStream(models.Model):
+    """A project's audit trail streamed to a webhook as it is written (GitHub's audit log streaming).
+
+    The scheduler's `stream-audit-webhooks` job (notifications/audit_stream.py) sends the entries after
+    `sent_sequence` in order, in signed batches through the one delivery engine (outbound.engine, stream "audit");
+    `sent_sequence` moves only when a batch was answered 2xx, so nothing is skipped, and a delivered batch is
+    never sent again. Changes go through projects/actions.py (audited); the secret is shown once, when made.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.DB_CASCADE, related_name="audit_stream")
+    url = models.URLField(max_length=500, help_text="An https URL; in production, private, loopback and link-local addresses are refused")
+    secret = models.CharField(max_length=100)
+    paused = models.BooleanField(default=False)
+    paused_reason = models.CharField(max_length=300, blank=True)
+    sent_sequence = models.BigIntegerField(default=0, help_text="The place in the chain of the last entry delivered")
+    batches = models.PositiveIntegerField(default=0, help_text="Batches started; names each batch's delivery")
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AuditStreamQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(sent_sequence__gte=0), name="audit_stream_sequence_valid")]
+
+    def __str__(self):
+        return f"audit stream of {self.project} to {self.host}"
+
+    @property
+    def destination(self) -> str:
+        """How the delivery log names it (outbound.models.Delivery.destination)."""
+        return audit_stream_destination(self.pk)
+
+    @property
+    def host(self) -> str:
+        """The URL as the audit trail and the pages name it: its host only (the URL may itself be a credential)."""
+        parts = urlsplit(self.url or "")
+        return f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else ""
+
+
+def audit_stream_destination(pk) -> str:
+    return f"audit_stream:{pk}"
 
 
 # --- API idempotency -------------------------------------------------------------------------------

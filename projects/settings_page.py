@@ -1,4 +1,4 @@
-"""The Settings page's two cards, members and API keys, and the page that holds both: the one place that builds
+"""The Settings page's cards (members, retention, audit streaming, API keys) and the page that holds them: the one place that builds
 their context (projects/views.py serves the members card, projects/keys.py the keys card)."""
 
 from dataclasses import dataclass, field
@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 from django.db.models import F
 from django.utils import timezone
 
-from .forms import AddMemberForm, ApiKeyForm, RetentionForm
-from .models import Role
+from outbound.models import Delivery
+
+from .forms import AddMemberForm, ApiKeyForm, AuditStreamForm, RetentionForm
+from .models import AuditStream, Role
 from .signals import retention_preview
 
 
@@ -75,10 +77,27 @@ def retention_card(project, membership, retention_form=None, **extra):
             "retention_form": retention_form or RetentionForm(instance=project), **extra}
 
 
-def settings_context(project, membership, *, add_form=None, key_form=None, retention_form=None, **extra):
+STREAM_LOG_ROWS = 10
+
+
+def audit_stream_card(project, stream_form=None, *, stream_secret=None, confirm_remove=False):
+    """The audit streaming card: the stream (or the form to start one), its last attempts and, once, its secret."""
+    stream = AuditStream.objects.filter(project=project).first()
+    deliveries = []
+    if stream is not None:
+        deliveries = list(Delivery.objects.for_destination(stream.destination).attempts_made().with_retry_queued()
+                          .latest_first()[:STREAM_LOG_ROWS])
+    return {"audit_stream": stream, "stream_deliveries": deliveries, "stream_secret": stream_secret,
+            "confirm_remove": confirm_remove,
+            "stream_form": stream_form or AuditStreamForm(instance=stream)}
+
+
+def settings_context(project, membership, *, add_form=None, key_form=None, retention_form=None, stream_form=None,
+                     stream_secret=None, confirm_remove=False, **extra):
     """The whole Settings page: its cards; `extra` (a notice, the new key) goes to the card that was posted to."""
     return {
         **members_card(project, membership, add_form=add_form, active_tab="settings"),
         **retention_card(project, membership, retention_form),
+        **audit_stream_card(project, stream_form, stream_secret=stream_secret, confirm_remove=confirm_remove),
         **keys_card(project, key_form=key_form, **extra),
     }

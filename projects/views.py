@@ -11,6 +11,7 @@ from .access import get_project_for_member
 from .forms import AddMemberForm, ProjectForm, RetentionForm, RoleForm
 from .models import LastOwnerError, Membership
 from .settings_page import members_card, retention_card, retention_impact, settings_context
+from .streams import take_revealed_secret
 
 
 def project_list(request):
@@ -36,7 +37,11 @@ def console(request, slug):
 
 def settings_page(request, slug):
     project, membership = get_project_for_member(request, slug)
-    return render(request, "projects/settings.html", settings_context(project, membership))
+    secret = take_revealed_secret(request, project) if membership.is_owner else None
+    response = render(request, "projects/settings.html", settings_context(project, membership, stream_secret=secret))
+    if secret:
+        response["Cache-Control"] = "no-store"  # the stream's signing secret is in this response only
+    return response
 
 
 def _members_response(request: HtmxHttpRequest, project, membership, status=200, **extra):

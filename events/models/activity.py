@@ -206,6 +206,9 @@ class ActivityEvent(models.Model):
     # revoked, not deleted; deleting one (admin, its project) scans once rather than every ingest paying an index.
     api_key = models.ForeignKey("projects.ApiKey", null=True, blank=True, on_delete=models.DB_SET_NULL,
                                 related_name="activity_events", db_index=False)
+    # The key as it was named when it recorded the event ("API key “ci” (ah_1a2b3c4d_…)"): a key deleted in the admin
+    # sets api_key NULL, and this keeps the attribution. Nullable so adding it to the partitioned table rewrote nothing.
+    api_key_label = models.CharField(max_length=200, null=True, blank=True)
     event_type = models.CharField(max_length=32, choices=EventType.choices)
     entity_type = models.CharField(max_length=64, help_text="What the event is about: indexing, apr_session, chat_message, …")
     entity_id = models.CharField(max_length=128, null=True, blank=True)
@@ -284,18 +287,19 @@ class ActivityEvent(models.Model):
 
 def recorded_by(event) -> str | None:
     """Who recorded an event (a model instance or a feed row): the member, else the API key as the audit page names
-    it, else None (ActivityHub itself, or a key deleted since)."""
+    it (by its current name; once the key is deleted, as it was named when it recorded the event), else None
+    (ActivityHub itself)."""
     if event.actor_name:
         return event.actor_name
     if event.api_key_prefix:
         return label_for_key(event.api_key_name, event.api_key_prefix)
-    return None
+    return getattr(event, "api_key_label", None) or None
 
 
 # What a feed row shows; `pk`, `actor_name` and the key's columns make a row read like an ActivityEvent to the
 # row tag (FEED_ANNOTATIONS joins them in).
 FEED_COLUMNS = ("pk", "created_at", "event_type", "status", "title", "entity_type", "entity_id", "duration", "actor_name",
-                "api_key_name", "api_key_prefix")
+                "api_key_name", "api_key_prefix", "api_key_label")
 FEED_ANNOTATIONS = {"actor_name": F("user__username"), "api_key_name": F("api_key__name"),
                     "api_key_prefix": F("api_key__prefix")}
 

@@ -12,7 +12,7 @@ from events.models import ProjectAction
 from monitoring.models import HealthCheck, WorkflowSchedule
 from notifications import sending
 from notifications.models import Channel, Delivery, Subscription
-from projects.models import ApiKey, Membership
+from projects.models import ApiKey, AuditStream, Membership
 from tests.activityhub.test_render_sweep import ROUTES
 from tests.api_fixtures import *  # noqa: F403
 
@@ -61,6 +61,7 @@ def world(project, owner, viewer, manager, outsider):
                                                target_url="http://127.0.0.1:9/hook", secret="whsec_x")
     delivery = Delivery.objects.create(**sending.destination_fields(project, "event", "1", subscription=subscription))
     revocable, _ = ApiKey.objects.create_key(project=project, name="old", scope="read", created_by=owner)
+    AuditStream.objects.create(project=project, url="http://127.0.0.1:9/audit", secret="whsec_audit")
     return {"project": project, "owner": owner, "viewer": viewer, "manager": manager, "outsider": outsider,
             "key": key, "token": token, "schedule": schedule, "check": check, "subscription": subscription,
             "delivery": delivery, "revocable": revocable}
@@ -91,6 +92,14 @@ PAGE_WRITES = {
                                 lambda w: {"name": "deploy", "scope": "read"}, "api_key_created", "api_key"),
     "projects:api_key_revoke": ("owner", lambda w: reverse("projects:api_key_revoke", args=[
         w["project"].slug, w["revocable"].pk]), lambda w: {}, "api_key_revoked", "api_key"),
+    "projects:audit_stream_save": ("owner", lambda w: reverse("projects:audit_stream_save", args=[w["project"].slug]),
+                                   lambda w: {"url": "http://127.0.0.1:9/audit-2"}, "audit_stream_changed", "audit_stream"),
+    "projects:audit_stream_pause": ("owner", lambda w: reverse("projects:audit_stream_pause", args=[w["project"].slug]),
+                                    lambda w: {"paused": "1"}, "audit_stream_paused", "audit_stream"),
+    "projects:audit_stream_remove": ("owner", lambda w: reverse("projects:audit_stream_remove", args=[
+        w["project"].slug]), lambda w: {"confirm": "1"}, "audit_stream_removed", "audit_stream"),
+    "projects:audit_stream_ping": ("owner", lambda w: reverse("projects:audit_stream_ping", args=[w["project"].slug]),
+                                   lambda w: {}, "audit_stream_test_delivery_sent", "audit_stream"),
     "events:feed_token_reset": ("viewer", lambda w: reverse("events:feed_token_reset", args=[w["project"].slug]),
                                 lambda w: {}, "feed_token_reset", "feed_token"),
     "monitoring:schedules": ("manager", lambda w: reverse("monitoring:schedules"), lambda w: {
@@ -136,7 +145,7 @@ PAGE_WRITES = {
 }
 
 # Routes that only read (pages, exports, feeds; the admin's saves are AuditedAdmin's, tested below).
-READ_NAME = re.compile(r"^(admin:|home$|favicon$|healthz$|projects:(console|settings)$|events:(feed|event_detail|"
+READ_NAME = re.compile(r"^(admin:|home$|favicon$|healthz$|projects:(console|settings|audit_stream_delivery)$|events:(feed|event_detail|"
                        r"feed_stream|feed_export_csv|feed_export_jsonl|feed_atom|feed_json|insights|audit|audit_export_csv|"
                        r"audit_export_jsonl|conversations|conversation|quality|bookmarks)$|monitoring:(overview|changes|"
                        r"schedule_detail|health_detail|removed_check_history|reports|report_detail|run_detail|"

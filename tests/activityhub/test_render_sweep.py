@@ -108,6 +108,11 @@ class World:
 
             shown = Delivery.objects.filter(project_id=self.project.pk, destination__startswith="subscription:")
             return [d.destination_id if param == "pk" else d.pk for d in shown.order_by("-pk")[:1]]
+        if route.name == "projects:audit_stream_delivery" and param == "delivery_pk":  # an attempt of the project's stream
+            from outbound.models import Delivery as LoggedDelivery
+
+            streamed = LoggedDelivery.objects.filter(project_id=self.project.pk, destination__startswith="audit_stream:")
+            return list(streamed.order_by("-pk").values_list("pk", flat=True)[:1])
         if param == "app_label":
             return list(sorted(config.label for config in apps.get_app_configs()))
         wanted = words(route.name) | words(param.removesuffix("_id"))

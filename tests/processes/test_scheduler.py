@@ -16,7 +16,8 @@ from processes.workers import recover_abandoned_tasks
 pytestmark = pytest.mark.django_db
 
 EVERY_JOB = {"monitor", "daily-report", "chunk-rollup", "content-gaps", "prune-idempotency-keys", "recover-abandoned-tasks",
-             "hourly-digests", "daily-digests", "activity-partitions", "prune-activity", "verify-audit"}
+             "hourly-digests", "daily-digests", "activity-partitions", "prune-activity", "verify-audit",
+             "stream-audit-webhooks"}
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,8 @@ def test_first_pass_enqueues_every_periodic_job_as_a_task():
     assert set(DBTaskResult.objects.values_list("task_path", flat=True)) == {
         f"processes.jobs.{name}" for name in
         ["monitor_pass", "daily_report", "rollup_chunk_performance", "content_gaps", "prune_idempotency_keys",
-         "recover_abandoned_tasks", "notification_digests", "create_partitions", "prune_activity", "verify_audit"]
+         "recover_abandoned_tasks", "notification_digests", "create_partitions", "prune_activity", "verify_audit",
+         "stream_audit_webhooks"]
     }
 
 
