@@ -7,11 +7,12 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lib.htmx import SignedInHtmxRequest
-from outbound.rendering import readable_body
+from outbound.rendering import attempt_page
 from projects.access import get_project_for_member
 from projects.models import Membership
 
@@ -244,8 +245,6 @@ def delivery_detail(request, slug, pk, delivery_pk):
     project, membership = get_project_for_member(request, slug)
     subscription = get_object_or_404(Subscription, pk=pk, project=project)
     delivery = get_object_or_404(Delivery.objects.for_subscription(subscription).with_retry_queued(), pk=delivery_pk)
-    attempts = Delivery.objects.filter(delivery_key=delivery.delivery_key).order_by("attempt")
-    return _page(request, "notifications/delivery.html", project, membership, subscription=subscription,
-                 delivery=delivery, attempts=attempts,
-                 request_body=readable_body(delivery.request_body),
-                 response_body=readable_body(delivery.response_excerpt))
+    page = attempt_page(delivery, lambda a: reverse("notifications:delivery", args=[project.slug, subscription.pk, a.pk]),
+                        note="asked for by hand" if delivery.manual else "")
+    return _page(request, "notifications/delivery.html", project, membership, subscription=subscription, **page)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.template.loader import render_to_string
 
 from .delivery import Message
+from .models import Delivery
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,16 @@ def stored_fields(notice: Notice) -> dict:
                                                "actor": notice.actor, "event_url": notice.event_url,
                                                "manage_url": notice.manage_url,
                                                "unsubscribe_url": notice.unsubscribe_url}}
+
+
+def attempt_page(delivery, url_of, note: str = "") -> dict:
+    """What an attempt's page shows (a subscription's and an audit stream's): the attempt, its siblings as
+    (attempt, url or None for this one), a note beside its number, and both bodies as readable_body gives them."""
+    siblings = Delivery.objects.filter(delivery_key=delivery.delivery_key).order_by("attempt")
+    return {"delivery": delivery, "attempt_note": note,
+            "attempt_links": [(a, None if a.pk == delivery.pk else url_of(a)) for a in siblings],
+            "request_body": readable_body(delivery.request_body),
+            "response_body": readable_body(delivery.response_excerpt)}
 
 
 def readable_body(body: str) -> str:

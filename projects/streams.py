@@ -9,10 +9,11 @@ projects/settings.html); the signing secret is kept in the session for the next 
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from outbound.models import Delivery
-from outbound.rendering import readable_body
+from outbound.rendering import attempt_page
 
 from . import actions
 from .access import get_project_for_member
@@ -105,8 +106,7 @@ def audit_stream_delivery(request, slug, delivery_pk):
     stream = _stream_of(project)
     delivery = get_object_or_404(Delivery.objects.for_destination(stream.destination).with_retry_queued(),
                                  pk=delivery_pk)
-    attempts = Delivery.objects.filter(delivery_key=delivery.delivery_key).order_by("attempt")
+    page = attempt_page(delivery, lambda a: reverse("projects:audit_stream_delivery", args=[project.slug, a.pk]),
+                        note="a test delivery" if delivery.source == "ping" else "")
     return render(request, "projects/audit_stream_delivery.html", {
-        "project": project, "membership": membership, "active_tab": "settings", "audit_stream": stream,
-        "delivery": delivery, "attempts": attempts, "request_body": readable_body(delivery.request_body),
-        "response_body": readable_body(delivery.response_excerpt)})
+        "project": project, "membership": membership, "active_tab": "settings", "audit_stream": stream, **page})

@@ -92,7 +92,13 @@ def test_a_manual_redelivery_that_succeeds_cancels_the_queued_retry(client_for, 
     page = client_for(owner).get(reverse("notifications:subscription", args=[project.slug, hook.pk])).content.decode()
     assert "next attempt" not in page and "(redelivery)" in page
     detail = client_for(owner).get(reverse("notifications:delivery", args=[project.slug, hook.pk, first.pk]))
-    assert "(not needed)" in detail.content.decode()  # the cancelled retry, named on the delivery's page
+    detail_html = detail.content.decode()
+    assert "(not needed)" in detail_html  # the cancelled retry, named on the delivery's page
+    third = Delivery.objects.for_subscription(hook).get(attempt=3)
+    third_url = reverse("notifications:delivery", args=[project.slug, hook.pk, third.pk])
+    assert f'<a href="{third_url}">3</a>' in detail_html and "<strong>1</strong>" in detail_html
+    this_url = reverse("notifications:delivery", args=[project.slug, hook.pk, first.pk])
+    assert f'href="{this_url}"' not in detail_html  # the attempt shown is not a link to itself
 
 
 def test_outsider_gets_404_and_viewer_403_on_the_new_pages(client_for, outsider, viewer, project, hook):
