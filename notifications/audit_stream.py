@@ -78,13 +78,16 @@ def start_batch(stream_pk) -> int | None:
         if not entries:
             return None
         first, last = entries[0]["sequence"], entries[-1]["sequence"]
+        # The batch covers the chain from the watermark on: entries retention removed meanwhile (a gap before
+        # `first`) are passed over with it, so the watermark still moves only from where this batch starts.
+        covers = f"{stream.sent_sequence + 1}-{last}"
         stream.batches += 1
         stream.save(update_fields=["batches"])
         project = stream.project
         count = f"{len(entries):,} audit entr{'y' if len(entries) == 1 else 'ies'}"
         stored = engine.store(
             stream=Stream.AUDIT, delivery_key=f"{stream.destination}|batch:{stream.batches}", source="audit",
-            source_id=f"{first}-{last}", project_id=project.pk, destination=stream.destination,
+            source_id=covers, project_id=project.pk, destination=stream.destination,
             channel=Channel.WEBHOOK, target=stream.url, event_type=EVENT_TYPE,
             subject=f"{count} of {project.name} (#{first}–#{last})"[:300],
             text=f"{count} of the audit trail of {project.name}, #{first} to #{last} in its hash chain.",
@@ -99,7 +102,8 @@ def _span(source_id: str) -> tuple[int, int] | None:
 
 
 def batch_range(row) -> tuple[int, int] | None:
-    """(first, last) entry of a batch row (its source_id "41-43"); None for a test delivery."""
+    """(first, last) of the chain a batch row covers (its source_id "41-43": from the watermark it was built at
+    + 1 to its last entry); None for a test delivery."""
     return _span(row.source_id) if row.source == "audit" else None
 
 
@@ -118,7 +122,8 @@ def stream_due(*, now=None, rounds=MAX_ROUNDS) -> dict[str, int]:
             span = batch_range(row)
             stream_pk = int(row.destination.partition(":")[2])
             if row.state == State.SUCCEEDED and span:
-                delivered[slugs[stream_pk]] = delivered.get(slugs[stream_pk], 0) + span[1] - span[0] + 1
+                sent = len(row.payload.get("entries", ()))
+                delivered[slugs[stream_pk]] = delivered.get(slugs[stream_pk], 0) + sent
                 pending.append(stream_pk)  # delivered: its next batch, if any, goes now
     return delivered
 

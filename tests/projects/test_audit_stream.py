@@ -239,9 +239,15 @@ def test_remove_asks_first_then_removes_and_cancels_what_was_queued(client_for, 
 def test_pause_and_resume_are_audited_and_change_the_url_keeps_the_watermark(client_for, owner, project):
     stream = _stream(project, owner, "http://127.0.0.1:9/audit")
     client = client_for(owner)
+    settings_url = reverse("projects:settings", args=[project.slug])
+    assert "retention still removes" not in client.get(settings_url).content.decode()  # streaming: nothing to warn of
     client.post(reverse("projects:audit_stream_pause", args=[project.slug]), {"paused": "1"})
+    paused_page = client.get(settings_url).content.decode()
+    assert (f"While it is paused, retention still removes entries older than {project.retention_days} days: "
+            "those are never sent") in paused_page
     client.post(reverse("projects:audit_stream_pause", args=[project.slug]), {"paused": "1"})  # already: no entry
     client.post(reverse("projects:audit_stream_pause", args=[project.slug]), {"paused": "0"})
+    assert "retention still removes" not in client.get(settings_url).content.decode()
     client.post(reverse("projects:audit_stream_save", args=[project.slug]), {"url": "http://127.0.0.2:9/other"})
     kinds = list(ProjectAction.objects.filter(target_type="audit_stream").order_by("sequence")
                  .values_list("action_type", flat=True))
@@ -322,3 +328,25 @@ def test_the_admin_shows_streams_without_their_secret_and_deleting_one_is_audite
     assert answer.status_code == 302 and not AuditStream.objects.exists()
     [entry] = ProjectAction.objects.filter(action_type="audit_stream_removed")
     assert (entry.actor_label, entry.target_id) == (staff.username, str(stream.pk))
+
+
+def test_entries_retention_removed_while_paused_are_skipped_and_the_stream_goes_on(owner, project):
+    from events.retention import prune_activity
+
+    with Receiver([200] * 5) as receiver:
+        stream = _stream(project, owner, receiver.url)
+        actions.set_audit_stream_paused(stream, True)
+        _deploys(project, 3)
+        before = list(ProjectAction.objects.filter(project=project).values_list("sequence", flat=True))
+        prune_activity(now=timezone.now() + timedelta(days=project.retention_days + 1))  # all of them are old then
+        assert not ProjectAction.objects.filter(sequence__in=before, project=project).exists()
+        stream.refresh_from_db()
+        actions.set_audit_stream_paused(stream, False)
+        _deploys(project, 2, start=4)
+        audit_stream.stream_due()
+        engine.send_due(now=timezone.now() + timedelta(minutes=5))
+        stream.refresh_from_db()
+    sent = [seq for batch in _batches(receiver) for seq in _sequences(batch)]
+    left = list(ProjectAction.objects.filter(project=project).order_by("sequence").values_list("sequence", flat=True))
+    assert sent == left and min(sent) > max(before)  # only what survived, in order, none twice
+    assert stream.sent_sequence == left[-1] and not stream.paused
