@@ -28,7 +28,7 @@ from projects.models import Project
 
 from .audit import chains, checkpoint_after_pruning, record_pruning
 from .models.activity import ActivityEvent, ProjectAction
-from .partitions import default_partition_name, is_partitioned, monthly_partitions
+from .partitions import default_partition_name, forget_partitions, is_partitioned, monthly_partitions
 
 MODELS = (ActivityEvent, ProjectAction)
 
@@ -163,6 +163,7 @@ def prune_activity(*, dry_run: bool = False, now: datetime | None = None, batch:
                     with transaction.atomic(), connection.cursor() as cursor:
                         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred FK check left on its rows
                         cursor.execute(f"DROP TABLE {connection.ops.quote_name(removal.table)}")
+                    forget_partitions()  # this process's feed windows stop planning the month that went
                 else:
                     if not pk or removal.project_id is None or removal.before is None:
                         raise ValueError(f"removing rows of {removal.table} needs its key, a project and a cutoff")

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from events import partitions
 from events.models import ActivityEvent, ChunkPerformance, ProjectAction
 from events.partitions import ensure_partitions, monthly_partitions
 from events.retention import prune_activity
@@ -100,8 +101,13 @@ def test_a_month_goes_by_dropping_its_partition_once_every_project_in_it_is_past
     assert f"would drop partition project_actions_p{year}01 (1 rows)" in dry.lines()
     assert ActivityEvent.objects.filter(pk__in=[e.pk for e in jan]).count() == 2
 
+    layout = partitions._layout("events_activityevent", connection)  # the feed's cached list names January
+    assert (datetime(year, 1, 1, tzinfo=UTC), datetime(year, 2, 1, tzinfo=UTC)) in layout
+
     plan = prune_activity(now=now)
 
+    assert (datetime(year, 1, 1, tzinfo=UTC), datetime(year, 2, 1, tzinfo=UTC)) not in partitions._layout(
+        "events_activityevent", connection)  # forgotten with the drop, not 10 minutes later
     names = {n for n, _, _ in monthly_partitions("events_activityevent")}
     assert f"events_activityevent_p{year}01" not in names and f"events_activityevent_p{year}02" in names
     assert not ActivityEvent.objects.filter(pk__in=[e.pk for e in jan]).exists()
