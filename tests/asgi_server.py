@@ -62,6 +62,9 @@ def asgi_server(settings, tmp_path):
     server.start()
     yield server
     server.stop()
+    from lib.live import sse
+
+    sse.stop_pool()  # its threads' connections would outlive the test database otherwise
 
 
 def session_cookie(user) -> str:

@@ -5,7 +5,9 @@ handful of connections instead of holding one each, and no read ever blocks the 
 """
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,15 +26,44 @@ ACCESS_SECONDS = 30.0  # how often a stream re-checks that its reader may still 
 MAX_STREAM_SECONDS = 30 * 60  # a stream ends after this; the browser reconnects where it left off
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool
+    global _pool, _pool_size
     if _pool is None:
         from django.conf import settings
 
-        _pool = ThreadPoolExecutor(max_workers=getattr(settings, "LIVE_DB_THREADS", 4), thread_name_prefix="live-db")
+        _pool_size = getattr(settings, "LIVE_DB_THREADS", 4)
+        _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="live-db")
     return _pool
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+
+
+def stop_pool() -> None:
+    """Close the live pool's database connections and end its threads (a server stopping; the tests' ASGI
+    server between tests, so no connection outlives the test database)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    workers = _pool_size
+    # Each thread closes its own connections (a connection belongs to the thread that opened it): as many
+    # closings as threads, each waiting at a barrier so no thread takes two.
+    barrier = threading.Barrier(workers, timeout=5)
+
+    def close_and_wait() -> None:
+        _close_connections()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+
+    for future in [pool.submit(close_and_wait) for _ in range(workers)]:
+        future.result(timeout=10)
+    pool.shutdown(wait=True)
 
 
 def _with_fresh_connection(function: Callable, args: tuple) -> Any:
@@ -40,8 +71,7 @@ def _with_fresh_connection(function: Callable, args: tuple) -> Any:
         return function(*args)
     except DatabaseError:
         # A pooled thread keeps its connection between reads; one the database dropped is replaced once.
-        for connection in connections.all(initialized_only=True):
-            connection.close()
+        _close_connections()
         return function(*args)
 
 
