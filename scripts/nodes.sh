@@ -77,7 +77,7 @@ defaults
     # every 15 s, well inside the 60 s above; an upgraded connection (WebSocket) would be under this instead.
     timeout tunnel 1h
     # Send each small piece of a response at once: by default haproxy hints the kernel that more is coming
-    # (MSG_MORE), which held every server-sent event back ~200 ms (bench/live_push.py --nodes 2: p50 250 → … ms).
+    # (MSG_MORE), which held every server-sent event back ~200 ms (bench/live_push.py --nodes 2: p50 250 → 45–58 ms).
     option http-no-delay
     # A connection refused by a dead node is retried on another one; a request already sent is not
     # (a POST may have been applied): the client retries it with the same Idempotency-Key.
