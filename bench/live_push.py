@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from bench.common import children, cpu_seconds, node_pids, nodes
 
@@ -296,7 +297,7 @@ def run(args):
     }
     fanout = "Redis pub/sub" if env.get("REDIS_URL") else "PostgreSQL LISTEN/NOTIFY"
     connection.close()
-    outcome = {}
+    outcome: dict[str, Any] = {}
 
     def measure(pids_by_node):
         outcome["load"] = os.getloadavg()
