@@ -69,7 +69,9 @@ def machine_line():
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
-    return f"{platform.node()}: {cpus} cores, {mem_gb} GiB, Python {platform.python_version()}, PostgreSQL {pg}"
+    return (
+        f"{platform.node()}: {cpus} cores, {mem_gb} GiB, Python {platform.python_version()}, PostgreSQL {pg}"
+    )
 
 
 def cpu_seconds(pid):
@@ -79,3 +81,40 @@ def cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def children(pid):
+    """The direct children of a local process (a gunicorn arbiter's workers), or [] when it is gone."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def tree(pid):
+    return [pid, *children(pid)]
+
+
+NODES_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "nodes.sh"
+
+
+def nodes(action, *extra, env=None, check=True):
+    """scripts/nodes.sh up|down|kill N: web nodes behind haproxy on loopback (the environment says how many, which
+    ports, which server)."""
+    import subprocess
+
+    return subprocess.run(
+        [str(NODES_SCRIPT), action, *extra],
+        check=check,
+        env=env,
+        cwd=NODES_SCRIPT.parent.parent,
+        capture_output=not check,
+    )
+
+
+def node_pids(run_dir):
+    """{node number: [arbiter, workers…]} of the nodes scripts/nodes.sh started in `run_dir`."""
+    found = {}
+    for pid_file in sorted(Path(run_dir).glob("node*.pid")):
+        found[int(pid_file.stem.removeprefix("node"))] = tree(int(pid_file.read_text()))
+    return found

@@ -29,10 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from bench.common import cpu_seconds
+from bench.common import cpu_seconds, node_pids, nodes, tree
 
-ROOT = Path(__file__).resolve().parent.parent
-NODES = ROOT / "scripts" / "nodes.sh"
 LB_PORT, NODE_PORT, SOLO_PORT = 8700, 8701, 8709
 
 
@@ -54,13 +52,6 @@ def add_arguments(parser):
 WATCH: dict = {"pids": lambda: {}}
 
 
-def _children(pid):
-    try:
-        return [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    except OSError:
-        return []
-
-
 def _pgrep(pattern):
     out = subprocess.run(["pgrep", "-u", "postgres", "-f", pattern], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
@@ -72,10 +63,6 @@ def postgres_pids(dbname):
         "postgres primary": _pgrep(rf"postgres: [0-9]+/main: ([^ ]+ {dbname} |walsender)"),
         "postgres replica": _pgrep(r"postgres: [0-9]+/replica: "),
     }
-
-
-def tree(pid):
-    return [pid, *_children(pid)]
 
 
 class CpuMeter:
@@ -188,10 +175,6 @@ def _ingest_run(port, headers, batches, concurrency, tag, size=1000):
             "statuses": statuses, "cpu": cpu, "wall": wall}
 
 
-def _nodes(action, *extra, env=None):
-    subprocess.run([str(NODES), action, *extra], check=True, env=env, cwd=ROOT)
-
-
 def run(args):
     from django.conf import settings
     from django.db import connection
@@ -298,23 +281,23 @@ def _nodes_part(args, read_headers, write_headers, ingest_project, dbname):
     print("\n## Web nodes behind haproxy (scripts/nodes.sh; Redis shared; 2 sync workers per node)")
     run_dir = Path(env["RUN_DIR"])
 
-    def node_pids():
-        gunicorn = [p for f in run_dir.glob("node*.pid") for p in tree(int(f.read_text()))]
+    def watched_pids():
+        gunicorn = [p for pids in node_pids(run_dir).values() for p in pids]
         haproxy = [int((run_dir / "haproxy.pid").read_text())] if (run_dir / "haproxy.pid").exists() else []
         return {"gunicorn": gunicorn, "haproxy": haproxy, **postgres_pids(dbname)}
 
-    WATCH["pids"] = node_pids
+    WATCH["pids"] = watched_pids
     results = {}
     try:
         for count in (1, 2):
-            _nodes("up", env={**env, "NODES": str(count)})
+            nodes("up", env={**env, "NODES": str(count)})
             for _ in range(20):
                 request("GET", LB_PORT, "/api/v1/feed?limit=50", headers=read_headers)
             time.sleep(5.5)  # past the read-your-writes window of the read key's once-a-minute last-use write
             ingest = _ingest_run(LB_PORT, write_headers, args.batches, args.concurrency, f"n{count}")
             feed = _feed_run(LB_PORT, read_headers, args.feeds, args.concurrency)
             results[count] = (ingest, feed)
-            _nodes("down", env=env)
+            nodes("down", env=env)
         print("\n| haproxy → | batch ingest events/s | batch p95 ms | ingest CPU | feed reads/s | feed p50 ms | feed p95 ms | feed CPU |")
         print("|---|---|---|---|---|---|---|---|")
         for count, (ingest, feed) in results.items():
@@ -325,7 +308,7 @@ def _nodes_part(args, read_headers, write_headers, ingest_project, dbname):
 
         # --- a node killed mid-ingest ---
         ActivityEvent.objects.filter(project=ingest_project).delete()
-        _nodes("up", env={**env, "NODES": "2"})
+        nodes("up", env={**env, "NODES": "2"})
         size, total = 100, args.kill_batches
         bodies = [json.dumps({"events": [{"event_type": "CODE_SCAFFOLDING", "title": f"kill-run {b}-{i}",
                                           "entity_type": "codegen", "entity_id": f"k{b}", "status": "COMPLETED"}
@@ -364,7 +347,7 @@ def _nodes_part(args, read_headers, write_headers, ingest_project, dbname):
                         tally["gave_up"] += 1
                 if not killed.is_set() and done[0] >= total // 3:
                     killed.set()
-                    _nodes("kill", "2", env=env)
+                    nodes("kill", "2", env=env)
 
         threads = [threading.Thread(target=client) for _ in range(args.concurrency)]
         start = time.perf_counter()
@@ -384,4 +367,4 @@ def _nodes_part(args, read_headers, write_headers, ingest_project, dbname):
         print(f"Events sent {sent:,}, stored {stored:,}, distinct {distinct:,}: lost {sent - distinct}, "
               f"duplicated {stored - distinct}")
     finally:
-        subprocess.run([str(NODES), "down"], env=env, cwd=ROOT, capture_output=True)
+        nodes("down", env=env, check=False)
